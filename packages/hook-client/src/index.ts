@@ -1,1 +1,41 @@
-export {};
+export {
+  PROTOCOL_VERSION,
+  DEFAULT_MAX_FRAME_BYTES,
+  HARD_MAX_FRAME_BYTES,
+  FRAME_HEADER_BYTES,
+  NAMESPACE_TYPES,
+  HOOK_STAGES,
+  REPLY_ERROR_CODES,
+  containerReportSchema,
+  requestSchema,
+  replySchema,
+  type ContainerReport,
+  type HookStage,
+  type NamespaceType,
+  type Reply,
+  type ReplyErrorCode,
+  type Request,
+  type RequestBody,
+  type RequestType,
+} from './protocol.js';
+export { FrameDecoder, FrameTooLargeError, ProtocolError, encodeFrame, parseFrameBody } from './frame.js';
+export {
+  AgentConnection,
+  AgentRefusedError,
+  AgentTimeoutError,
+  AgentUnreachableError,
+  sendRequest,
+  type ClientOptions,
+} from './client.js';
+export {
+  HookServer,
+  RequestRefusedError,
+  createHookServer,
+  prepareSocketDirectory,
+  removeStaleSocket,
+  type HookServerOptions,
+  type RequestContext,
+  type RequestHandler,
+  type ServerEvent,
+  type ServerStats,
+} from './server.js';

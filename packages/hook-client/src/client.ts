@@ -187,10 +187,14 @@ export async function sendRequest(socketPath: string, body: RequestBody, options
     ...options,
     connectTimeoutMs: Math.min(options.connectTimeoutMs ?? defaults.connectTimeoutMs, totalTimeoutMs),
   });
+  const replyTimeoutMs = options.replyTimeoutMs ?? defaults.replyTimeoutMs;
+  const budget = remaining();
   try {
-    return await connection.request(body, {
-      replyTimeoutMs: Math.min(options.replyTimeoutMs ?? defaults.replyTimeoutMs, remaining()),
-    });
+    return await connection.request(body, { replyTimeoutMs: Math.min(replyTimeoutMs, budget) });
+  } catch (error) {
+    // When the total deadline cut the wait short, say so in its terms.
+    if (error instanceof AgentTimeoutError && budget < replyTimeoutMs) throw new AgentTimeoutError('reply', totalTimeoutMs);
+    throw error;
   } finally {
     connection.close();
   }

@@ -39,3 +39,20 @@ export {
   type ServerEvent,
   type ServerStats,
 } from './server.js';
+export {
+  DEFAULT_CONTROL_SOCKET,
+  DEFAULT_HOOK_CONFIG,
+  DEFAULT_HOOK_LOG,
+  DEFAULT_HOOK_SOCKET,
+  decideVerdict,
+  defaultHookConfig,
+  hookConfigSchema,
+  isAllowListed,
+  parseHookConfig,
+  renderHookConfig,
+  type ContainerLabels,
+  type HookConfig,
+  type HookConfigInput,
+  type HookVerdict,
+} from './hook-config.js';
+export { buildContainerReport, type ReportInput } from './report.js';

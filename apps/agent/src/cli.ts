@@ -1,0 +1,275 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ValidationError, describeError } from '@bulwark/errors';
+import { AgentConnection, DEFAULT_CONTROL_SOCKET, DEFAULT_HOOK_CONFIG, DEFAULT_HOOK_LOG, DEFAULT_HOOK_SOCKET } from '@bulwark/hook-client';
+import { AGENT_VERSION, startAgent } from './agent.js';
+import { agentConfigSchema, loadAgentConfig, type AgentConfig } from './config.js';
+import { formatContainerTable } from './containers.js';
+import { DEFAULT_HOOK_PATH, DEFAULT_HOOKS_DIRECTORIES, DEFAULT_BASE_SPEC, RUNTIMES, installHook, type Runtime } from './install-hook.js';
+import { createLogger } from './log.js';
+import { formatProbeTable, runProbes } from './probe.js';
+import type { ContainerRecord } from './registry.js';
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+const MAIN_HELP = `bulwark ${AGENT_VERSION}: secures containers from inside their lifecycle
+
+Usage: bulwark <command> [options]
+
+Commands:
+  agent          run the agent: serve the hook socket, keep the container registry
+  containers     list the containers the running agent knows
+  install-hook   install (or --uninstall) the OCI hook for a runtime
+  probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
+
+Run 'bulwark <command> --help' for a command's options.
+`;
+
+const HELP: Record<string, string> = {
+  agent: `Usage: bulwark agent [options]
+
+Serves the hook socket and the control socket, keeps the container registry
+on disk, and on start finds containers that started while it was down.
+
+Options:
+  --config FILE           YAML configuration (flags override it)
+  --hook-socket PATH      socket the hook connects to (default ${DEFAULT_HOOK_SOCKET})
+  --control-socket PATH   socket for 'bulwark containers' (default ${DEFAULT_CONTROL_SOCKET})
+  --state-file PATH       where the registry is kept (default /var/lib/bulwark/containers.json)
+  --runc-root DIR         runc state root to scan at start (repeatable; default /run/runc)
+  --crun-root DIR         crun state root to scan at start (repeatable; default /run/crun)
+  --no-scan               do not scan for running containers at start
+  --log-format FORMAT     json (default) or text
+  -h, --help              show this help
+`,
+  containers: `Usage: bulwark containers [options]
+
+Lists the containers the running agent knows.
+
+Options:
+  --control-socket PATH   the agent's control socket (default ${DEFAULT_CONTROL_SOCKET})
+  --config FILE           read the control socket from the agent's configuration
+  --json                  print JSON instead of a table
+  -h, --help              show this help
+`,
+  'install-hook': `Usage: bulwark install-hook --runtime RUNTIME [options]
+
+Installs the hook executable, its configuration, and the runtime's hook entry,
+and validates each by reading it back.
+
+  podman, crio   writes bulwark.json into the hooks directory (oci-hooks 1.0.0)
+  containerd     adds the hook to containerd's base runtime spec
+  runc           adds the hook to a bundle's config.json
+
+Options:
+  --runtime RUNTIME       ${RUNTIMES.join(', ')} (required)
+  --hooks-dir DIR         podman: ${DEFAULT_HOOKS_DIRECTORIES.podman}; crio: ${DEFAULT_HOOKS_DIRECTORIES.crio}
+  --base-spec FILE        containerd base spec (default ${DEFAULT_BASE_SPEC})
+  --bundle DIR            runc: the bundle to change
+  --fail-mode MODE        open (default): containers start when the agent cannot be asked;
+                          closed: they fail to start
+  --allow-namespace NAME  pod namespace that always starts (repeatable)
+  --allow-name NAME       container or pod name that always starts (repeatable)
+  --socket PATH           agent hook socket (default ${DEFAULT_HOOK_SOCKET})
+  --timeout-ms N          the hook's deadline for the agent's answer (default 5000)
+  --log FILE              hook log, '' for none (default ${DEFAULT_HOOK_LOG})
+  --hook-path PATH        where to install the hook executable (default ${DEFAULT_HOOK_PATH})
+  --hook-config PATH      where to write its configuration (default ${DEFAULT_HOOK_CONFIG})
+  --hook-source FILE      the built hook bundle (default: apps/hook/dist/bulwark-hook.js)
+  --node PATH             Node 24 binary the hook runs on (default: this one)
+  --uninstall             remove the runtime's hook entry instead
+  -h, --help              show this help
+`,
+  probe: `Usage: bulwark probe [--json]
+
+Reports kernel, BPF LSM, BTF, bpffs, cgroup layout, runtimes and libbpf:
+supported, unsupported (with what is missing) or inconclusive.
+`,
+};
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function parse(command: string, args: readonly string[], options: Options): { values: ParsedValues } {
+  try {
+    return parseArgs({ args: [...args], options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+  } catch (error) {
+    throw new ValidationError(command, [{ path: '', message: describeError(error).replace(/\. To specify.*$/s, '') }]);
+  }
+}
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        io.stdout(MAIN_HELP);
+        return command === undefined ? 2 : 0;
+      case '--version':
+        io.stdout(`${AGENT_VERSION}\n`);
+        return 0;
+      case 'agent':
+        return await runAgentCommand(rest, io);
+      case 'containers':
+        return await runContainersCommand(rest, io);
+      case 'install-hook':
+        return await runInstallCommand(rest, io);
+      case 'probe':
+        return await runProbeCommand(rest, io);
+      default:
+        io.stderr(`bulwark: unknown command '${command}'\n\n${MAIN_HELP}`);
+        return 2;
+    }
+  } catch (error) {
+    io.stderr(`bulwark ${command}: ${describeError(error)}\n`);
+    return error instanceof ValidationError ? 2 : 1;
+  }
+}
+
+async function runAgentCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parse('agent', args, {
+    config: { type: 'string' },
+    'hook-socket': { type: 'string' },
+    'control-socket': { type: 'string' },
+    'state-file': { type: 'string' },
+    'runc-root': { type: 'string', multiple: true },
+    'crun-root': { type: 'string', multiple: true },
+    'no-scan': { type: 'boolean' },
+    'log-format': { type: 'string' },
+  });
+  if (values.help === true) {
+    io.stdout(HELP.agent!);
+    return 0;
+  }
+  const base = await loadAgentConfig(values.config as string | undefined);
+  const merged = agentConfigSchema.safeParse({
+    ...base,
+    ...(values['hook-socket'] === undefined ? {} : { hookSocket: values['hook-socket'] }),
+    ...(values['control-socket'] === undefined ? {} : { controlSocket: values['control-socket'] }),
+    ...(values['state-file'] === undefined ? {} : { stateFile: values['state-file'] }),
+    ...(values['log-format'] === undefined ? {} : { logFormat: values['log-format'] }),
+    scan: {
+      ...base.scan,
+      ...(values['no-scan'] === true ? { enabled: false } : {}),
+      ...(values['runc-root'] === undefined ? {} : { runcRoots: values['runc-root'] }),
+      ...(values['crun-root'] === undefined ? {} : { crunRoots: values['crun-root'] }),
+    },
+  });
+  if (!merged.success) {
+    throw new ValidationError('agent options', merged.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
+  }
+  const config: AgentConfig = merged.data;
+  const log = createLogger(config.logFormat);
+  const agent = await startAgent(config, log);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('stopping', { signal });
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      resolve();
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  await agent.stop();
+  return 0;
+}
+
+async function runContainersCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parse('containers', args, {
+    'control-socket': { type: 'string' },
+    config: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (values.help === true) {
+    io.stdout(HELP.containers!);
+    return 0;
+  }
+  const socket = (values['control-socket'] as string | undefined) ?? (await loadAgentConfig(values.config as string | undefined)).controlSocket;
+  const connection = await AgentConnection.connect(socket);
+  let records: ContainerRecord[];
+  try {
+    records = (await connection.request({ type: 'containers.list' }, { replyTimeoutMs: 5000 })) as ContainerRecord[];
+  } finally {
+    connection.close();
+  }
+  io.stdout(values.json === true ? `${JSON.stringify(records, null, 2)}\n` : formatContainerTable(records));
+  return 0;
+}
+
+async function runInstallCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parse('install-hook', args, {
+    runtime: { type: 'string' },
+    'hooks-dir': { type: 'string' },
+    'base-spec': { type: 'string' },
+    bundle: { type: 'string' },
+    'fail-mode': { type: 'string' },
+    'allow-namespace': { type: 'string', multiple: true },
+    'allow-name': { type: 'string', multiple: true },
+    socket: { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    log: { type: 'string' },
+    'hook-path': { type: 'string' },
+    'hook-config': { type: 'string' },
+    'hook-source': { type: 'string' },
+    node: { type: 'string' },
+    uninstall: { type: 'boolean' },
+  });
+  if (values.help === true) {
+    io.stdout(HELP['install-hook']!);
+    return 0;
+  }
+  const runtime = values.runtime as string | undefined;
+  if (runtime === undefined || !(RUNTIMES as readonly string[]).includes(runtime)) {
+    throw new ValidationError('install-hook', [{ path: '--runtime', message: `must be one of ${RUNTIMES.join(', ')}` }]);
+  }
+  const timeoutText = values['timeout-ms'] as string | undefined;
+  const timeoutMs = timeoutText === undefined ? 5000 : Number(timeoutText);
+  const steps = await installHook({
+    runtime: runtime as Runtime,
+    uninstall: values.uninstall === true,
+    hookPath: (values['hook-path'] as string | undefined) ?? DEFAULT_HOOK_PATH,
+    hookSource: values['hook-source'] as string | undefined,
+    nodePath: (values.node as string | undefined) ?? process.execPath,
+    hookConfigPath: (values['hook-config'] as string | undefined) ?? DEFAULT_HOOK_CONFIG,
+    hookConfig: {
+      version: 1,
+      ...(values.socket === undefined ? {} : { socket: values.socket as string }),
+      ...(values['fail-mode'] === undefined ? {} : { failMode: values['fail-mode'] as 'open' }),
+      ...(values.log === undefined ? {} : { log: values.log as string }),
+      timeoutMs,
+      allow: {
+        namespaces: (values['allow-namespace'] as string[] | undefined) ?? [],
+        names: (values['allow-name'] as string[] | undefined) ?? [],
+      },
+    },
+    hooksDirectory: values['hooks-dir'] as string | undefined,
+    bundle: values.bundle as string | undefined,
+    baseSpec: values['base-spec'] as string | undefined,
+    // The runtime's own limit is a last resort far above the hook's deadline:
+    // under a burst of container starts the hook's own start-up waits for CPU,
+    // and a hook killed by the runtime fails its container.
+    timeoutSeconds: Math.ceil((Number.isFinite(timeoutMs) ? timeoutMs : 5000) / 1000) + 25,
+  });
+  for (const step of steps) io.stdout(`${step.action} ${step.path}\n`);
+  return 0;
+}
+
+async function runProbeCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parse('probe', args, { json: { type: 'boolean' } });
+  if (values.help === true) {
+    io.stdout(HELP.probe!);
+    return 0;
+  }
+  const results = await runProbes();
+  io.stdout(values.json === true ? `${JSON.stringify(results, null, 2)}\n` : formatProbeTable(results));
+  return 0;
+}

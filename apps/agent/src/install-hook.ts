@@ -1,0 +1,202 @@
+import { access, chmod, constants, mkdir, readFile, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ValidationError, errnoOf, toSystemError } from '@bulwark/errors';
+import { DEFAULT_HOOK_CONFIG, parseHookConfig, renderHookConfig, type HookConfigInput } from '@bulwark/hook-client';
+import {
+  parseHookFile,
+  readConfig,
+  renderHookFile,
+  updateSpecFileHooks,
+  writeBundleHooks,
+  writeFileAtomic,
+} from '@bulwark/oci-state';
+
+export const RUNTIMES = ['podman', 'crio', 'containerd', 'runc'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+export const DEFAULT_HOOKS_DIRECTORIES: Record<'podman' | 'crio', string> = {
+  podman: '/usr/share/containers/oci/hooks.d',
+  crio: '/etc/containers/oci/hooks.d',
+};
+export const DEFAULT_HOOK_PATH = '/usr/local/lib/bulwark/bulwark-hook';
+export const DEFAULT_BASE_SPEC = '/etc/containerd/base-spec.json';
+export const HOOKS_FILE_NAME = 'bulwark.json';
+
+export interface InstallOptions {
+  readonly runtime: Runtime;
+  readonly uninstall: boolean;
+  /** Where the hook executable is installed. */
+  readonly hookPath: string;
+  /** The built hook bundle to install; default: the one next to this agent's build. */
+  readonly hookSource?: string | undefined;
+  /** The Node binary the hook runs on (the shebang of the installed hook). */
+  readonly nodePath: string;
+  readonly hookConfigPath: string;
+  readonly hookConfig: HookConfigInput;
+  readonly hooksDirectory?: string | undefined;
+  readonly bundle?: string | undefined;
+  readonly baseSpec?: string | undefined;
+  /** OCI hook timeout in seconds, enforced by the runtime. */
+  readonly timeoutSeconds: number;
+}
+
+export interface InstallStep {
+  readonly action: 'wrote' | 'removed' | 'updated' | 'unchanged';
+  readonly path: string;
+}
+
+function usage(message: string): ValidationError {
+  return new ValidationError('install-hook', [{ path: '', message }]);
+}
+
+/** The hook bundle built beside this agent (apps/hook/dist), if there is one. */
+export function defaultHookSource(): string {
+  return fileURLToPath(new URL('../../hook/dist/bulwark-hook.js', import.meta.url));
+}
+
+async function checkExecutable(path: string, what: string): Promise<void> {
+  try {
+    await access(path, constants.X_OK);
+  } catch (error) {
+    throw toSystemError(`check ${what}`, error, path);
+  }
+}
+
+function checkNodeVersion(nodePath: string): void {
+  const result = spawnSync(nodePath, ['-p', 'process.versions.node'], { encoding: 'utf8', timeout: 10_000 });
+  const version = result.stdout.trim();
+  const major = Number.parseInt(version.split('.')[0] ?? '', 10);
+  if (result.status !== 0 || !(major >= 24)) {
+    throw usage(`the hook needs Node 24 or newer; ${nodePath} is ${version === '' ? 'not a working node' : `Node ${version}`} (pass --node)`);
+  }
+}
+
+/**
+ * Installs (or removes) the hook for a runtime: the hook executable, its
+ * configuration, and the runtime's hook entry. Everything written is read
+ * back and validated; a bad configuration is caught here, not at the first
+ * container start.
+ */
+export async function installHook(options: InstallOptions): Promise<InstallStep[]> {
+  for (const [name, path] of [
+    ['--hook-path', options.hookPath],
+    ['--hook-config', options.hookConfigPath],
+  ] as const) {
+    if (!isAbsolute(path)) throw usage(`${name} must be an absolute path, got '${path}'`);
+  }
+  if (options.uninstall) return uninstall(options);
+
+  const steps: InstallStep[] = [];
+  // 1. The hook's configuration, validated before anything else is touched.
+  const configText = renderHookConfig(options.hookConfig);
+  // 2. The hook executable: the bundle with a shebang naming Node 24, so the
+  // runtime's PATH cannot pick an older Node.
+  checkNodeVersion(options.nodePath);
+  const source = options.hookSource ?? defaultHookSource();
+  let bundle: string;
+  try {
+    bundle = await readFile(source, 'utf8');
+  } catch (error) {
+    throw toSystemError('read hook bundle (run the build first, or pass --hook-source)', error, source);
+  }
+  const body = bundle.startsWith('#!') ? bundle.slice(bundle.indexOf('\n') + 1) : bundle;
+  await mkdir(dirname(options.hookPath), { recursive: true, mode: 0o755 });
+  await writeFileAtomic(options.hookPath, `#!${options.nodePath}\n${body}`, 0o755);
+  await chmod(options.hookPath, 0o755);
+  await checkExecutable(options.hookPath, 'hook');
+  steps.push({ action: 'wrote', path: options.hookPath });
+
+  await mkdir(dirname(options.hookConfigPath), { recursive: true, mode: 0o755 });
+  await writeFileAtomic(options.hookConfigPath, configText, 0o644);
+  parseHookConfig(await readFile(options.hookConfigPath, 'utf8'), options.hookConfigPath);
+  steps.push({ action: 'wrote', path: options.hookConfigPath });
+
+  const args = (stage?: string) => [
+    'bulwark-hook',
+    '--config',
+    options.hookConfigPath,
+    ...(stage === undefined ? [] : ['--stage', stage]),
+  ];
+  switch (options.runtime) {
+    case 'podman':
+    case 'crio': {
+      const directory = options.hooksDirectory ?? DEFAULT_HOOKS_DIRECTORIES[options.runtime];
+      const file = join(directory, HOOKS_FILE_NAME);
+      // One entry for both stages: the hook tells them apart by the state's status.
+      const text = renderHookFile({
+        path: options.hookPath,
+        args: args(),
+        timeout: options.timeoutSeconds,
+        stages: ['createRuntime', 'poststop'],
+        when: { always: true },
+      });
+      await mkdir(directory, { recursive: true, mode: 0o755 });
+      await writeFileAtomic(file, text, 0o644);
+      parseHookFile(await readFile(file, 'utf8'), file);
+      steps.push({ action: 'wrote', path: file });
+      break;
+    }
+    case 'containerd':
+    case 'runc': {
+      const entries = (['createRuntime', 'poststop'] as const).map((stage) => ({
+        stage,
+        hook: { path: options.hookPath, args: args(stage), timeout: options.timeoutSeconds },
+      }));
+      if (options.runtime === 'runc') {
+        if (options.bundle === undefined) throw usage('--runtime runc needs --bundle DIR (the bundle whose config.json gets the hooks)');
+        // replacePath: a second install updates our entries instead of adding more.
+        await writeBundleHooks(options.bundle, entries, { replacePath: options.hookPath });
+        await readConfig(options.bundle);
+        steps.push({ action: 'updated', path: join(options.bundle, 'config.json') });
+      } else {
+        const spec = options.baseSpec ?? DEFAULT_BASE_SPEC;
+        try {
+          await access(spec);
+        } catch {
+          throw usage(`base spec ${spec} does not exist: create it with 'ctr oci spec > ${spec}', point containerd's base_runtime_spec at it, then run this again`);
+        }
+        await updateSpecFileHooks(spec, entries, { replacePath: options.hookPath });
+        steps.push({ action: 'updated', path: spec });
+      }
+      break;
+    }
+  }
+  return steps;
+}
+
+async function removeFile(path: string, steps: InstallStep[]): Promise<void> {
+  try {
+    await rm(path);
+    steps.push({ action: 'removed', path });
+  } catch (error) {
+    if (errnoOf(error) !== 'ENOENT') throw toSystemError('remove', error, path);
+    steps.push({ action: 'unchanged', path });
+  }
+}
+
+async function uninstall(options: InstallOptions): Promise<InstallStep[]> {
+  const steps: InstallStep[] = [];
+  switch (options.runtime) {
+    case 'podman':
+    case 'crio':
+      await removeFile(join(options.hooksDirectory ?? DEFAULT_HOOKS_DIRECTORIES[options.runtime], HOOKS_FILE_NAME), steps);
+      break;
+    case 'runc':
+      if (options.bundle === undefined) throw usage('--runtime runc needs --bundle DIR');
+      await updateSpecFileHooks(join(options.bundle, 'config.json'), { remove: options.hookPath });
+      steps.push({ action: 'updated', path: join(options.bundle, 'config.json') });
+      break;
+    case 'containerd': {
+      const spec = options.baseSpec ?? DEFAULT_BASE_SPEC;
+      await updateSpecFileHooks(spec, { remove: options.hookPath });
+      steps.push({ action: 'updated', path: spec });
+      break;
+    }
+  }
+  // The executable and its configuration stay while another runtime may use them.
+  return steps;
+}
+
+export const DEFAULTS = { hookConfigPath: DEFAULT_HOOK_CONFIG };

@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import {
+  agentBundle,
+  hookBundle,
+  makeBundle,
+  makeRootfs,
+  makeTemporaryDirectory,
+  removeDirectory,
+  requireBuild,
+  runChecked,
+  runCommand,
+  runDetached,
+} from '../../../test-support/containers.js';
+
+/**
+ * The hook's failure policy, run as the built binary a runtime would start.
+ * Each case checks the exit status, what the hook printed, and its log line.
+ */
+
+let work: string;
+let bundle: string;
+let sleeper: ChildProcess;
+let logPath: string;
+const missingSocket = () => join(work, 'run', 'absent.sock');
+
+beforeAll(async () => {
+  await requireBuild();
+  work = await makeTemporaryDirectory('hook');
+  await mkdir(join(work, 'run'), { mode: 0o700 });
+  const rootfs = await makeRootfs(work);
+  bundle = await makeBundle(join(work, 'bundle'), { rootfs, args: ['true'] });
+  sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
+  logPath = join(work, 'hook.log');
+});
+
+afterAll(async () => {
+  sleeper?.kill();
+  if (work !== undefined) await removeDirectory(work);
+});
+
+function stateFor(options: { id?: string; bundle?: string; status?: string; annotations?: Record<string, string> } = {}) {
+  return JSON.stringify({
+    ociVersion: '1.0.2',
+    id: options.id ?? 'hook-test',
+    status: options.status ?? 'creating',
+    pid: sleeper.pid,
+    bundle: options.bundle ?? bundle,
+    ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
+  });
+}
+
+async function writeConfig(name: string, config: Record<string, unknown>): Promise<string> {
+  const path = join(work, `${name}.json`);
+  await writeFile(path, JSON.stringify({ version: 1, log: logPath, socket: missingSocket(), ...config }));
+  return path;
+}
+
+async function runHook(args: string[], input: string) {
+  return runCommand(process.execPath, [hookBundle, ...args], { input, timeoutMs: 20_000 });
+}
+
+async function lastLogLine(): Promise<Record<string, unknown>> {
+  const lines = (await readFile(logPath, 'utf8')).trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
+describe('hook failure policy', () => {
+  it('agent not running, fail-open: exits 0 at once, prints nothing, logs why', async () => {
+    const config = await writeConfig('open', { failMode: 'open' });
+    const result = await runHook(['--config', config], stateFor());
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(await lastLogLine()).toMatchObject({ event: 'hook', id: 'hook-test', start: true, why: 'fail-open', step: 'agent' });
+    expect((await lastLogLine()).error).toMatch(/^agent unreachable at .*absent\.sock: no such file or directory$/);
+    // Unreachable is immediate: no connect timeout was waited out.
+    expect((await lastLogLine()).durationMs as number).toBeLessThan(250);
+  });
+
+  it('agent not running, fail-closed: runc fails to create the container with the one-line reason', async () => {
+    const config = await writeConfig('closed', { failMode: 'closed' });
+    const closedBundle = await makeBundle(join(work, 'closed-bundle'), { rootfs: join(work, 'rootfs'), args: ['true'] });
+    const hookPath = join(work, 'installed', 'bulwark-hook');
+    await runChecked(process.execPath, [
+      agentBundle,
+      'install-hook',
+      '--runtime',
+      'runc',
+      '--bundle',
+      closedBundle,
+      '--hook-path',
+      hookPath,
+      '--hook-config',
+      config,
+      '--socket',
+      missingSocket(),
+      '--log',
+      logPath,
+      '--fail-mode',
+      'closed',
+    ]);
+    const runcRoot = join(work, 'runc-root');
+    const result = await runDetached('runc', ['--root', runcRoot, 'run', '--detach', '--bundle', closedBundle, 'closed-1']);
+    expect(result.code).not.toBe(0);
+    const reasonLines = result.stderr.split('\n').filter((line) => line.includes('bulwark-hook:'));
+    expect(reasonLines).toHaveLength(1);
+    expect(reasonLines[0]).toMatch(/bulwark-hook: container closed-1 stopped \(fail-closed\): agent unreachable at .*absent\.sock: no such file or directory/);
+    const lines = (await readFile(logPath, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.find((line) => line.id === 'closed-1' && line.stage === 'createRuntime')).toMatchObject({
+      start: false,
+      why: 'fail-closed',
+      step: 'agent',
+    });
+    const state = await runCommand('runc', ['--root', runcRoot, 'state', 'closed-1']);
+    expect(state.code).not.toBe(0);
+  });
+
+  it('agent accepting but never answering: the hook ends within its deadline', async () => {
+    const socket = join(work, 'run', 'silent.sock');
+    const silent: Server = createServer((connection) => connection.on('data', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(socket, resolve));
+    try {
+      for (const failMode of ['open', 'closed'] as const) {
+        const config = await writeConfig(`silent-${failMode}`, { failMode, socket, timeoutMs: 500 });
+        const result = await runHook(['--config', config], stateFor());
+        expect(result.code).toBe(failMode === 'open' ? 0 : 1);
+        expect(result.elapsedMs).toBeLessThan(3000);
+        const line = await lastLogLine();
+        expect(line).toMatchObject({ why: `fail-${failMode}`, step: 'agent', error: 'agent timed out: no reply within 500 ms' });
+        expect(line.durationMs as number).toBeGreaterThanOrEqual(490);
+        expect(line.durationMs as number).toBeLessThan(1000);
+        if (failMode === 'closed') expect(result.stderr).toMatch(/^bulwark-hook: container hook-test stopped \(fail-closed\): agent timed out/);
+      }
+    } finally {
+      silent.close();
+    }
+  });
+
+  const badInputs: { name: string; input: () => string; step: string; error: RegExp }[] = [
+    { name: 'malformed stdin', input: () => '{"ociVersion": "1.0.2", "id": ', step: 'state', error: /stdin/ },
+    { name: 'state without a bundle', input: () => JSON.stringify({ ociVersion: '1.0.2', id: 'x', status: 'creating' }), step: 'state', error: /bundle/ },
+    { name: 'missing bundle', input: () => stateFor({ bundle: '/nonexistent/bundle' }), step: 'bundle', error: /no such file or directory/ },
+    { name: 'unreadable config (a directory)', input: () => stateFor({ bundle: join(work, 'dir-config') }), step: 'bundle', error: /is a directory|illegal operation/ },
+    { name: 'malformed config.json', input: () => stateFor({ bundle: join(work, 'bad-config') }), step: 'bundle', error: /config\.json/ },
+    { name: 'oversized stdin', input: () => `{"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`, step: 'stdin', error: /over 1048576 bytes/ },
+  ];
+
+  it.each(badInputs)('$name: fail-open starts, fail-closed stops, both log the step', async ({ input, step, error }) => {
+    await mkdir(join(work, 'dir-config', 'config.json'), { recursive: true });
+    await mkdir(join(work, 'bad-config'), { recursive: true });
+    await writeFile(join(work, 'bad-config', 'config.json'), '{"ociVersion": "1.0.2", "process": {"args": 7}}');
+    for (const failMode of ['open', 'closed'] as const) {
+      const config = await writeConfig(`bad-${failMode}`, { failMode });
+      const result = await runHook(['--config', config], input());
+      expect(result.code, result.stderr).toBe(failMode === 'open' ? 0 : 1);
+      const line = await lastLogLine();
+      expect(line).toMatchObject({ start: failMode === 'open', why: `fail-${failMode}`, step });
+      expect(line.error).toMatch(error);
+      if (failMode === 'closed') {
+        expect(result.stderr.trim().split('\n')).toHaveLength(1);
+        expect(result.stderr).toMatch(/^bulwark-hook: container .* stopped \(fail-closed\): /);
+      } else {
+        expect(result.stderr).toBe('');
+      }
+    }
+  });
+
+  it('stdin that never ends: the hook gives up after its stdin deadline', async () => {
+    const config = await writeConfig('stdin-open', { failMode: 'closed', stdinTimeoutMs: 300 });
+    const child = spawn(process.execPath, [hookBundle, '--config', config], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.write('{"ociVersion":');
+    const started = performance.now();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdin.destroy();
+    expect(code).toBe(1);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(await lastLogLine()).toMatchObject({ step: 'stdin', why: 'fail-closed', error: 'read stdin: no end of input within 300 ms' });
+  });
+
+  it('a bad hook configuration falls back to fail-open and logs the error', async () => {
+    const config = join(work, 'broken.json');
+    await writeFile(config, '{"version": 1, "failMode": "closed", "socket": 5}');
+    const result = await runHook(['--config', config, '--log', logPath], stateFor());
+    expect(result.code).toBe(0);
+    const lines = (await readFile(logPath, 'utf8')).trim().split('\n').slice(-2).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ event: 'bad-config', level: 'error' });
+    expect(lines[0]!.message).toMatch(/socket/);
+    expect(lines[1]).toMatchObject({ why: 'fail-open', failMode: 'open' });
+  });
+
+  it('an allow-listed container starts under fail-closed with the agent down', async () => {
+    const config = await writeConfig('allow', { failMode: 'closed', allow: { namespaces: ['kube-system'], names: ['bulwark-agent'] } });
+    const byNamespace = await runHook(['--config', config], stateFor({ annotations: { 'io.kubernetes.pod.namespace': 'kube-system', 'io.kubernetes.pod.name': 'dns' } }));
+    expect(byNamespace.code).toBe(0);
+    expect(await lastLogLine()).toMatchObject({ why: 'allow-listed', start: true });
+    const other = await runHook(['--config', config], stateFor({ annotations: { 'io.kubernetes.pod.namespace': 'default' } }));
+    expect(other.code).toBe(1);
+  });
+
+  it('usage errors exit 2 with a message, and --help prints usage', async () => {
+    const bad = await runHook(['--stage', 'sometime'], '');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^bulwark-hook: arguments: --stage must be one of/);
+    const help = await runHook(['--help'], '');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^bulwark-hook: the OCI runtime hook of Bulwark/);
+  });
+
+  it('poststop with the agent down never fails the runtime', async () => {
+    const config = await writeConfig('poststop', { failMode: 'closed' });
+    const result = await runHook(['--config', config], stateFor({ status: 'stopped' }));
+    expect(result.code).toBe(0);
+    expect(await lastLogLine()).toMatchObject({ stage: 'poststop', start: true, why: 'not-applicable', step: 'agent' });
+  });
+});

@@ -1,0 +1,172 @@
+import { readFile } from 'node:fs/promises';
+import { describeError } from '@bulwark/errors';
+import {
+  buildContainerReport,
+  decideVerdict,
+  defaultHookConfig,
+  isAllowListed,
+  parseHookConfig,
+  sendRequest,
+  type ContainerReport,
+  type HookConfig,
+  type HookStage,
+  type HookVerdict,
+} from '@bulwark/hook-client';
+import { identifyContainer, parseState, readConfig, type ContainerState } from '@bulwark/oci-state';
+import { readProcess } from '@bulwark/procfs';
+import { HELP, parseHookArguments, stageFromStatus, type HookArguments } from './args.js';
+import { createHookLog, type HookLog } from './log.js';
+
+export interface HookIo {
+  readonly argv: readonly string[];
+  /** Reads the runtime's state from stdin, within a size and a time bound. */
+  readonly readStdin: (maxBytes: number, timeoutMs: number) => Promise<string>;
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+export const MAX_STATE_BYTES = 1024 * 1024;
+
+/** What the hook did; `exitCode` 0 lets the container go on. */
+export interface HookResult {
+  readonly exitCode: 0 | 1 | 2;
+}
+
+type Step = 'arguments' | 'config' | 'stdin' | 'state' | 'bundle' | 'process' | 'agent';
+
+class StepError extends Error {
+  readonly step: Step;
+  constructor(step: Step, error: unknown) {
+    super(describeError(error), { cause: error });
+    this.step = step;
+  }
+}
+
+async function step<T>(name: Step, work: () => Promise<T> | T): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw new StepError(name, error);
+  }
+}
+
+/**
+ * One hook invocation. Every failure ends in a verdict (fail-open,
+ * fail-closed, refused) that is logged; only a refusal or fail-closed
+ * prints a line, and the process never shows a stack trace.
+ */
+export async function runHook(io: HookIo): Promise<HookResult> {
+  const started = performance.now();
+  let args: HookArguments;
+  try {
+    args = parseHookArguments(io.argv);
+  } catch (error) {
+    io.stderr(`bulwark-hook: ${describeError(error)}\n`);
+    return { exitCode: 2 };
+  }
+  if (args.help) {
+    io.stdout(HELP);
+    return { exitCode: 0 };
+  }
+
+  // A bad configuration at hook time must never stop every container on the
+  // node: fall back to the defaults (fail-open) and log why.
+  let config: HookConfig = defaultHookConfig();
+  let configError: unknown;
+  if (args.config !== undefined) {
+    try {
+      config = parseHookConfig(await readFile(args.config, 'utf8'), args.config);
+    } catch (error) {
+      configError = error;
+    }
+  }
+  config = {
+    ...config,
+    ...(configError === undefined && args.failMode !== undefined ? { failMode: args.failMode } : {}),
+    ...(args.socket !== undefined ? { socket: args.socket } : {}),
+    ...(args.log !== undefined ? { log: args.log } : {}),
+  };
+  const log = createHookLog(config.log);
+  if (configError !== undefined) {
+    log.write({ level: 'error', event: 'bad-config', message: `read hook config: ${describeError(configError)}; using fail-open defaults` });
+  }
+
+  let state: ContainerState | undefined;
+  let stage: HookStage | undefined = args.stage;
+  let allowListed = false;
+  let failure: StepError | undefined;
+  let report: ContainerReport | undefined;
+  try {
+    const text = await step('stdin', () => io.readStdin(MAX_STATE_BYTES, config.stdinTimeoutMs));
+    state = await step('state', () => parseState(text, 'stdin'));
+    stage ??= stageFromStatus(state.status);
+    if (stage === undefined) {
+      throw new StepError('state', new Error(`cannot tell the hook stage from status '${state.status}'; pass --stage`));
+    }
+    if (stage === 'poststop') {
+      // The process is gone and the bundle may be too: the id is all the agent needs.
+      report = { id: state.id, stage, status: state.status, bundle: state.bundle, names: { runtime: 'unknown' } };
+      await step('agent', () => sendRequest(config.socket, { type: 'container.stop', container: report! }, deadlines(config)));
+    } else {
+      const current = state;
+      const bundleConfig = await step('bundle', () => readConfig(current.bundle));
+      const annotations = { ...bundleConfig.annotations, ...current.annotations };
+      const names = identifyContainer(annotations);
+      allowListed = isAllowListed(config, names);
+      const snapshot = current.pid === undefined ? undefined : await step('process', () => readProcess(current.pid!));
+      report = buildContainerReport({ state: current, stage, config: bundleConfig, names, annotations, snapshot });
+      await step('agent', () => sendRequest(config.socket, { type: 'container.create', container: report! }, deadlines(config)));
+    }
+  } catch (error) {
+    failure = error instanceof StepError ? error : new StepError('agent', error);
+  }
+
+  const verdict: HookVerdict =
+    stage === 'poststop' ? { start: true, why: failure === undefined ? 'registered' : 'not-applicable' } : decideVerdict(config, allowListed, failure?.cause);
+  writeOutcome(log, {
+    verdict,
+    failure,
+    state,
+    stage,
+    failMode: config.failMode,
+    durationMs: Math.round((performance.now() - started) * 100) / 100,
+  });
+  if (!verdict.start) {
+    io.stderr(`bulwark-hook: container ${state?.id ?? '(unknown)'} stopped (${verdict.why}): ${verdict.reason}\n`);
+    return { exitCode: 1 };
+  }
+  return { exitCode: 0 };
+}
+
+function deadlines(config: HookConfig) {
+  return {
+    connectTimeoutMs: config.connectTimeoutMs,
+    replyTimeoutMs: config.timeoutMs,
+    totalTimeoutMs: config.timeoutMs,
+  };
+}
+
+function writeOutcome(
+  log: HookLog,
+  outcome: {
+    verdict: HookVerdict;
+    failure: StepError | undefined;
+    state: ContainerState | undefined;
+    stage: HookStage | undefined;
+    failMode: string;
+    durationMs: number;
+  },
+): void {
+  const { verdict, failure, state } = outcome;
+  log.write({
+    level: failure === undefined ? 'info' : verdict.start ? 'warn' : 'error',
+    event: 'hook',
+    id: state?.id,
+    stage: outcome.stage,
+    start: verdict.start,
+    why: verdict.why,
+    failMode: outcome.failMode,
+    ...(failure === undefined ? {} : { step: failure.step, error: failure.message }),
+    durationMs: outcome.durationMs,
+  });
+}

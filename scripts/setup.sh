@@ -25,6 +25,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# crun refuses a hybrid cgroup layout whose cgroup2 hierarchy still offers
+# controllers ("cgroups in hybrid mode not supported"). Those controllers are
+# unused there, so mount each as a v1 hierarchy, as the others already are.
+unified=/sys/fs/cgroup/unified
+if [[ -r $unified/cgroup.controllers && $(id -u) -eq 0 ]]; then
+  for controller in $(cat "$unified/cgroup.controllers"); do
+    log "moving the $controller cgroup controller from cgroup2 to a v1 hierarchy (crun needs an empty cgroup2 in hybrid mode)"
+    mkdir -p "/sys/fs/cgroup/$controller"
+    mount -t cgroup -o "$controller" cgroup "/sys/fs/cgroup/$controller" || log "could not mount $controller: crun tests will fail"
+  done
+fi
+
 current_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 if [[ -x "$tools/node/bin/node" && $("$tools/node/bin/node" --version) == "v$node_version" ]]; then
   :

@@ -220,7 +220,13 @@ export async function startAgentProcess(paths: AgentPaths, extraArgs: readonly s
     const found = lines.find(predicate);
     if (found !== undefined) return Promise.resolve(found);
     return new Promise<Record<string, unknown>>((resolvePromise, reject) => {
-      const waiter = { predicate, resolve: resolvePromise };
+      const waiter = {
+        predicate,
+        resolve: (line: Record<string, unknown>) => {
+          clearTimeout(timer);
+          resolvePromise(line);
+        },
+      };
       waiters.add(waiter);
       const timer = setTimeout(() => {
         waiters.delete(waiter);

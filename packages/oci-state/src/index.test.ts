@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import * as ociState from './index.js';
+
+describe('package entry', () => {
+  it('exports the public API', () => {
+    for (const name of [
+      'parseState',
+      'parseConfig',
+      'readConfig',
+      'parseHookFile',
+      'loadHooksDirectories',
+      'selectHooks',
+      'identifyContainer',
+      'resolveCgroupsPath',
+      'renderHookFile',
+      'writeFileAtomic',
+      'injectHooks',
+      'removeHooks',
+      'writeBundleHooks',
+      'updateSpecFileHooks',
+    ]) {
+      expect(typeof (ociState as Record<string, unknown>)[name], name).toBe('function');
+    }
+  });
+});

@@ -50,7 +50,11 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
   const value: unknown = document.toJS() ?? {};
   const parsed = agentConfigSchema.safeParse(value);
   if (!parsed.success) {
-    throw validationErrorFromZod(source, parsed.error, (path) => {
+    // An unknown key is reported at the key itself, not at the object that holds it.
+    const issues = parsed.error.issues.flatMap((issue): { path: PropertyKey[]; message: string }[] =>
+      issue.code === 'unrecognized_keys' ? issue.keys.map((key) => ({ path: [...issue.path, key], message: `Unrecognized key: "${key}"` })) : [issue],
+    );
+    throw validationErrorFromZod(source, { issues }, (path) => {
       // The deepest node that exists tells the line; an absent key points at its parent.
       for (let length = path.length; length > 0; length--) {
         const node = document.getIn(path.slice(0, length), true) as { range?: [number, number, number] } | undefined;
@@ -65,7 +69,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
 }
 
 function findKeyNode(document: ReturnType<typeof parseDocument>, path: readonly PropertyKey[]): number | undefined {
-  const parent = path.length === 1 ? document.contents : document.getIn(path.slice(0, -1), true);
+  const parent: unknown = path.length === 1 ? document.contents : document.getIn(path.slice(0, -1), true);
   const items = (parent as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | null)?.items;
   const key = path[path.length - 1];
   const pair = items?.find((item) => item.key?.value === key);

@@ -97,7 +97,8 @@ export async function listRuntimeEntries(options: DiscoverOptions): Promise<{ en
       try {
         entries.push(source.parse(id, await readFile(path, 'utf8')));
       } catch (error) {
-        if (errnoOf(error) === 'ENOENT') continue; // not a container directory, or it just went away
+        const errno = errnoOf(error);
+        if (errno === 'ENOENT' || errno === 'ENOTDIR') continue; // not a container directory, or it just went away
         problems.push(`read ${path}: ${describeError(error)}`);
       }
     }

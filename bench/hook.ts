@@ -11,7 +11,7 @@
  * Usage: node bench/hook.ts [--runs N] [--round-trips N]   (build first; root)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sendRequest, type ContainerReport } from '@bulwark/hook-client';
@@ -66,12 +66,14 @@ function compare(a: () => number, b: () => number, count: number) {
 async function main(): Promise<void> {
   await requireBuild();
   const work = await makeTemporaryDirectory('bench');
+  const shm = await mkdtemp('/dev/shm/bulwark-bench-');
   const run = join(work, 'run');
   await mkdir(run, { mode: 0o700 });
   const paths = {
     hookSocket: join(run, 'hook.sock'),
     controlSocket: join(run, 'control.sock'),
-    stateFile: join(work, 'state', 'containers.json'),
+    // Production keeps the registry in /run, a tmpfs; /dev/shm is one here.
+    stateFile: join(shm, 'containers.json'),
     runcRoot: join(work, 'runc'),
     crunRoot: join(work, 'crun'),
   };
@@ -105,22 +107,34 @@ async function main(): Promise<void> {
     );
 
     const report: ContainerReport = { id: 'bench-rt', stage: 'createRuntime', status: 'creating', bundle, pid: process.pid, names: { runtime: 'unknown' } };
-    for (const [name, body] of [
-      ['ping', { type: 'ping' as const }],
-      ['container.create', { type: 'container.create' as const, container: report }],
-    ] as const) {
+    const measure = async (name: string, socket: string, body: Parameters<typeof sendRequest>[1]) => {
       const times: number[] = [];
       for (let index = 0; index < roundTrips + 50; index++) {
         const started = process.hrtime.bigint();
-        await sendRequest(paths.hookSocket, body);
+        await sendRequest(socket, body);
         if (index >= 50) times.push(Number(process.hrtime.bigint() - started) / 1e6);
       }
       lines.push(`round trip ${name}: p50 ${format(quantile(times, 0.5))} ms, p99 ${format(quantile(times, 0.99))} ms, max ${format(Math.max(...times))} ms`);
+    };
+    await measure('ping', paths.hookSocket, { type: 'ping' });
+    await measure('container.create, registry on tmpfs (/run in production)', paths.hookSocket, { type: 'container.create', container: report });
+    // The same agent code with its registry on the disk (ext4 here), for comparison.
+    const diskRun = join(work, 'run-disk');
+    await mkdir(diskRun, { mode: 0o700 });
+    const diskAgent = await startAgentProcess(
+      { ...paths, hookSocket: join(diskRun, 'hook.sock'), controlSocket: join(diskRun, 'control.sock'), stateFile: join(work, 'state-disk', 'containers.json') },
+      ['--no-scan'],
+    );
+    try {
+      await measure('container.create, registry on disk', join(diskRun, 'hook.sock'), { type: 'container.create', container: report });
+    } finally {
+      await diskAgent.stop();
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     await agent.stop();
     await removeDirectory(work);
+    await removeDirectory(shm);
   }
 }
 

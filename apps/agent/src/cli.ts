@@ -37,7 +37,7 @@ Options:
   --config FILE           YAML configuration (flags override it)
   --hook-socket PATH      socket the hook connects to (default ${DEFAULT_HOOK_SOCKET})
   --control-socket PATH   socket for 'bulwark containers' (default ${DEFAULT_CONTROL_SOCKET})
-  --state-file PATH       where the registry is kept (default /var/lib/bulwark/containers.json)
+  --state-file PATH       where the registry is kept (default /run/bulwark/containers.json)
   --runc-root DIR         runc state root to scan at start (repeatable; default /run/runc)
   --crun-root DIR         crun state root to scan at start (repeatable; default /run/crun)
   --no-scan               do not scan for running containers at start

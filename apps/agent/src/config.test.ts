@@ -10,7 +10,7 @@ const fixture = (name: string) => new URL(`./__fixtures__/${name}`, import.meta.
 const defaults: AgentConfig = {
   hookSocket: '/run/bulwark/hook.sock',
   controlSocket: '/run/bulwark/control.sock',
-  stateFile: '/var/lib/bulwark/containers.json',
+  stateFile: '/run/bulwark/containers.json',
   logFormat: 'json',
   scan: {
     enabled: true,

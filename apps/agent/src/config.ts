@@ -10,7 +10,9 @@ const absolutePath = z.string().min(1).refine((value) => value.startsWith('/'), 
 export const agentConfigSchema = z.strictObject({
   hookSocket: absolutePath.default(DEFAULT_HOOK_SOCKET),
   controlSocket: absolutePath.default(DEFAULT_CONTROL_SOCKET),
-  stateFile: absolutePath.default('/var/lib/bulwark/containers.json'),
+  // The registry lists running containers, which do not outlive a reboot: it
+  // belongs on /run (a tmpfs), where the fsync before each reply is cheap.
+  stateFile: absolutePath.default('/run/bulwark/containers.json'),
   logFormat: z.enum(['json', 'text']).default('json'),
   scan: z
     .strictObject({

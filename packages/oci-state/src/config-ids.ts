@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { uint32 } from './schema-primitives.js';
 
 /** A user or group id range mapped into a user namespace (or an idmapped mount). */
@@ -9,7 +9,7 @@ export interface IdMapping {
   [key: string]: unknown;
 }
 
-export const idMappingSchema: z.ZodType<IdMapping> = z.looseObject({
+export const idMappingSchema: z.ZodMiniType<IdMapping> = z.looseObject({
   containerID: uint32(),
   hostID: uint32(),
   size: uint32(),

@@ -3,7 +3,7 @@
  * of the runtime-spec schema).
  */
 
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { idMappingSchema, type IdMapping } from './config-ids.js';
 import {
   fileMode,
@@ -256,7 +256,7 @@ const seccompSchema = z.looseObject({
   syscalls: optional(
     z.array(
       z.looseObject({
-        names: z.array(z.string()).min(1, { message: 'expected at least one syscall name' }),
+        names: z.array(z.string()).check(z.minLength(1, { error: 'expected at least one syscall name' })),
         action: oneOf(seccompActions),
         errnoRet: optional(uint32()),
         args: optional(
@@ -276,7 +276,7 @@ const seccompSchema = z.looseObject({
 
 const timeOffsetSchema = z.looseObject({ secs: optional(int64()), nanosecs: optional(uint32()) });
 
-export const linuxSchema: z.ZodType<LinuxConfig> = z.looseObject({
+export const linuxSchema: z.ZodMiniType<LinuxConfig> = z.looseObject({
   devices: optional(z.array(deviceSchema)),
   netDevices: optional(z.record(z.string(), z.looseObject({ name: optional(z.string()) }))),
   uidMappings: optional(z.array(idMappingSchema)),

@@ -4,7 +4,7 @@
  * they are checked as the runtime-spec schema checks them.
  */
 
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { fileMode, oneOf, optional, stringArray, uint16, uint32, uint64, uint8 } from './schema-primitives.js';
 
 export const solarisSchema = z.looseObject({
@@ -29,7 +29,7 @@ export const solarisSchema = z.looseObject({
 });
 
 export const windowsSchema = z.looseObject({
-  layerFolders: z.array(z.string()).min(1, { message: 'expected at least one layer folder' }),
+  layerFolders: z.array(z.string()).check(z.minLength(1, { error: 'expected at least one layer folder' })),
   devices: optional(z.array(z.looseObject({ id: z.string(), idType: oneOf(['class']) }))),
   resources: optional(
     z.looseObject({

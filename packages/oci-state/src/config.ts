@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toSystemError } from '@bulwark/errors';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { idMappingSchema, type IdMapping } from './config-ids.js';
 import { linuxSchema, type LinuxConfig } from './config-linux.js';
 import { freebsdSchema, solarisSchema, vmSchema, windowsSchema, zosSchema } from './config-platforms.js';
@@ -125,7 +125,7 @@ export interface RuntimeConfig {
  * requires it to be absolute, and a relative one would run whatever the
  * runtime's working directory offers, so it is refused here.
  */
-export const hookSchema: z.ZodType<Hook> = z.looseObject({
+export const hookSchema: z.ZodMiniType<Hook> = z.looseObject({
   path: absolutePath('hook path'),
   args: optional(stringArray()),
   env: optional(stringArray()),
@@ -134,7 +134,7 @@ export const hookSchema: z.ZodType<Hook> = z.looseObject({
 
 const hookListSchema = z.array(hookSchema);
 
-export const hooksSchema: z.ZodType<Hooks> = z.looseObject({
+export const hooksSchema: z.ZodMiniType<Hooks> = z.looseObject({
   prestart: optional(hookListSchema),
   createRuntime: optional(hookListSchema),
   createContainer: optional(hookListSchema),
@@ -235,7 +235,7 @@ const processSchema = z.looseObject({
   ),
 });
 
-export const runtimeConfigSchema: z.ZodType<RuntimeConfig> = z.looseObject({
+export const runtimeConfigSchema: z.ZodMiniType<RuntimeConfig> = z.looseObject({
   ociVersion: z.string(),
   hooks: optional(hooksSchema),
   annotations: optional(stringMap()),

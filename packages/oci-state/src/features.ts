@@ -3,7 +3,7 @@
  * following the runtime-spec's features-schema.json.
  */
 
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { namespaceTypes, seccompActions, seccompArchitectures, seccompFlags, seccompOperators, type NamespaceType } from './config-linux.js';
 import { parseDocument } from './parse-document.js';
 import { matching, oneOf, optional, stringArray, stringMap } from './schema-primitives.js';
@@ -76,7 +76,7 @@ const linuxFeaturesSchema = z.looseObject({
   netDevices: optional(enabled()),
 });
 
-const featuresSchema: z.ZodType<RuntimeFeatures> = z.looseObject({
+const featuresSchema: z.ZodMiniType<RuntimeFeatures> = z.looseObject({
   ociVersionMin: z.string(),
   ociVersionMax: z.string(),
   hooks: optional(stringArray()),

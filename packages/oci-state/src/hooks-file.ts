@@ -19,10 +19,10 @@
  */
 
 import { ValidationError, type ValidationIssue } from '@bulwark/errors';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { hookSchema, type Hook } from './config.js';
 import { findLine, parseJsonText } from './json-lines.js';
-import { toValidationError } from './parse-document.js';
+import { parseOptions, toValidationError } from './parse-document.js';
 import { compileRe2, PatternError } from './regex.js';
 import { optional, stringArray } from './schema-primitives.js';
 
@@ -50,7 +50,7 @@ export interface HookDefinition {
   source: string;
 }
 
-type PatternContext = z.RefinementCtx;
+type PatternContext = z.core.$RefinementCtx;
 
 /** Adds an issue for each pattern that RE2 would refuse or JavaScript would read differently. */
 function checkPattern(pattern: string, context: PatternContext, path: PropertyKey[]): void {
@@ -63,40 +63,46 @@ function checkPattern(pattern: string, context: PatternContext, path: PropertyKe
 }
 
 const patternList = () =>
-  stringArray().superRefine((patterns, context) => {
-    patterns.forEach((pattern, index) => {
-      checkPattern(pattern, context, [index]);
-    });
-  });
+  stringArray().check(
+    z.superRefine((patterns, context) => {
+      patterns.forEach((pattern, index) => {
+        checkPattern(pattern, context, [index]);
+      });
+    }),
+  );
 
 const stageList = () =>
   z
-    .array(z.string().min(1, { message: 'expected a non-empty stage name' }))
-    .min(1, { message: 'at least one stage is required' });
+    .array(z.string().check(z.minLength(1, { error: 'expected a non-empty stage name' })))
+    .check(z.minLength(1, { error: 'at least one stage is required' }));
 
 const conditionsSchema = z
   .looseObject({
     always: optional(z.boolean()),
     annotations: optional(
-      z.record(z.string(), z.string()).superRefine((annotations, context) => {
-        for (const [key, value] of Object.entries(annotations)) {
-          checkPattern(key, context, [key]);
-          checkPattern(value, context, [key]);
-        }
-      }),
+      z.record(z.string(), z.string()).check(
+        z.superRefine((annotations, context) => {
+          for (const [key, value] of Object.entries(annotations)) {
+            checkPattern(key, context, [key]);
+            checkPattern(value, context, [key]);
+          }
+        }),
+      ),
     ),
     commands: optional(patternList()),
     hasBindMounts: optional(z.boolean()),
   })
-  .superRefine((when, context) => {
-    if (countConditions(when) === 0) {
-      context.addIssue({
-        code: 'custom',
-        input: when,
-        message: 'at least one condition is required (always, annotations, commands or hasBindMounts)',
-      });
-    }
-  });
+  .check(
+    z.superRefine((when, context) => {
+      if (countConditions(when) === 0) {
+        context.addIssue({
+          code: 'custom',
+          input: when,
+          message: 'at least one condition is required (always, annotations, commands or hasBindMounts)',
+        });
+      }
+    }),
+  );
 
 const currentSchema = z.looseObject({
   version: z.literal('1.0.0'),
@@ -108,7 +114,7 @@ const currentSchema = z.looseObject({
 const legacySchema = z
   .looseObject({
     version: optional(z.literal('0.1.0')),
-    hook: z.string().refine((path) => path.startsWith('/'), { message: 'hook must be an absolute path' }),
+    hook: z.string().check(z.refine((path) => path.startsWith('/'), { error: 'hook must be an absolute path' })),
     arguments: optional(stringArray()),
     stages: optional(stageList()),
     stage: optional(stageList()),
@@ -118,29 +124,31 @@ const legacySchema = z
     annotation: optional(patternList()),
     hasbindmounts: optional(z.boolean()),
   })
-  .superRefine((file, context) => {
-    for (const [plural, singular] of [
-      ['stages', 'stage'],
-      ['cmds', 'cmd'],
-      ['annotations', 'annotation'],
-    ] as const) {
-      if (file[plural] !== undefined && file[singular] !== undefined) {
-        context.addIssue({ code: 'custom', input: file, path: [singular], message: `cannot set both '${singular}' and '${plural}'` });
+  .check(
+    z.superRefine((file, context) => {
+      for (const [plural, singular] of [
+        ['stages', 'stage'],
+        ['cmds', 'cmd'],
+        ['annotations', 'annotation'],
+      ] as const) {
+        if (file[plural] !== undefined && file[singular] !== undefined) {
+          context.addIssue({ code: 'custom', input: file, path: [singular], message: `cannot set both '${singular}' and '${plural}'` });
+        }
       }
-    }
-    if (file.stages === undefined && file.stage === undefined) {
-      context.addIssue({ code: 'custom', input: file, path: ['stages'], message: 'missing required property: stages' });
-    }
-    const commands = file.cmds ?? file.cmd ?? [];
-    const annotations = file.annotations ?? file.annotation ?? [];
-    if (commands.length === 0 && annotations.length === 0 && file.hasbindmounts === undefined) {
-      context.addIssue({
-        code: 'custom',
-        input: file,
-        message: 'at least one condition is required (cmds, annotations or hasbindmounts)',
-      });
-    }
-  });
+      if (file.stages === undefined && file.stage === undefined) {
+        context.addIssue({ code: 'custom', input: file, path: ['stages'], message: 'missing required property: stages' });
+      }
+      const commands = file.cmds ?? file.cmd ?? [];
+      const annotations = file.annotations ?? file.annotation ?? [];
+      if (commands.length === 0 && annotations.length === 0 && file.hasbindmounts === undefined) {
+        context.addIssue({
+          code: 'custom',
+          input: file,
+          message: 'at least one condition is required (cmds, annotations or hasbindmounts)',
+        });
+      }
+    }),
+  );
 
 /** The number of conditions a `when` sets: each annotation pair counts, empty lists do not. */
 export function countConditions(when: HookConditions): number {
@@ -166,14 +174,14 @@ export function parseHookFile(text: string, source = 'hook.json'): HookDefinitio
   const version = (value as { version?: unknown }).version;
 
   if (version === '1.0.0') {
-    const result = currentSchema.safeParse(value);
+    const result = currentSchema.safeParse(value, parseOptions);
     if (!result.success) throw toValidationError(source, result.error, root);
     const { hook, when, stages } = result.data;
     return { version: '1.0.0', hook, when: pickConditions(when), stages, matchMode: 'all', source };
   }
 
   if (version === undefined || version === '0.1.0') {
-    const result = legacySchema.safeParse(value);
+    const result = legacySchema.safeParse(value, parseOptions);
     if (!result.success) throw toValidationError(source, result.error, root);
     return convertLegacy(result.data, source, lineOf);
   }

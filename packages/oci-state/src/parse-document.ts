@@ -1,20 +1,30 @@
 import { validationErrorFromZod, type ValidationError } from '@bulwark/errors';
-import type { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { findLine, parseJsonText, type JsonNode } from './json-lines.js';
+
+/**
+ * Parse options for every schema here. zod/mini loads no locale, so without
+ * these every issue would read "Invalid input"; zod's English messages (the
+ * ones classic zod uses, rewritten by tidyMessage below) are passed per parse,
+ * leaving zod's global configuration, shared by every package in the process,
+ * alone. Messages set on a schema or check still win over these.
+ */
+export const parseOptions: z.core.ParseContext<z.core.$ZodIssue> = { error: en().localeError };
 
 /**
  * Parses JSON text and validates it with a zod schema; issues carry the line
  * of the offending value. Throws ValidationError.
  */
-export function parseDocument<T>(schema: z.ZodType<T>, text: string, source: string): T {
+export function parseDocument<T>(schema: z.ZodMiniType<T>, text: string, source: string): T {
   const { value, root } = parseJsonText(text, source);
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, parseOptions);
   if (!result.success) throw toValidationError(source, result.error, root);
   return result.data;
 }
 
 /** A ValidationError from zod issues, with lines from the scanned document and house-style messages. */
-export function toValidationError(source: string, error: z.ZodError, root: JsonNode): ValidationError {
+export function toValidationError(source: string, error: z.core.$ZodError, root: JsonNode): ValidationError {
   const issues = error.issues.map((issue) => ({ path: issue.path, message: tidyMessage(issue.message) }));
   return validationErrorFromZod(source, { issues }, (path) => findLine(root, path));
 }

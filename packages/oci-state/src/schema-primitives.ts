@@ -3,7 +3,7 @@
  * reads like the JSON schema it follows.
  */
 
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * An integer within [minimum, maximum]. Unlike `z.int()` it accepts integers
@@ -13,8 +13,10 @@ import { z } from 'zod';
 export function integer(minimum: number, maximum: number, range = describeRange(minimum, maximum)) {
   return z
     .number()
-    .refine(Number.isInteger, { message: 'expected an integer', abort: true })
-    .refine((value) => value >= minimum && value <= maximum, { message: `expected ${range}` });
+    .check(
+      z.refine(Number.isInteger, { error: 'expected an integer', abort: true }),
+      z.refine((value) => value >= minimum && value <= maximum, { error: `expected ${range}` }),
+    );
 }
 
 function describeRange(minimum: number, maximum: number): string {
@@ -43,7 +45,7 @@ export const optional = z.exactOptional;
 
 /** A string that must be an absolute path. */
 export function absolutePath(what: string) {
-  return z.string().refine((value) => value.startsWith('/'), { message: `${what} must be an absolute path` });
+  return z.string().check(z.refine((value) => value.startsWith('/'), { error: `${what} must be an absolute path` }));
 }
 
 /** A string drawn from a fixed list, named in the message when it is not. */
@@ -53,5 +55,5 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T)
 
 /** A string matching a JSON-schema `pattern` (ECMAScript syntax, as validators compile it). */
 export function matching(pattern: RegExp) {
-  return z.string().regex(pattern, { message: `expected a string matching ${pattern.source}` });
+  return z.string().check(z.regex(pattern, { error: `expected a string matching ${pattern.source}` }));
 }

@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // (runc, crun, podman). Workspace packages resolve to their sources through
 // the `source` export condition, so tests never wait for a build.
 const resolve = { conditions: ['source'] };
+// Tests run in Vite's server-side mode, which has its own resolve conditions.
+const ssr = { resolve: { conditions: ['source'], externalConditions: ['source'] } };
 const include = ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'bench/**/*.test.ts'];
 
 export default defineConfig({
@@ -11,6 +13,7 @@ export default defineConfig({
     projects: [
       {
         resolve,
+        ssr,
         test: {
           name: 'unit',
           include,
@@ -19,6 +22,7 @@ export default defineConfig({
       },
       {
         resolve,
+        ssr,
         test: {
           name: 'host',
           include: ['packages/*/src/**/*.host.test.ts', 'apps/*/src/**/*.host.test.ts'],

@@ -235,7 +235,7 @@ describe('discoverContainers', () => {
     expect(problems).toEqual([]);
     expect(containers).toHaveLength(1);
     const report = containers[0]!;
-    expect(containerReportSchema.safeParse(report).success).toBe(true);
+    expect(containerReportSchema().safeParse(report).success).toBe(true);
 
     const mnt = await stat('/proc/self/ns/mnt');
     const pidNamespace = await stat('/proc/self/ns/pid');

@@ -46,7 +46,7 @@ function report(id: string, parts: ReportParts = {}): ContainerReport {
   }
   if (parts.cgroupId !== undefined) value.cgroup = { path: `/machine.slice/libpod-${id}.scope`, id: parts.cgroupId };
   // Guard the helper itself: a report the wire would refuse proves nothing.
-  expect(containerReportSchema.safeParse(value).success).toBe(true);
+  expect(containerReportSchema().safeParse(value).success).toBe(true);
   return value;
 }
 

@@ -12,7 +12,7 @@ import { writeFileAtomic } from '@bulwark/oci-state';
  */
 
 export const recordSchema = z.object({
-  container: z.unknown().pipe(z.custom<ContainerReport>((value) => containerReportSchema.safeParse(value).success)),
+  container: z.unknown().pipe(z.custom<ContainerReport>((value) => containerReportSchema().safeParse(value).success)),
   source: z.enum(['hook', 'scan']),
   registeredAt: z.string(),
   updatedAt: z.string(),

@@ -148,7 +148,7 @@ export class AgentConnection {
       };
       this.#socket.write(frame);
     });
-    const parsed = replySchema.safeParse(parseFrameBody(replyBody));
+    const parsed = replySchema().safeParse(parseFrameBody(replyBody));
     if (!parsed.success) throw new ProtocolError(`malformed reply: ${describeIssues(parsed.error)}`);
     const reply = parsed.data;
     if (reply.id !== id && reply.id !== '') throw new ProtocolError(`reply id ${reply.id} does not match request ${id}`);

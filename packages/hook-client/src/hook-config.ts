@@ -13,40 +13,47 @@ export const DEFAULT_CONTROL_SOCKET = '/run/bulwark/control.sock';
 export const DEFAULT_HOOK_LOG = '/var/log/bulwark/hook.log';
 export const DEFAULT_HOOK_CONFIG = '/etc/bulwark/hook.json';
 
-const absolutePath = z.string().check(
-  z.minLength(1),
-  z.maxLength(4096),
-  z.refine((value) => value.startsWith('/'), 'must be an absolute path'),
-);
-const name = z.string().check(z.minLength(1), z.maxLength(253));
+function buildHookConfigSchema() {
+  const absolutePath = z.string().check(
+    z.minLength(1),
+    z.maxLength(4096),
+    z.refine((value) => value.startsWith('/'), 'must be an absolute path'),
+  );
+  const name = z.string().check(z.minLength(1), z.maxLength(253));
+  return z.strictObject({
+    version: z.literal(1),
+    socket: z._default(absolutePath, DEFAULT_HOOK_SOCKET),
+    /** `open`: a container starts when the agent cannot be asked. `closed`: it fails to start. */
+    failMode: z._default(z.enum(['open', 'closed']), 'open'),
+    /** Containers that always start, whatever the agent says or whether it answers. */
+    allow: z._default(
+      z.strictObject({
+        namespaces: z._default(z.array(name).check(z.maxLength(1024)), []),
+        names: z._default(z.array(name).check(z.maxLength(1024)), []),
+      }),
+      { namespaces: [], names: [] },
+    ),
+    /** JSON-lines log file; the empty string turns logging off. */
+    log: z._default(z.union([absolutePath, z.literal('')]), DEFAULT_HOOK_LOG),
+    connectTimeoutMs: z._default(z.int().check(z.minimum(1), z.maximum(10_000)), 250),
+    /** One deadline over connect and reply. */
+    timeoutMs: z._default(z.int().check(z.minimum(1), z.maximum(60_000)), 5000),
+    /** Longest wait for the runtime's state on stdin. */
+    stdinTimeoutMs: z._default(z.int().check(z.minimum(1), z.maximum(60_000)), 1000),
+  });
+}
 
-export const hookConfigSchema = z.strictObject({
-  version: z.literal(1),
-  socket: z._default(absolutePath, DEFAULT_HOOK_SOCKET),
-  /** `open`: a container starts when the agent cannot be asked. `closed`: it fails to start. */
-  failMode: z._default(z.enum(['open', 'closed']), 'open'),
-  /** Containers that always start, whatever the agent says or whether it answers. */
-  allow: z._default(
-    z.strictObject({
-      namespaces: z._default(z.array(name).check(z.maxLength(1024)), []),
-      names: z._default(z.array(name).check(z.maxLength(1024)), []),
-    }),
-    { namespaces: [], names: [] },
-  ),
-  /** JSON-lines log file; the empty string turns logging off. */
-  log: z._default(z.union([absolutePath, z.literal('')]), DEFAULT_HOOK_LOG),
-  connectTimeoutMs: z._default(z.int().check(z.minimum(1), z.maximum(10_000)), 250),
-  /** One deadline over connect and reply. */
-  timeoutMs: z._default(z.int().check(z.minimum(1), z.maximum(60_000)), 5000),
-  /** Longest wait for the runtime's state on stdin. */
-  stdinTimeoutMs: z._default(z.int().check(z.minimum(1), z.maximum(60_000)), 1000),
-});
-export type HookConfig = z.infer<typeof hookConfigSchema>;
-export type HookConfigInput = z.input<typeof hookConfigSchema>;
+let hookConfigSchemaValue: ReturnType<typeof buildHookConfigSchema> | undefined;
+/** The hook configuration's schema, built on first use. */
+export function hookConfigSchema(): ReturnType<typeof buildHookConfigSchema> {
+  return (hookConfigSchemaValue ??= buildHookConfigSchema());
+}
+export type HookConfig = z.infer<ReturnType<typeof buildHookConfigSchema>>;
+export type HookConfigInput = z.input<ReturnType<typeof buildHookConfigSchema>>;
 
 /** The configuration used when there is no file: fail open, default socket. */
 export function defaultHookConfig(): HookConfig {
-  return hookConfigSchema.parse({ version: 1 });
+  return hookConfigSchema().parse({ version: 1 });
 }
 
 /** Parses and validates hook configuration text. Throws ValidationError. */
@@ -57,7 +64,7 @@ export function parseHookConfig(text: string, source = 'hook config'): HookConfi
   } catch (error) {
     throw new ValidationError(source, [{ path: '', message: `not valid json: ${(error as Error).message}` }]);
   }
-  const parsed = hookConfigSchema.safeParse(value);
+  const parsed = hookConfigSchema().safeParse(value);
   if (!parsed.success) throw validationErrorFromZod(source, parsed.error);
   if (parsed.data.timeoutMs < parsed.data.connectTimeoutMs) {
     throw new ValidationError(source, [{ path: 'timeoutMs', message: 'must not be shorter than connectTimeoutMs' }]);

@@ -233,7 +233,7 @@ export class HookServer {
       fail(id, 'unsupported-version', `protocol version ${JSON.stringify(envelope.v) ?? 'missing'} is not supported; this agent speaks ${PROTOCOL_VERSION}`);
       return;
     }
-    const parsed = requestSchema.safeParse(value);
+    const parsed = requestSchema().safeParse(value);
     if (!parsed.success) {
       this.#stats.badFrames++;
       const reason = `invalid request: ${describeIssues(parsed.error)}`;

@@ -4,7 +4,15 @@ import { AgentConnection, DEFAULT_CONTROL_SOCKET, DEFAULT_HOOK_CONFIG, DEFAULT_H
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { agentConfigSchema, loadAgentConfig, type AgentConfig } from './config.js';
 import { formatContainerTable } from './containers.js';
-import { DEFAULT_HOOK_PATH, DEFAULT_HOOKS_DIRECTORIES, DEFAULT_BASE_SPEC, RUNTIMES, installHook, type Runtime } from './install-hook.js';
+import {
+  DEFAULT_BASE_SPEC,
+  DEFAULT_COMPILE_CACHE,
+  DEFAULT_HOOK_PATH,
+  DEFAULT_HOOKS_DIRECTORIES,
+  RUNTIMES,
+  installHook,
+  type Runtime,
+} from './install-hook.js';
 import { createLogger } from './log.js';
 import { formatProbeTable, runProbes } from './probe.js';
 import type { ContainerRecord } from './registry.js';
@@ -79,6 +87,8 @@ Options:
   --hook-config PATH      where to write its configuration (default ${DEFAULT_HOOK_CONFIG})
   --hook-source FILE      the built hook bundle (default: apps/hook/dist/bulwark-hook.js)
   --node PATH             Node 24 binary the hook runs on (default: this one)
+  --compile-cache DIR     Node compile cache for the hook, '' for none
+                          (default ${DEFAULT_COMPILE_CACHE})
   --uninstall             remove the runtime's hook entry instead
   -h, --help              show this help
 `,
@@ -221,6 +231,7 @@ async function runInstallCommand(args: readonly string[], io: CliIo): Promise<nu
     'hook-config': { type: 'string' },
     'hook-source': { type: 'string' },
     node: { type: 'string' },
+    'compile-cache': { type: 'string' },
     uninstall: { type: 'boolean' },
   });
   if (values.help === true) {
@@ -239,6 +250,7 @@ async function runInstallCommand(args: readonly string[], io: CliIo): Promise<nu
     hookPath: (values['hook-path'] as string | undefined) ?? DEFAULT_HOOK_PATH,
     hookSource: values['hook-source'] as string | undefined,
     nodePath: (values.node as string | undefined) ?? process.execPath,
+    compileCache: (values['compile-cache'] as string | undefined) ?? DEFAULT_COMPILE_CACHE,
     hookConfigPath: (values['hook-config'] as string | undefined) ?? DEFAULT_HOOK_CONFIG,
     hookConfig: {
       version: 1,

@@ -12,7 +12,7 @@ import {
   type HookStage,
   type HookVerdict,
 } from '@bulwark/hook-client';
-import { identifyContainer, parseState, readConfig, type ContainerState } from '@bulwark/oci-state';
+import { identifyContainer, parseState, readConfigSummary, type ContainerState } from '@bulwark/oci-state';
 import { readProcess } from '@bulwark/procfs';
 import { HELP, parseHookArguments, stageFromStatus, type HookArguments } from './args.js';
 import { createHookLog, type HookLog } from './log.js';
@@ -109,7 +109,7 @@ export async function runHook(io: HookIo): Promise<HookResult> {
       await step('agent', () => sendRequest(config.socket, { type: 'container.stop', container: report! }, deadlines(config)));
     } else {
       const current = state;
-      const bundleConfig = await step('bundle', () => readConfig(current.bundle));
+      const bundleConfig = await step('bundle', () => readConfigSummary(current.bundle));
       const annotations = { ...bundleConfig.annotations, ...current.annotations };
       const names = identifyContainer(annotations);
       allowListed = isAllowListed(config, names);

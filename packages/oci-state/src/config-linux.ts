@@ -5,6 +5,7 @@
 
 import * as z from 'zod/mini';
 import { idMappingSchema, type IdMapping } from './config-ids.js';
+import { lazy } from './lazy.js';
 import {
   fileMode,
   int64,
@@ -147,170 +148,192 @@ const memoryPolicyModes = [
 
 const memoryPolicyFlags = ['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES'] as const;
 
-const deviceSchema = z.looseObject({
-  type: matching(/^[cbup]$/u),
-  path: z.string(),
-  fileMode: optional(fileMode()),
-  major: optional(int64()),
-  minor: optional(int64()),
-  uid: optional(uint32()),
-  gid: optional(uint32()),
-});
+const deviceSchema = /* @__PURE__ */ lazy('linux device', () =>
+  z.looseObject({
+    type: matching(/^[cbup]$/u),
+    path: z.string(),
+    fileMode: optional(fileMode()),
+    major: optional(int64()),
+    minor: optional(int64()),
+    uid: optional(uint32()),
+    gid: optional(uint32()),
+  }),
+);
 
-const blockDeviceThrottleSchema = z.looseObject({
-  major: int64(),
-  minor: int64(),
-  rate: optional(uint64()),
-});
+const blockDeviceThrottleSchema = /* @__PURE__ */ lazy('block device throttle', () =>
+  z.looseObject({
+    major: int64(),
+    minor: int64(),
+    rate: optional(uint64()),
+  }),
+);
 
-const blockDeviceWeightSchema = z.looseObject({
-  major: int64(),
-  minor: int64(),
-  weight: optional(uint16()),
-  leafWeight: optional(uint16()),
-});
+const blockDeviceWeightSchema = /* @__PURE__ */ lazy('block device weight', () =>
+  z.looseObject({
+    major: int64(),
+    minor: int64(),
+    weight: optional(uint16()),
+    leafWeight: optional(uint16()),
+  }),
+);
 
-const resourcesSchema = z.looseObject({
-  unified: optional(stringMap()),
-  devices: optional(
-    z.array(
+const resourcesSchema = /* @__PURE__ */ lazy('linux resources', () =>
+  z.looseObject({
+    unified: optional(stringMap()),
+    devices: optional(
+      z.array(
+        z.looseObject({
+          allow: z.boolean(),
+          type: optional(z.string()),
+          major: optional(int64()),
+          minor: optional(int64()),
+          access: optional(z.string()),
+        }),
+      ),
+    ),
+    pids: optional(z.looseObject({ limit: int64() })),
+    blockIO: optional(
       z.looseObject({
-        allow: z.boolean(),
-        type: optional(z.string()),
-        major: optional(int64()),
-        minor: optional(int64()),
-        access: optional(z.string()),
+        weight: optional(uint16()),
+        leafWeight: optional(uint16()),
+        throttleReadBpsDevice: optional(z.array(blockDeviceThrottleSchema())),
+        throttleWriteBpsDevice: optional(z.array(blockDeviceThrottleSchema())),
+        throttleReadIOPSDevice: optional(z.array(blockDeviceThrottleSchema())),
+        throttleWriteIOPSDevice: optional(z.array(blockDeviceThrottleSchema())),
+        weightDevice: optional(z.array(blockDeviceWeightSchema())),
       }),
     ),
-  ),
-  pids: optional(z.looseObject({ limit: int64() })),
-  blockIO: optional(
-    z.looseObject({
-      weight: optional(uint16()),
-      leafWeight: optional(uint16()),
-      throttleReadBpsDevice: optional(z.array(blockDeviceThrottleSchema)),
-      throttleWriteBpsDevice: optional(z.array(blockDeviceThrottleSchema)),
-      throttleReadIOPSDevice: optional(z.array(blockDeviceThrottleSchema)),
-      throttleWriteIOPSDevice: optional(z.array(blockDeviceThrottleSchema)),
-      weightDevice: optional(z.array(blockDeviceWeightSchema)),
-    }),
-  ),
-  cpu: optional(
-    z.looseObject({
-      cpus: optional(z.string()),
-      mems: optional(z.string()),
-      period: optional(uint64()),
-      quota: optional(int64()),
-      burst: optional(uint64()),
-      realtimePeriod: optional(uint64()),
-      realtimeRuntime: optional(int64()),
-      shares: optional(uint64()),
-      idle: optional(int64()),
-    }),
-  ),
-  hugepageLimits: optional(
-    z.array(
+    cpu: optional(
       z.looseObject({
-        pageSize: matching(/^[1-9][0-9]*[KMG]B$/u),
-        limit: uint64(),
+        cpus: optional(z.string()),
+        mems: optional(z.string()),
+        period: optional(uint64()),
+        quota: optional(int64()),
+        burst: optional(uint64()),
+        realtimePeriod: optional(uint64()),
+        realtimeRuntime: optional(int64()),
+        shares: optional(uint64()),
+        idle: optional(int64()),
       }),
     ),
-  ),
-  memory: optional(
-    z.looseObject({
-      kernel: optional(int64()),
-      kernelTCP: optional(int64()),
-      limit: optional(int64()),
-      reservation: optional(int64()),
-      swap: optional(int64()),
-      swappiness: optional(uint64()),
-      disableOOMKiller: optional(z.boolean()),
-      useHierarchy: optional(z.boolean()),
-      checkBeforeUpdate: optional(z.boolean()),
-    }),
-  ),
-  network: optional(
-    z.looseObject({
-      classID: optional(uint32()),
-      priorities: optional(z.array(z.looseObject({ name: z.string(), priority: uint32() }))),
-    }),
-  ),
-  rdma: optional(
-    z.record(
-      z.string(),
+    hugepageLimits: optional(
+      z.array(
+        z.looseObject({
+          pageSize: matching(/^[1-9][0-9]*[KMG]B$/u),
+          limit: uint64(),
+        }),
+      ),
+    ),
+    memory: optional(
       z.looseObject({
-        hcaHandles: optional(uint32()),
-        hcaObjects: optional(uint32()),
+        kernel: optional(int64()),
+        kernelTCP: optional(int64()),
+        limit: optional(int64()),
+        reservation: optional(int64()),
+        swap: optional(int64()),
+        swappiness: optional(uint64()),
+        disableOOMKiller: optional(z.boolean()),
+        useHierarchy: optional(z.boolean()),
+        checkBeforeUpdate: optional(z.boolean()),
       }),
     ),
-  ),
-});
+    network: optional(
+      z.looseObject({
+        classID: optional(uint32()),
+        priorities: optional(z.array(z.looseObject({ name: z.string(), priority: uint32() }))),
+      }),
+    ),
+    rdma: optional(
+      z.record(
+        z.string(),
+        z.looseObject({
+          hcaHandles: optional(uint32()),
+          hcaObjects: optional(uint32()),
+        }),
+      ),
+    ),
+  }),
+);
 
-const seccompSchema = z.looseObject({
-  defaultAction: oneOf(seccompActions),
-  defaultErrnoRet: optional(uint32()),
-  flags: optional(z.array(oneOf(seccompFlags))),
-  listenerPath: optional(z.string()),
-  listenerMetadata: optional(z.string()),
-  architectures: optional(z.array(oneOf(seccompArchitectures))),
-  syscalls: optional(
-    z.array(
-      z.looseObject({
-        names: z.array(z.string()).check(z.minLength(1, { error: 'expected at least one syscall name' })),
-        action: oneOf(seccompActions),
-        errnoRet: optional(uint32()),
-        args: optional(
-          z.array(
-            z.looseObject({
-              index: uint32(),
-              value: uint64(),
-              valueTwo: optional(uint64()),
-              op: oneOf(seccompOperators),
-            }),
+const seccompSchema = /* @__PURE__ */ lazy('seccomp', () =>
+  z.looseObject({
+    defaultAction: oneOf(seccompActions),
+    defaultErrnoRet: optional(uint32()),
+    flags: optional(z.array(oneOf(seccompFlags))),
+    listenerPath: optional(z.string()),
+    listenerMetadata: optional(z.string()),
+    architectures: optional(z.array(oneOf(seccompArchitectures))),
+    syscalls: optional(
+      z.array(
+        z.looseObject({
+          names: z.array(z.string()).check(z.minLength(1, { error: 'expected at least one syscall name' })),
+          action: oneOf(seccompActions),
+          errnoRet: optional(uint32()),
+          args: optional(
+            z.array(
+              z.looseObject({
+                index: uint32(),
+                value: uint64(),
+                valueTwo: optional(uint64()),
+                op: oneOf(seccompOperators),
+              }),
+            ),
           ),
-        ),
-      }),
+        }),
+      ),
     ),
-  ),
-});
+  }),
+);
 
-const timeOffsetSchema = z.looseObject({ secs: optional(int64()), nanosecs: optional(uint32()) });
+const timeOffsetSchema = /* @__PURE__ */ lazy('time offset', () =>
+  z.looseObject({ secs: optional(int64()), nanosecs: optional(uint32()) }),
+);
 
-export const linuxSchema: z.ZodMiniType<LinuxConfig> = z.looseObject({
-  devices: optional(z.array(deviceSchema)),
-  netDevices: optional(z.record(z.string(), z.looseObject({ name: optional(z.string()) }))),
-  uidMappings: optional(z.array(idMappingSchema)),
-  gidMappings: optional(z.array(idMappingSchema)),
-  namespaces: optional(z.array(z.looseObject({ type: oneOf(namespaceTypes), path: optional(z.string()) }))),
-  resources: optional(resourcesSchema),
-  cgroupsPath: optional(z.string()),
-  rootfsPropagation: optional(oneOf(['private', 'shared', 'slave', 'unbindable'])),
-  seccomp: optional(seccompSchema),
-  sysctl: optional(stringMap()),
-  maskedPaths: optional(stringArray()),
-  readonlyPaths: optional(stringArray()),
-  mountLabel: optional(z.string()),
-  intelRdt: optional(
+/** A namespace to create or join; shared with the config summary, which checks namespaces as this does. */
+export const namespaceSchema = /* @__PURE__ */ lazy(
+  'namespace',
+  (): z.ZodMiniType<Namespace> => z.looseObject({ type: oneOf(namespaceTypes), path: optional(z.string()) }),
+);
+
+export const linuxSchema = /* @__PURE__ */ lazy(
+  'linux',
+  (): z.ZodMiniType<LinuxConfig> =>
     z.looseObject({
-      closID: optional(z.string()),
-      schemata: optional(stringArray()),
-      l3CacheSchema: optional(z.string()),
-      memBwSchema: optional(matching(/^MB:[^\n]*$/u)),
-      enableMonitoring: optional(z.boolean()),
+      devices: optional(z.array(deviceSchema())),
+      netDevices: optional(z.record(z.string(), z.looseObject({ name: optional(z.string()) }))),
+      uidMappings: optional(z.array(idMappingSchema())),
+      gidMappings: optional(z.array(idMappingSchema())),
+      namespaces: optional(z.array(namespaceSchema())),
+      resources: optional(resourcesSchema()),
+      cgroupsPath: optional(z.string()),
+      rootfsPropagation: optional(oneOf(['private', 'shared', 'slave', 'unbindable'])),
+      seccomp: optional(seccompSchema()),
+      sysctl: optional(stringMap()),
+      maskedPaths: optional(stringArray()),
+      readonlyPaths: optional(stringArray()),
+      mountLabel: optional(z.string()),
+      intelRdt: optional(
+        z.looseObject({
+          closID: optional(z.string()),
+          schemata: optional(stringArray()),
+          l3CacheSchema: optional(z.string()),
+          memBwSchema: optional(matching(/^MB:[^\n]*$/u)),
+          enableMonitoring: optional(z.boolean()),
+        }),
+      ),
+      memoryPolicy: optional(
+        z.looseObject({
+          mode: optional(oneOf(memoryPolicyModes)),
+          nodes: optional(z.string()),
+          flags: optional(z.array(oneOf(memoryPolicyFlags))),
+        }),
+      ),
+      personality: optional(
+        z.looseObject({
+          domain: optional(oneOf(['LINUX', 'LINUX32'])),
+          flags: optional(stringArray()),
+        }),
+      ),
+      timeOffsets: optional(z.looseObject({ boottime: optional(timeOffsetSchema()), monotonic: optional(timeOffsetSchema()) })),
     }),
-  ),
-  memoryPolicy: optional(
-    z.looseObject({
-      mode: optional(oneOf(memoryPolicyModes)),
-      nodes: optional(z.string()),
-      flags: optional(z.array(oneOf(memoryPolicyFlags))),
-    }),
-  ),
-  personality: optional(
-    z.looseObject({
-      domain: optional(oneOf(['LINUX', 'LINUX32'])),
-      flags: optional(stringArray()),
-    }),
-  ),
-  timeOffsets: optional(z.looseObject({ boottime: optional(timeOffsetSchema), monotonic: optional(timeOffsetSchema) })),
-});
+);

@@ -4,13 +4,12 @@
  * Every object keeps properties this schema does not know.
  */
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { toSystemError } from '@bulwark/errors';
 import * as z from 'zod/mini';
 import { idMappingSchema, type IdMapping } from './config-ids.js';
 import { linuxSchema, type LinuxConfig } from './config-linux.js';
 import { freebsdSchema, solarisSchema, vmSchema, windowsSchema, zosSchema } from './config-platforms.js';
+import { capabilitiesSchema, mountShape, readConfigFile, rootSchema, userIdShape } from './config-summary.js';
+import { lazy } from './lazy.js';
 import { parseDocument } from './parse-document.js';
 import {
   absolutePath,
@@ -125,32 +124,39 @@ export interface RuntimeConfig {
  * requires it to be absolute, and a relative one would run whatever the
  * runtime's working directory offers, so it is refused here.
  */
-export const hookSchema: z.ZodMiniType<Hook> = z.looseObject({
-  path: absolutePath('hook path'),
-  args: optional(stringArray()),
-  env: optional(stringArray()),
-  timeout: optional(integer(1, Infinity)),
-});
+export const hookSchema = /* @__PURE__ */ lazy(
+  'hook',
+  (): z.ZodMiniType<Hook> =>
+    z.looseObject({
+      path: absolutePath('hook path'),
+      args: optional(stringArray()),
+      env: optional(stringArray()),
+      timeout: optional(integer(1, Infinity)),
+    }),
+);
 
-const hookListSchema = z.array(hookSchema);
+const hookListSchema = /* @__PURE__ */ lazy('hook list', () => z.array(hookSchema()));
 
-export const hooksSchema: z.ZodMiniType<Hooks> = z.looseObject({
-  prestart: optional(hookListSchema),
-  createRuntime: optional(hookListSchema),
-  createContainer: optional(hookListSchema),
-  startContainer: optional(hookListSchema),
-  poststart: optional(hookListSchema),
-  poststop: optional(hookListSchema),
-});
+export const hooksSchema = /* @__PURE__ */ lazy(
+  'hooks',
+  (): z.ZodMiniType<Hooks> =>
+    z.looseObject({
+      prestart: optional(hookListSchema()),
+      createRuntime: optional(hookListSchema()),
+      createContainer: optional(hookListSchema()),
+      startContainer: optional(hookListSchema()),
+      poststart: optional(hookListSchema()),
+      poststop: optional(hookListSchema()),
+    }),
+);
 
-const mountSchema = z.looseObject({
-  destination: z.string(),
-  source: optional(z.string()),
-  type: optional(z.string()),
-  options: optional(stringArray()),
-  uidMappings: optional(z.array(idMappingSchema)),
-  gidMappings: optional(z.array(idMappingSchema)),
-});
+const mountSchema = /* @__PURE__ */ lazy('mount', () =>
+  z.looseObject({
+    ...mountShape(),
+    uidMappings: optional(z.array(idMappingSchema())),
+    gidMappings: optional(z.array(idMappingSchema())),
+  }),
+);
 
 const schedulerPolicies = [
   'SCHED_OTHER',
@@ -172,89 +178,86 @@ const schedulerFlags = [
   'SCHED_FLAG_UTIL_CLAMP_MAX',
 ] as const;
 
-const processSchema = z.looseObject({
-  args: optional(stringArray()),
-  commandLine: optional(z.string()),
-  consoleSize: optional(z.looseObject({ height: uint64(), width: uint64() })),
-  cwd: z.string(),
-  env: optional(stringArray()),
-  terminal: optional(z.boolean()),
-  user: optional(
-    z.looseObject({
-      uid: optional(uint32()),
-      gid: optional(uint32()),
-      umask: optional(uint32()),
-      additionalGids: optional(z.array(uint32())),
-      username: optional(z.string()),
-    }),
-  ),
-  capabilities: optional(
-    z.looseObject({
-      bounding: optional(stringArray()),
-      permitted: optional(stringArray()),
-      effective: optional(stringArray()),
-      inheritable: optional(stringArray()),
-      ambient: optional(stringArray()),
-    }),
-  ),
-  apparmorProfile: optional(z.string()),
-  oomScoreAdj: optional(integer(-Infinity, Infinity)),
-  selinuxLabel: optional(z.string()),
-  ioPriority: optional(
-    z.looseObject({
-      class: oneOf(['IOPRIO_CLASS_RT', 'IOPRIO_CLASS_BE', 'IOPRIO_CLASS_IDLE']),
-      priority: optional(int32()),
-    }),
-  ),
-  noNewPrivileges: optional(z.boolean()),
-  scheduler: optional(
-    z.looseObject({
-      policy: oneOf(schedulerPolicies),
-      nice: optional(int32()),
-      priority: optional(int32()),
-      flags: optional(z.array(oneOf(schedulerFlags))),
-      runtime: optional(uint64()),
-      deadline: optional(uint64()),
-      period: optional(uint64()),
-    }),
-  ),
-  rlimits: optional(
-    z.array(
+const processSchema = /* @__PURE__ */ lazy('process', () =>
+  z.looseObject({
+    args: optional(stringArray()),
+    commandLine: optional(z.string()),
+    consoleSize: optional(z.looseObject({ height: uint64(), width: uint64() })),
+    cwd: z.string(),
+    env: optional(stringArray()),
+    terminal: optional(z.boolean()),
+    user: optional(
       z.looseObject({
-        type: matching(/^RLIMIT_[A-Z]+$/u),
-        soft: uint64(),
-        hard: uint64(),
+        ...userIdShape(),
+        umask: optional(uint32()),
+        additionalGids: optional(z.array(uint32())),
+        username: optional(z.string()),
       }),
     ),
-  ),
-  execCPUAffinity: optional(
-    z.looseObject({
-      initial: optional(matching(/^[0-9, -]*$/u)),
-      final: optional(matching(/^[0-9, -]*$/u)),
-    }),
-  ),
-});
+    capabilities: optional(capabilitiesSchema()),
+    apparmorProfile: optional(z.string()),
+    oomScoreAdj: optional(integer(-Infinity, Infinity)),
+    selinuxLabel: optional(z.string()),
+    ioPriority: optional(
+      z.looseObject({
+        class: oneOf(['IOPRIO_CLASS_RT', 'IOPRIO_CLASS_BE', 'IOPRIO_CLASS_IDLE']),
+        priority: optional(int32()),
+      }),
+    ),
+    noNewPrivileges: optional(z.boolean()),
+    scheduler: optional(
+      z.looseObject({
+        policy: oneOf(schedulerPolicies),
+        nice: optional(int32()),
+        priority: optional(int32()),
+        flags: optional(z.array(oneOf(schedulerFlags))),
+        runtime: optional(uint64()),
+        deadline: optional(uint64()),
+        period: optional(uint64()),
+      }),
+    ),
+    rlimits: optional(
+      z.array(
+        z.looseObject({
+          type: matching(/^RLIMIT_[A-Z]+$/u),
+          soft: uint64(),
+          hard: uint64(),
+        }),
+      ),
+    ),
+    execCPUAffinity: optional(
+      z.looseObject({
+        initial: optional(matching(/^[0-9, -]*$/u)),
+        final: optional(matching(/^[0-9, -]*$/u)),
+      }),
+    ),
+  }),
+);
 
-export const runtimeConfigSchema: z.ZodMiniType<RuntimeConfig> = z.looseObject({
-  ociVersion: z.string(),
-  hooks: optional(hooksSchema),
-  annotations: optional(stringMap()),
-  hostname: optional(z.string()),
-  domainname: optional(z.string()),
-  mounts: optional(z.array(mountSchema)),
-  root: optional(z.looseObject({ path: z.string(), readonly: optional(z.boolean()) })),
-  process: optional(processSchema),
-  linux: optional(linuxSchema),
-  solaris: optional(solarisSchema),
-  windows: optional(windowsSchema),
-  vm: optional(vmSchema),
-  zos: optional(zosSchema),
-  freebsd: optional(freebsdSchema),
-});
+export const runtimeConfigSchema = /* @__PURE__ */ lazy(
+  'runtime config',
+  (): z.ZodMiniType<RuntimeConfig> =>
+    z.looseObject({
+      ociVersion: z.string(),
+      hooks: optional(hooksSchema()),
+      annotations: optional(stringMap()),
+      hostname: optional(z.string()),
+      domainname: optional(z.string()),
+      mounts: optional(z.array(mountSchema())),
+      root: optional(rootSchema()),
+      process: optional(processSchema()),
+      linux: optional(linuxSchema()),
+      solaris: optional(solarisSchema()),
+      windows: optional(windowsSchema()),
+      vm: optional(vmSchema()),
+      zos: optional(zosSchema()),
+      freebsd: optional(freebsdSchema()),
+    }),
+);
 
 /** Parses the text of an OCI config.json. Throws ValidationError (with lines). */
 export function parseConfig(text: string, source = 'config.json'): RuntimeConfig {
-  return parseDocument(runtimeConfigSchema, text, source);
+  return parseDocument(runtimeConfigSchema(), text, source);
 }
 
 /**
@@ -262,12 +265,6 @@ export function parseConfig(text: string, source = 'config.json'): RuntimeConfig
  * cannot be read, ValidationError when its content is not a valid config.
  */
 export async function readConfig(bundle: string): Promise<RuntimeConfig> {
-  const path = join(bundle, 'config.json');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw toSystemError('read config', error, path);
-  }
+  const { text, path } = await readConfigFile(bundle);
   return parseConfig(text, path);
 }

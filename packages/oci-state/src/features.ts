@@ -5,6 +5,7 @@
 
 import * as z from 'zod/mini';
 import { namespaceTypes, seccompActions, seccompArchitectures, seccompFlags, seccompOperators, type NamespaceType } from './config-linux.js';
+import { lazy } from './lazy.js';
 import { parseDocument } from './parse-document.js';
 import { matching, oneOf, optional, stringArray, stringMap } from './schema-primitives.js';
 
@@ -47,46 +48,52 @@ export interface RuntimeFeatures {
 
 const enabled = () => z.looseObject({ enabled: optional(z.boolean()) });
 
-const linuxFeaturesSchema = z.looseObject({
-  namespaces: optional(z.array(oneOf(namespaceTypes))),
-  capabilities: optional(z.array(matching(/^CAP_[A-Z_]+$/u))),
-  cgroup: optional(
-    z.looseObject({
-      v1: optional(z.boolean()),
-      v2: optional(z.boolean()),
-      systemd: optional(z.boolean()),
-      systemdUser: optional(z.boolean()),
-      rdma: optional(z.boolean()),
-    }),
-  ),
-  seccomp: optional(
-    z.looseObject({
-      enabled: optional(z.boolean()),
-      actions: optional(z.array(oneOf(seccompActions))),
-      operators: optional(z.array(oneOf(seccompOperators))),
-      archs: optional(z.array(oneOf(seccompArchitectures))),
-      knownFlags: optional(z.array(oneOf(seccompFlags))),
-      supportedFlags: optional(z.array(oneOf(seccompFlags))),
-    }),
-  ),
-  apparmor: optional(enabled()),
-  selinux: optional(enabled()),
-  intelRdt: optional(enabled()),
-  mountExtensions: optional(z.looseObject({ idmap: optional(enabled()) })),
-  netDevices: optional(enabled()),
-});
+const linuxFeaturesSchema = /* @__PURE__ */ lazy('linux features', () =>
+  z.looseObject({
+    namespaces: optional(z.array(oneOf(namespaceTypes))),
+    capabilities: optional(z.array(matching(/^CAP_[A-Z_]+$/u))),
+    cgroup: optional(
+      z.looseObject({
+        v1: optional(z.boolean()),
+        v2: optional(z.boolean()),
+        systemd: optional(z.boolean()),
+        systemdUser: optional(z.boolean()),
+        rdma: optional(z.boolean()),
+      }),
+    ),
+    seccomp: optional(
+      z.looseObject({
+        enabled: optional(z.boolean()),
+        actions: optional(z.array(oneOf(seccompActions))),
+        operators: optional(z.array(oneOf(seccompOperators))),
+        archs: optional(z.array(oneOf(seccompArchitectures))),
+        knownFlags: optional(z.array(oneOf(seccompFlags))),
+        supportedFlags: optional(z.array(oneOf(seccompFlags))),
+      }),
+    ),
+    apparmor: optional(enabled()),
+    selinux: optional(enabled()),
+    intelRdt: optional(enabled()),
+    mountExtensions: optional(z.looseObject({ idmap: optional(enabled()) })),
+    netDevices: optional(enabled()),
+  }),
+);
 
-const featuresSchema: z.ZodMiniType<RuntimeFeatures> = z.looseObject({
-  ociVersionMin: z.string(),
-  ociVersionMax: z.string(),
-  hooks: optional(stringArray()),
-  mountOptions: optional(stringArray()),
-  annotations: optional(stringMap()),
-  potentiallyUnsafeConfigAnnotations: optional(stringArray()),
-  linux: optional(linuxFeaturesSchema),
-});
+const featuresSchema = /* @__PURE__ */ lazy(
+  'features',
+  (): z.ZodMiniType<RuntimeFeatures> =>
+    z.looseObject({
+      ociVersionMin: z.string(),
+      ociVersionMax: z.string(),
+      hooks: optional(stringArray()),
+      mountOptions: optional(stringArray()),
+      annotations: optional(stringMap()),
+      potentiallyUnsafeConfigAnnotations: optional(stringArray()),
+      linux: optional(linuxFeaturesSchema()),
+    }),
+);
 
 /** Parses the JSON a runtime prints for `features`. Throws ValidationError (with lines). */
 export function parseFeatures(text: string, source = 'features'): RuntimeFeatures {
-  return parseDocument(featuresSchema, text, source);
+  return parseDocument(featuresSchema(), text, source);
 }

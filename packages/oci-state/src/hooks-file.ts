@@ -22,6 +22,7 @@ import { ValidationError, type ValidationIssue } from '@bulwark/errors';
 import * as z from 'zod/mini';
 import { hookSchema, type Hook } from './config.js';
 import { findLine, parseJsonText } from './json-lines.js';
+import { lazy } from './lazy.js';
 import { parseOptions, toValidationError } from './parse-document.js';
 import { compileRe2, PatternError } from './regex.js';
 import { optional, stringArray } from './schema-primitives.js';
@@ -76,79 +77,85 @@ const stageList = () =>
     .array(z.string().check(z.minLength(1, { error: 'expected a non-empty stage name' })))
     .check(z.minLength(1, { error: 'at least one stage is required' }));
 
-const conditionsSchema = z
-  .looseObject({
-    always: optional(z.boolean()),
-    annotations: optional(
-      z.record(z.string(), z.string()).check(
-        z.superRefine((annotations, context) => {
-          for (const [key, value] of Object.entries(annotations)) {
-            checkPattern(key, context, [key]);
-            checkPattern(value, context, [key]);
-          }
-        }),
+const conditionsSchema = /* @__PURE__ */ lazy('hook conditions', () =>
+  z
+    .looseObject({
+      always: optional(z.boolean()),
+      annotations: optional(
+        z.record(z.string(), z.string()).check(
+          z.superRefine((annotations, context) => {
+            for (const [key, value] of Object.entries(annotations)) {
+              checkPattern(key, context, [key]);
+              checkPattern(value, context, [key]);
+            }
+          }),
+        ),
       ),
-    ),
-    commands: optional(patternList()),
-    hasBindMounts: optional(z.boolean()),
-  })
-  .check(
-    z.superRefine((when, context) => {
-      if (countConditions(when) === 0) {
-        context.addIssue({
-          code: 'custom',
-          input: when,
-          message: 'at least one condition is required (always, annotations, commands or hasBindMounts)',
-        });
-      }
-    }),
-  );
-
-const currentSchema = z.looseObject({
-  version: z.literal('1.0.0'),
-  hook: hookSchema,
-  when: conditionsSchema,
-  stages: stageList(),
-});
-
-const legacySchema = z
-  .looseObject({
-    version: optional(z.literal('0.1.0')),
-    hook: z.string().check(z.refine((path) => path.startsWith('/'), { error: 'hook must be an absolute path' })),
-    arguments: optional(stringArray()),
-    stages: optional(stageList()),
-    stage: optional(stageList()),
-    cmds: optional(patternList()),
-    cmd: optional(patternList()),
-    annotations: optional(patternList()),
-    annotation: optional(patternList()),
-    hasbindmounts: optional(z.boolean()),
-  })
-  .check(
-    z.superRefine((file, context) => {
-      for (const [plural, singular] of [
-        ['stages', 'stage'],
-        ['cmds', 'cmd'],
-        ['annotations', 'annotation'],
-      ] as const) {
-        if (file[plural] !== undefined && file[singular] !== undefined) {
-          context.addIssue({ code: 'custom', input: file, path: [singular], message: `cannot set both '${singular}' and '${plural}'` });
+      commands: optional(patternList()),
+      hasBindMounts: optional(z.boolean()),
+    })
+    .check(
+      z.superRefine((when, context) => {
+        if (countConditions(when) === 0) {
+          context.addIssue({
+            code: 'custom',
+            input: when,
+            message: 'at least one condition is required (always, annotations, commands or hasBindMounts)',
+          });
         }
-      }
-      if (file.stages === undefined && file.stage === undefined) {
-        context.addIssue({ code: 'custom', input: file, path: ['stages'], message: 'missing required property: stages' });
-      }
-      const commands = file.cmds ?? file.cmd ?? [];
-      const annotations = file.annotations ?? file.annotation ?? [];
-      if (commands.length === 0 && annotations.length === 0 && file.hasbindmounts === undefined) {
-        context.addIssue({
-          code: 'custom',
-          input: file,
-          message: 'at least one condition is required (cmds, annotations or hasbindmounts)',
-        });
-      }
-    }),
-  );
+      }),
+    ),
+);
+
+const currentSchema = /* @__PURE__ */ lazy('hook file 1.0.0', () =>
+  z.looseObject({
+    version: z.literal('1.0.0'),
+    hook: hookSchema(),
+    when: conditionsSchema(),
+    stages: stageList(),
+  }),
+);
+
+const legacySchema = /* @__PURE__ */ lazy('hook file 0.1.0', () =>
+  z
+    .looseObject({
+      version: optional(z.literal('0.1.0')),
+      hook: z.string().check(z.refine((path) => path.startsWith('/'), { error: 'hook must be an absolute path' })),
+      arguments: optional(stringArray()),
+      stages: optional(stageList()),
+      stage: optional(stageList()),
+      cmds: optional(patternList()),
+      cmd: optional(patternList()),
+      annotations: optional(patternList()),
+      annotation: optional(patternList()),
+      hasbindmounts: optional(z.boolean()),
+    })
+    .check(
+      z.superRefine((file, context) => {
+        for (const [plural, singular] of [
+          ['stages', 'stage'],
+          ['cmds', 'cmd'],
+          ['annotations', 'annotation'],
+        ] as const) {
+          if (file[plural] !== undefined && file[singular] !== undefined) {
+            context.addIssue({ code: 'custom', input: file, path: [singular], message: `cannot set both '${singular}' and '${plural}'` });
+          }
+        }
+        if (file.stages === undefined && file.stage === undefined) {
+          context.addIssue({ code: 'custom', input: file, path: ['stages'], message: 'missing required property: stages' });
+        }
+        const commands = file.cmds ?? file.cmd ?? [];
+        const annotations = file.annotations ?? file.annotation ?? [];
+        if (commands.length === 0 && annotations.length === 0 && file.hasbindmounts === undefined) {
+          context.addIssue({
+            code: 'custom',
+            input: file,
+            message: 'at least one condition is required (cmds, annotations or hasbindmounts)',
+          });
+        }
+      }),
+    ),
+);
 
 /** The number of conditions a `when` sets: each annotation pair counts, empty lists do not. */
 export function countConditions(when: HookConditions): number {
@@ -174,14 +181,14 @@ export function parseHookFile(text: string, source = 'hook.json'): HookDefinitio
   const version = (value as { version?: unknown }).version;
 
   if (version === '1.0.0') {
-    const result = currentSchema.safeParse(value, parseOptions);
+    const result = currentSchema().safeParse(value, parseOptions());
     if (!result.success) throw toValidationError(source, result.error, root);
     const { hook, when, stages } = result.data;
     return { version: '1.0.0', hook, when: pickConditions(when), stages, matchMode: 'all', source };
   }
 
   if (version === undefined || version === '0.1.0') {
-    const result = legacySchema.safeParse(value, parseOptions);
+    const result = legacySchema().safeParse(value, parseOptions());
     if (!result.success) throw toValidationError(source, result.error, root);
     return convertLegacy(result.data, source, lineOf);
   }
@@ -194,7 +201,7 @@ export function parseHookFile(text: string, source = 'hook.json'): HookDefinitio
   throw new ValidationError(source, [issue]);
 }
 
-function pickConditions(when: z.output<typeof conditionsSchema>): HookConditions {
+function pickConditions(when: z.output<ReturnType<typeof conditionsSchema>>): HookConditions {
   const conditions: HookConditions = {};
   if (when.always !== undefined) conditions.always = when.always;
   if (when.annotations !== undefined) conditions.annotations = when.annotations;
@@ -204,7 +211,7 @@ function pickConditions(when: z.output<typeof conditionsSchema>): HookConditions
 }
 
 function convertLegacy(
-  file: z.output<typeof legacySchema>,
+  file: z.output<ReturnType<typeof legacySchema>>,
   source: string,
   lineOf: (path: readonly PropertyKey[]) => number,
 ): HookDefinition {

@@ -7,6 +7,8 @@ describe('package entry', () => {
       'parseState',
       'parseConfig',
       'readConfig',
+      'parseConfigSummary',
+      'readConfigSummary',
       'parseHookFile',
       'loadHooksDirectories',
       'selectHooks',

@@ -2,6 +2,7 @@ import { validationErrorFromZod, type ValidationError } from '@bulwark/errors';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { findLine, parseJsonText, type JsonNode } from './json-lines.js';
+import { lazy } from './lazy.js';
 
 /**
  * Parse options for every schema here. zod/mini loads no locale, so without
@@ -10,7 +11,10 @@ import { findLine, parseJsonText, type JsonNode } from './json-lines.js';
  * leaving zod's global configuration, shared by every package in the process,
  * alone. Messages set on a schema or check still win over these.
  */
-export const parseOptions: z.core.ParseContext<z.core.$ZodIssue> = { error: en().localeError };
+export const parseOptions = /* @__PURE__ */ lazy(
+  'parse options',
+  (): z.core.ParseContext<z.core.$ZodIssue> => ({ error: en().localeError }),
+);
 
 /**
  * Parses JSON text and validates it with a zod schema; issues carry the line
@@ -18,7 +22,7 @@ export const parseOptions: z.core.ParseContext<z.core.$ZodIssue> = { error: en()
  */
 export function parseDocument<T>(schema: z.ZodMiniType<T>, text: string, source: string): T {
   const { value, root } = parseJsonText(text, source);
-  const result = schema.safeParse(value, parseOptions);
+  const result = schema.safeParse(value, parseOptions());
   if (!result.success) throw toValidationError(source, result.error, root);
   return result.data;
 }

@@ -135,7 +135,7 @@ const posixClasses: Record<string, CodeRange[]> = {
 };
 
 /** Characters that must be escaped to be literal outside a JavaScript character class. */
-const syntaxCharacters = new Set('^$\\.*+?()[]{}|/');
+const syntaxCharacters = /* @__PURE__ */ new Set('^$\\.*+?()[]{}|/');
 
 class Translator {
   private offset = 0;

@@ -4,6 +4,7 @@
  */
 
 import * as z from 'zod/mini';
+import { lazy } from './lazy.js';
 import { parseDocument } from './parse-document.js';
 import { absolutePath, integer, oneOf, optional, stringMap } from './schema-primitives.js';
 
@@ -30,36 +31,38 @@ export interface ContainerState {
   [key: string]: unknown;
 }
 
-const stateSchema = z.pipe(
-  z
-    .looseObject({
-      ociVersion: z.string(),
-      id: z.string().check(z.minLength(1, { error: 'expected a non-empty container id' })),
-      status: oneOf(containerStatuses),
-      pid: optional(integer(0, 2 ** 31 - 1)),
-      bundle: absolutePath('bundle'),
-      annotations: optional(stringMap()),
-    })
-    .check((context) => {
-      const state = context.value;
-      if (state.pid === 0 && state.status !== 'stopped') {
-        context.issues.push({
-          code: 'custom',
-          input: state.pid,
-          path: ['pid'],
-          message: 'expected a positive process id (0 only for a stopped container)',
-        });
-      }
+const stateSchema = /* @__PURE__ */ lazy('state', () =>
+  z.pipe(
+    z
+      .looseObject({
+        ociVersion: z.string(),
+        id: z.string().check(z.minLength(1, { error: 'expected a non-empty container id' })),
+        status: oneOf(containerStatuses),
+        pid: optional(integer(0, 2 ** 31 - 1)),
+        bundle: absolutePath('bundle'),
+        annotations: optional(stringMap()),
+      })
+      .check((context) => {
+        const state = context.value;
+        if (state.pid === 0 && state.status !== 'stopped') {
+          context.issues.push({
+            code: 'custom',
+            input: state.pid,
+            path: ['pid'],
+            message: 'expected a positive process id (0 only for a stopped container)',
+          });
+        }
+      }),
+    z.transform((state): ContainerState => {
+      if (state.pid !== 0) return state;
+      const result = { ...state };
+      delete result.pid;
+      return result;
     }),
-  z.transform((state): ContainerState => {
-    if (state.pid !== 0) return state;
-    const result = { ...state };
-    delete result.pid;
-    return result;
-  }),
+  ),
 );
 
 /** Parses the OCI state JSON a hook reads on stdin. Throws ValidationError (with lines). */
 export function parseState(text: string, source = 'state'): ContainerState {
-  return parseDocument(stateSchema, text, source);
+  return parseDocument(stateSchema(), text, source);
 }

@@ -15,6 +15,7 @@ import {
   runCommand,
   runDetached,
 } from '../../../test-support/containers.js';
+import { createHookServer, type HookServer } from '@bulwark/hook-client';
 
 /**
  * The hook's failure policy, run as the built binary a runtime would start.
@@ -25,7 +26,9 @@ let work: string;
 let bundle: string;
 let sleeper: ChildProcess;
 let logPath: string;
+let liveAgent: HookServer;
 const missingSocket = () => join(work, 'run', 'absent.sock');
+const liveSocket = () => join(work, 'run', 'live.sock');
 
 beforeAll(async () => {
   await requireBuild();
@@ -35,9 +38,13 @@ beforeAll(async () => {
   bundle = await makeBundle(join(work, 'bundle'), { rootfs, args: ['true'] });
   sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
   logPath = join(work, 'hook.log');
+  // A live agent for the cases where only the input is at fault.
+  liveAgent = createHookServer({ socketPath: liveSocket(), handler: () => ({ registered: true }) });
+  await liveAgent.listen();
 });
 
 afterAll(async () => {
+  await liveAgent?.close();
   sleeper?.kill();
   if (work !== undefined) await removeDirectory(work);
 });
@@ -78,6 +85,23 @@ describe('hook failure policy', () => {
     expect((await lastLogLine()).error).toMatch(/^agent unreachable at .*absent\.sock: no such file or directory$/);
     // Unreachable is immediate: no connect timeout was waited out.
     expect((await lastLogLine()).durationMs as number).toBeLessThan(250);
+  });
+
+  it('agent up: the hook registers and exits 0 with nothing on stderr', async () => {
+    const config = await writeConfig('live', { failMode: 'closed', socket: liveSocket() });
+    const before = liveAgent.stats.requests;
+    const result = await runHook(['--config', config], stateFor());
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(liveAgent.stats.requests).toBe(before + 1);
+    expect(await lastLogLine()).toMatchObject({ id: 'hook-test', stage: 'createRuntime', start: true, why: 'registered' });
+  });
+
+  it('agent not running, fail-open, bad bundle: the verdict needs nothing from the bundle, so it is not read', async () => {
+    const config = await writeConfig('open-fast', { failMode: 'open' });
+    const result = await runHook(['--config', config], stateFor({ bundle: '/nonexistent/bundle' }));
+    expect(result.code).toBe(0);
+    expect(await lastLogLine()).toMatchObject({ why: 'fail-open', step: 'agent' });
   });
 
   it('agent not running, fail-closed: runc fails to create the container with the one-line reason', async () => {
@@ -148,12 +172,12 @@ describe('hook failure policy', () => {
     { name: 'oversized stdin', input: () => `{"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`, step: 'stdin', error: /over 1048576 bytes/ },
   ];
 
-  it.each(badInputs)('$name: fail-open starts, fail-closed stops, both log the step', async ({ input, step, error }) => {
+  it.each(badInputs)('$name, agent up: fail-open starts, fail-closed stops, both log the step', async ({ input, step, error }) => {
     await mkdir(join(work, 'dir-config', 'config.json'), { recursive: true });
     await mkdir(join(work, 'bad-config'), { recursive: true });
     await writeFile(join(work, 'bad-config', 'config.json'), '{"ociVersion": "1.0.2", "process": {"args": 7}}');
     for (const failMode of ['open', 'closed'] as const) {
-      const config = await writeConfig(`bad-${failMode}`, { failMode });
+      const config = await writeConfig(`bad-${failMode}`, { failMode, socket: liveSocket() });
       const result = await runHook(['--config', config], input());
       expect(result.code, result.stderr).toBe(failMode === 'open' ? 0 : 1);
       const line = await lastLogLine();

@@ -1,42 +1,34 @@
-import { read } from 'node:fs';
 import { describeError } from '@bulwark/errors';
 import { runHook } from './run.js';
 
 /**
- * Reads all of stdin, failing past `maxBytes` or after `timeoutMs`. It reads
- * fd 0 with fs rather than process.stdin: the stream object for a pipe loads
- * node:net and tty machinery the hook has no other use for at that point.
+ * Reads all of stdin, failing past `maxBytes` or after `timeoutMs`. It goes
+ * through process.stdin, whose pipe reads are non-blocking: a blocking read
+ * on a thread-pool thread would hold the process open at exit until the
+ * writer closed the pipe.
  */
 function readStdin(maxBytes: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
     const chunks: Buffer[] = [];
     let size = 0;
-    let done = false;
     const finish = (error?: Error) => {
-      if (done) return;
-      done = true;
       clearTimeout(timer);
+      stdin.removeAllListeners('data');
+      stdin.removeAllListeners('end');
+      stdin.removeAllListeners('error');
+      stdin.pause();
       if (error === undefined) resolve(Buffer.concat(chunks).toString('utf8'));
       else reject(error);
     };
     const timer = setTimeout(() => finish(new Error(`read stdin: no end of input within ${timeoutMs} ms`)), timeoutMs);
-    const buffer = Buffer.allocUnsafe(64 * 1024);
-    const next = (): void =>
-      read(0, buffer, 0, buffer.length, null, (error, count) => {
-        if (done) return;
-        if (error !== null) {
-          // A non-blocking stdin has nothing yet: wait a little and try again.
-          if (error.code === 'EAGAIN') setTimeout(next, 2);
-          else finish(new Error(`read stdin: ${error.message}`));
-          return;
-        }
-        if (count === 0) return finish();
-        size += count;
-        if (size > maxBytes) return finish(new Error(`read stdin: state is over ${maxBytes} bytes`));
-        chunks.push(Buffer.from(buffer.subarray(0, count)));
-        next();
-      });
-    next();
+    stdin.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) finish(new Error(`read stdin: state is over ${maxBytes} bytes`));
+      else chunks.push(chunk);
+    });
+    stdin.on('end', () => finish());
+    stdin.on('error', (error) => finish(error));
   });
 }
 

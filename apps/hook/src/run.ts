@@ -1,16 +1,18 @@
 import { readFile } from 'node:fs/promises';
-import { describeError } from '@bulwark/errors';
+import { BulwarkError, describeError } from '@bulwark/errors';
 import {
+  AgentConnection,
+  AgentTimeoutError,
   buildContainerReport,
   decideVerdict,
   defaultHookConfig,
   isAllowListed,
   parseHookConfig,
-  sendRequest,
   type ContainerReport,
   type HookConfig,
   type HookStage,
   type HookVerdict,
+  type RequestBody,
 } from '@bulwark/hook-client';
 import { identifyContainer, parseState, readConfigSummary, type ContainerState } from '@bulwark/oci-state';
 import { readProcess } from '@bulwark/procfs';
@@ -91,11 +93,13 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     log.write({ level: 'error', event: 'bad-config', message: `read hook config: ${describeError(configError)}; using fail-open defaults` });
   }
 
+  // Connect while stdin, the bundle and /proc are read: the connection is
+  // ready when the report is, and an absent agent is known at once.
+  const agent = connectEarly(config);
   let state: ContainerState | undefined;
   let stage: HookStage | undefined = args.stage;
   let allowListed = false;
   let failure: StepError | undefined;
-  let report: ContainerReport | undefined;
   try {
     const text = await step('stdin', () => io.readStdin(MAX_STATE_BYTES, config.stdinTimeoutMs));
     state = await step('state', () => parseState(text, 'stdin'));
@@ -105,20 +109,25 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     }
     if (stage === 'poststop') {
       // The process is gone and the bundle may be too: the id is all the agent needs.
-      report = { id: state.id, stage, status: state.status, bundle: state.bundle, names: { runtime: 'unknown' } };
-      await step('agent', () => sendRequest(config.socket, { type: 'container.stop', container: report! }, deadlines(config)));
+      const report: ContainerReport = { id: state.id, stage, status: state.status, bundle: state.bundle, names: { runtime: 'unknown' } };
+      await step('agent', () => agent.request({ type: 'container.stop', container: report }));
     } else {
+      // Fail-open with the agent already known unreachable: nothing read
+      // below could change the verdict, so do not read it.
+      if (config.failMode === 'open' && agent.failedEarly() !== undefined) throw new StepError('agent', agent.failedEarly());
       const current = state;
       const bundleConfig = await step('bundle', () => readConfigSummary(current.bundle));
       const annotations = { ...bundleConfig.annotations, ...current.annotations };
       const names = identifyContainer(annotations);
       allowListed = isAllowListed(config, names);
       const snapshot = current.pid === undefined ? undefined : await step('process', () => readProcess(current.pid!));
-      report = buildContainerReport({ state: current, stage, config: bundleConfig, names, annotations, snapshot });
-      await step('agent', () => sendRequest(config.socket, { type: 'container.create', container: report! }, deadlines(config)));
+      const report = buildContainerReport({ state: current, stage, config: bundleConfig, names, annotations, snapshot });
+      await step('agent', () => agent.request({ type: 'container.create', container: report }));
     }
   } catch (error) {
     failure = error instanceof StepError ? error : new StepError('agent', error);
+  } finally {
+    agent.close();
   }
 
   const verdict: HookVerdict =
@@ -138,11 +147,44 @@ export async function runHook(io: HookIo): Promise<HookResult> {
   return { exitCode: 0 };
 }
 
-function deadlines(config: HookConfig) {
+/**
+ * A connection started at once, with one deadline (`timeoutMs`) over connect
+ * and reply. Its failure is kept, not thrown, until the report is ready.
+ */
+function connectEarly(config: HookConfig) {
+  const deadline = performance.now() + config.timeoutMs;
+  let connection: AgentConnection | undefined;
+  let failure: unknown;
+  const connecting = AgentConnection.connect(config.socket, {
+    connectTimeoutMs: Math.min(config.connectTimeoutMs, config.timeoutMs),
+  }).then(
+    (opened) => {
+      connection = opened;
+      return opened;
+    },
+    (error: unknown) => {
+      failure = error;
+      return undefined;
+    },
+  );
   return {
-    connectTimeoutMs: config.connectTimeoutMs,
-    replyTimeoutMs: config.timeoutMs,
-    totalTimeoutMs: config.timeoutMs,
+    failedEarly: (): unknown => failure,
+    async request(body: RequestBody): Promise<unknown> {
+      const opened = await connecting;
+      if (opened === undefined) throw failure;
+      const remaining = Math.max(1, Math.floor(deadline - performance.now()));
+      try {
+        return await opened.request(body, { replyTimeoutMs: remaining });
+      } catch (error) {
+        // The wait was cut by the one deadline: say so in its terms.
+        if (BulwarkError.is(error, 'ERR_AGENT_TIMEOUT')) throw new AgentTimeoutError('reply', config.timeoutMs);
+        throw error;
+      }
+    },
+    close(): void {
+      connection?.close();
+      void connecting.then((opened) => opened?.close());
+    },
   };
 }
 

@@ -44,11 +44,18 @@ class StepError extends Error {
   }
 }
 
+/** Milliseconds each step took, for the log line: where a slow container start went. */
+type StepTimes = Partial<Record<Step, number>>;
+let stepTimes: StepTimes = {};
+
 async function step<T>(name: Step, work: () => Promise<T> | T): Promise<T> {
+  const started = performance.now();
   try {
     return await work();
   } catch (error) {
     throw new StepError(name, error);
+  } finally {
+    stepTimes[name] = Math.round(((stepTimes[name] ?? 0) + performance.now() - started) * 100) / 100;
   }
 }
 
@@ -59,6 +66,7 @@ async function step<T>(name: Step, work: () => Promise<T> | T): Promise<T> {
  */
 export async function runHook(io: HookIo): Promise<HookResult> {
   const started = performance.now();
+  stepTimes = {};
   let args: HookArguments;
   try {
     args = parseHookArguments(io.argv);
@@ -116,11 +124,14 @@ export async function runHook(io: HookIo): Promise<HookResult> {
       // below could change the verdict, so do not read it.
       if (config.failMode === 'open' && agent.failedEarly() !== undefined) throw new StepError('agent', agent.failedEarly());
       const current = state;
-      const bundleConfig = await step('bundle', () => readConfigSummary(current.bundle));
+      // The bundle and /proc are independent: read them together.
+      const [bundleConfig, snapshot] = await Promise.all([
+        step('bundle', () => readConfigSummary(current.bundle)),
+        current.pid === undefined ? undefined : step('process', () => readProcess(current.pid!)),
+      ]);
       const annotations = { ...bundleConfig.annotations, ...current.annotations };
       const names = identifyContainer(annotations);
       allowListed = isAllowListed(config, names);
-      const snapshot = current.pid === undefined ? undefined : await step('process', () => readProcess(current.pid!));
       const report = buildContainerReport({ state: current, stage, config: bundleConfig, names, annotations, snapshot });
       await step('agent', () => agent.request({ type: 'container.create', container: report }));
     }
@@ -139,6 +150,9 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     stage,
     failMode: config.failMode,
     durationMs: Math.round((performance.now() - started) * 100) / 100,
+    steps: stepTimes,
+    // Time from the process's start to this module's run: Node's start-up and the bundle's load.
+    startupMs: Math.round(started * 100) / 100,
   });
   if (!verdict.start) {
     io.stderr(`bulwark-hook: container ${state?.id ?? '(unknown)'} stopped (${verdict.why}): ${verdict.reason}\n`);
@@ -197,6 +211,8 @@ function writeOutcome(
     stage: HookStage | undefined;
     failMode: string;
     durationMs: number;
+    steps: StepTimes;
+    startupMs: number;
   },
 ): void {
   const { verdict, failure, state } = outcome;
@@ -210,5 +226,7 @@ function writeOutcome(
     failMode: outcome.failMode,
     ...(failure === undefined ? {} : { step: failure.step, error: failure.message }),
     durationMs: outcome.durationMs,
+    startupMs: outcome.startupMs,
+    steps: outcome.steps,
   });
 }

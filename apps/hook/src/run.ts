@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { BulwarkError, describeError } from '@bulwark/errors';
 import {
   AgentConnection,
@@ -85,7 +85,7 @@ export async function runHook(io: HookIo): Promise<HookResult> {
   let configError: unknown;
   if (args.config !== undefined) {
     try {
-      config = parseHookConfig(await readFile(args.config, 'utf8'), args.config);
+      config = parseHookConfig(readFileSync(args.config, 'utf8'), args.config);
     } catch (error) {
       configError = error;
     }
@@ -126,8 +126,8 @@ export async function runHook(io: HookIo): Promise<HookResult> {
       const current = state;
       // The bundle and /proc are independent: read them together.
       const [bundleConfig, snapshot] = await Promise.all([
-        step('bundle', () => readConfigSummary(current.bundle)),
-        current.pid === undefined ? undefined : step('process', () => readProcess(current.pid!)),
+        step('bundle', () => readConfigSummary(current.bundle, { synchronous: true })),
+        current.pid === undefined ? undefined : step('process', () => readProcess(current.pid!, { synchronous: true })),
       ]);
       const annotations = { ...bundleConfig.annotations, ...current.annotations };
       const names = identifyContainer(annotations);

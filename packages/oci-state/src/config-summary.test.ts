@@ -253,8 +253,33 @@ describe('readConfigSummary', () => {
   it('throws a SystemError with EACCES when config.json cannot be read', async () => {
     await writeFile(join(bundle, 'config.json'), '{}');
     await chmod(join(bundle, 'config.json'), 0o000);
-    if (process.getuid?.() === 0) return; // root reads it regardless of mode
-    await expect(readConfigSummary(bundle)).rejects.toMatchObject({ code: 'ERR_SYSTEM', errno: 'EACCES' });
+    // Root reads any file whatever its mode: read as nobody so the kernel checks it.
+    const root = process.getuid?.() === 0;
+    if (root) {
+      process.setegid!(65534);
+      process.seteuid!(65534);
+    }
+    try {
+      for (const synchronous of [false, true]) {
+        await expect(readConfigSummary(bundle, { synchronous })).rejects.toMatchObject({ code: 'ERR_SYSTEM', errno: 'EACCES' });
+      }
+    } finally {
+      if (root) {
+        process.seteuid!(0);
+        process.setegid!(0);
+      }
+    }
+  });
+
+  it('reads the same with one synchronous call, errors included', async () => {
+    await writeFile(join(bundle, 'config.json'), fixture('runc.config.json'));
+    expect(await readConfigSummary(bundle, { synchronous: true })).toEqual(await readConfigSummary(bundle));
+    await rm(join(bundle, 'config.json'));
+    await expect(readConfigSummary(bundle, { synchronous: true })).rejects.toMatchObject({
+      code: 'ERR_SYSTEM',
+      errno: 'ENOENT',
+      message: `read config: no such file or directory (${join(bundle, 'config.json')})`,
+    });
   });
 
   it('throws a ValidationError naming the file and line for a bad checked field', async () => {

@@ -7,6 +7,7 @@
  * and the schema is a fraction of the full one to build at start-up.
  */
 
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toSystemError } from '@bulwark/errors';
@@ -104,21 +105,30 @@ export function parseConfigSummary(text: string, source = 'config.json'): Config
   return parseDocument(configSummarySchema(), text, source);
 }
 
+export interface ReadConfigOptions {
+  /**
+   * Read the file with one synchronous call. A one-shot process (an OCI
+   * hook) saves the thread-pool round trip and fs/promises' first-use cost;
+   * a long-running one should keep the default.
+   */
+  readonly synchronous?: boolean;
+}
+
 /**
  * Reads `${bundle}/config.json` and parses it with parseConfigSummary. Throws
  * SystemError when the file cannot be read, ValidationError when a checked
  * field is invalid.
  */
-export async function readConfigSummary(bundle: string): Promise<ConfigSummary> {
-  const { text, path } = await readConfigFile(bundle);
+export async function readConfigSummary(bundle: string, options: ReadConfigOptions = {}): Promise<ConfigSummary> {
+  const { text, path } = await readConfigFile(bundle, options);
   return parseConfigSummary(text, path);
 }
 
 /** The text of `${bundle}/config.json`. Throws SystemError (`read config: ...`). */
-export async function readConfigFile(bundle: string): Promise<{ text: string; path: string }> {
+export async function readConfigFile(bundle: string, options: ReadConfigOptions = {}): Promise<{ text: string; path: string }> {
   const path = join(bundle, 'config.json');
   try {
-    return { text: await readFile(path, 'utf8'), path };
+    return { text: options.synchronous === true ? readFileSync(path, 'utf8') : await readFile(path, 'utf8'), path };
   } catch (error) {
     throw toSystemError('read config', error, path);
   }

@@ -14,7 +14,7 @@ export {
   type RuntimeConfig,
   type User,
 } from './config.js';
-export { parseConfigSummary, readConfigSummary, type ConfigSummary } from './config-summary.js';
+export { parseConfigSummary, readConfigSummary, type ConfigSummary, type ReadConfigOptions } from './config-summary.js';
 export type { IdMapping } from './config-ids.js';
 export {
   namespaceTypes,

@@ -21,9 +21,16 @@ export const parseOptions = /* @__PURE__ */ lazy(
  * of the offending value. Throws ValidationError.
  */
 export function parseDocument<T>(schema: z.ZodMiniType<T>, text: string, source: string): T {
-  const { value, root } = parseJsonText(text, source);
+  // Positions cost a scan of the whole text, so they are found only for a
+  // document that fails: JSON.parse first, the line-tracking scanner on error.
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = parseJsonText(text, source).value;
+  }
   const result = schema.safeParse(value, parseOptions());
-  if (!result.success) throw toValidationError(source, result.error, root);
+  if (!result.success) throw toValidationError(source, result.error, parseJsonText(text, source).root);
   return result.data;
 }
 

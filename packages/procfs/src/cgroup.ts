@@ -1,7 +1,14 @@
-import { readFile, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf, toSystemError } from '@bulwark/errors';
-import { type ProcfsOptions, type ReadContext, createContext, inOperation, readProcFile } from './context.js';
+import {
+  type FileAccess,
+  type ProcfsOptions,
+  type ReadContext,
+  asynchronousFileAccess,
+  createContext,
+  inOperation,
+  readProcFile,
+} from './context.js';
 import { type CgroupLayout, parseCgroupFile, parseMountRoot, pathUnderMountRoot } from './parse.js';
 
 export interface CgroupInfo {
@@ -23,17 +30,17 @@ export interface CgroupInfo {
 /** statfs f_type of cgroup2 (CGROUP2_SUPER_MAGIC in linux/magic.h). */
 const cgroup2SuperMagic = 0x63677270;
 
-async function filesystemType(path: string): Promise<number | undefined> {
+async function filesystemType(files: FileAccess, path: string): Promise<number | undefined> {
   try {
-    return (await statfs(path)).type;
+    return await files.statfsType(path);
   } catch {
     return undefined;
   }
 }
 
-async function isFile(path: string): Promise<boolean> {
+async function isFile(files: FileAccess, path: string): Promise<boolean> {
   try {
-    return (await stat(path)).isFile();
+    return (await files.stat(path)).isFile();
   } catch {
     return false;
   }
@@ -45,13 +52,13 @@ async function isFile(path: string): Promise<boolean> {
  * Fixture trees are not cgroup2 filesystems; there a directory holding a
  * cgroup.controllers file (which only cgroup2 has) stands in for the mount.
  */
-export async function findUnifiedMount(cgroupRoot: string): Promise<string | undefined> {
+export async function findUnifiedMount(cgroupRoot: string, files: FileAccess = asynchronousFileAccess): Promise<string | undefined> {
   const candidates = [cgroupRoot, join(cgroupRoot, 'unified')];
   for (const candidate of candidates) {
-    if ((await filesystemType(candidate)) === cgroup2SuperMagic) return candidate;
+    if ((await filesystemType(files, candidate)) === cgroup2SuperMagic) return candidate;
   }
   for (const candidate of candidates) {
-    if (await isFile(join(candidate, 'cgroup.controllers'))) return candidate;
+    if (await isFile(files, join(candidate, 'cgroup.controllers'))) return candidate;
   }
   return undefined;
 }
@@ -65,7 +72,7 @@ export async function findUnifiedMount(cgroupRoot: string): Promise<string | und
 async function readMountRoot(context: ReadContext, mount: string): Promise<string> {
   let text: string;
   try {
-    text = await readFile(join(context.procRoot, 'self', 'mountinfo'), 'utf8');
+    text = await context.files.readFile(join(context.procRoot, 'self', 'mountinfo'));
   } catch {
     return '/';
   }
@@ -74,7 +81,7 @@ async function readMountRoot(context: ReadContext, mount: string): Promise<strin
 
 /** The directory and id of a v2 cgroup path, or undefined when it is not visible from here. */
 async function findCgroupDirectory(context: ReadContext, path: string): Promise<{ directory: string; id: bigint } | undefined> {
-  const mount = await findUnifiedMount(context.cgroupRoot);
+  const mount = await findUnifiedMount(context.cgroupRoot, context.files);
   if (mount === undefined) return undefined;
   // Paths with '..' lie outside the reader's cgroup namespace, and a mount
   // rooted outside it (a host mount seen from a nested namespace) shows no
@@ -83,7 +90,7 @@ async function findCgroupDirectory(context: ReadContext, path: string): Promise<
   if (relative === undefined) return undefined;
   const directory = join(mount, relative);
   try {
-    const found = await stat(directory, { bigint: true });
+    const found = await context.files.statBigint(directory);
     return found.isDirectory() ? { directory, id: found.ino } : undefined;
   } catch (error) {
     const errno = errnoOf(error);

@@ -3,7 +3,8 @@
  * validation and the one place where a failed read of /proc/<pid>/... becomes
  * a ProcessGoneError or a SystemError.
  */
-import { lstat, readFile } from 'node:fs/promises';
+import * as fs from 'node:fs';
+import * as fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotSupportedError, ValidationError, addContext, errnoOf, toSystemError } from '@bulwark/errors';
 import { ProcessGoneError } from './errors.js';
@@ -13,7 +14,52 @@ export interface ProcfsOptions {
   procRoot?: string;
   /** Where the cgroup hierarchies are mounted; default '/sys/fs/cgroup'. */
   cgroupRoot?: string;
+  /**
+   * Read with synchronous system calls under the promise API. /proc and
+   * cgroupfs never wait on a disk, and a one-shot process (an OCI hook) saves
+   * the thread-pool round trip of every read: about 1 ms instead of 5 for a
+   * snapshot. Leave it off where a path may block (a FIFO in a fixture tree)
+   * or where the event loop must never stall.
+   */
+  synchronous?: boolean;
 }
+
+/** The file system calls the readers make; one table for each way of making them. */
+export interface FileAccess {
+  readFile(path: string): Promise<string>;
+  readlink(path: string): Promise<string>;
+  lstat(path: string): Promise<fs.Stats>;
+  stat(path: string): Promise<fs.Stats>;
+  statBigint(path: string): Promise<fs.BigIntStats>;
+  statfsType(path: string): Promise<number>;
+}
+
+export const asynchronousFileAccess: FileAccess = {
+  readFile: (path) => fsPromises.readFile(path, 'utf8'),
+  readlink: (path) => fsPromises.readlink(path, 'utf8'),
+  lstat: (path) => fsPromises.lstat(path),
+  stat: (path) => fsPromises.stat(path),
+  statBigint: (path) => fsPromises.stat(path, { bigint: true }),
+  statfsType: async (path) => (await fsPromises.statfs(path)).type,
+};
+
+/** Runs a synchronous call and hands back its result, or its error, as a promise. */
+function settle<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+export const synchronousFileAccess: FileAccess = {
+  readFile: (path) => settle(() => fs.readFileSync(path, 'utf8')),
+  readlink: (path) => settle(() => fs.readlinkSync(path, 'utf8')),
+  lstat: (path) => settle(() => fs.lstatSync(path)),
+  stat: (path) => settle(() => fs.statSync(path)),
+  statBigint: (path) => settle(() => fs.statSync(path, { bigint: true })),
+  statfsType: (path) => settle(() => fs.statfsSync(path).type),
+};
 
 export const defaultProcRoot = '/proc';
 export const defaultCgroupRoot = '/sys/fs/cgroup';
@@ -27,6 +73,7 @@ export interface ReadContext {
   readonly cgroupRoot: string;
   /** `<procRoot>/<pid>` */
   readonly pidDirectory: string;
+  readonly files: FileAccess;
 }
 
 export function assertLinux(): void {
@@ -53,6 +100,7 @@ export function createContext(verb: string, pid: number, options: ProcfsOptions 
     procRoot,
     cgroupRoot: options?.cgroupRoot ?? defaultCgroupRoot,
     pidDirectory: join(procRoot, String(pid)),
+    files: options?.synchronous === true ? synchronousFileAccess : asynchronousFileAccess,
   };
 }
 
@@ -64,7 +112,7 @@ export function withVerb(context: ReadContext, verb: string): ReadContext {
 /** True when /proc/<pid> itself no longer exists. */
 export async function isPidDirectoryGone(context: ReadContext): Promise<boolean> {
   try {
-    await lstat(context.pidDirectory);
+    await context.files.lstat(context.pidDirectory);
     return false;
   } catch (error) {
     const errno = errnoOf(error);
@@ -89,7 +137,7 @@ export async function mapReadError(context: ReadContext, error: unknown, path: s
 export async function readProcFile(context: ReadContext, name: string): Promise<{ text: string; path: string }> {
   const path = join(context.pidDirectory, name);
   try {
-    return { text: await readFile(path, 'utf8'), path };
+    return { text: await context.files.readFile(path), path };
   } catch (error) {
     throw await mapReadError(context, error, path);
   }

@@ -1,4 +1,3 @@
-import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ValidationError, addContext, errnoOf, toSystemError } from '@bulwark/errors';
 import { type ProcfsOptions, type ReadContext, createContext, inOperation, isPidDirectoryGone, readProcFile } from './context.js';
@@ -40,7 +39,7 @@ export async function confirmSameProcess(context: ReadContext, startTime: bigint
 async function readExe(context: ReadContext): Promise<string | undefined> {
   const path = join(context.pidDirectory, 'exe');
   try {
-    return await readlink(path, 'utf8');
+    return await context.files.readlink(path);
   } catch (error) {
     const errno = errnoOf(error);
     if (errno === 'ESRCH') throw new ProcessGoneError(context.pid, context.operation, 'exited', { cause: error });

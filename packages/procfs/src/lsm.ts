@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf } from '@bulwark/errors';
 import { type ProcfsOptions, type ReadContext, createContext, isPidDirectoryGone, mapReadError } from './context.js';
@@ -11,7 +10,7 @@ import { parseLsmLabel } from './parse.js';
 async function readAttr(context: ReadContext, name: string): Promise<string | undefined> {
   const path = join(context.pidDirectory, name);
   try {
-    return parseLsmLabel(await readFile(path, 'utf8'));
+    return parseLsmLabel(await context.files.readFile(path));
   } catch (error) {
     const errno = errnoOf(error);
     if (errno === 'EINVAL') return undefined;

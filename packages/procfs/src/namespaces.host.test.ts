@@ -56,3 +56,14 @@ describe('readNamespaces (live)', () => {
     expect(await isProcessAlive(zombie, identity.startTime)).toBe(false);
   });
 });
+
+describe('readNamespaces with synchronous reads (live)', () => {
+  it('matches the asynchronous reads for a process in fresh namespaces', async () => {
+    const isolated = await startInNamespaces();
+    try {
+      expect(await readNamespaces(isolated.pid, { synchronous: true })).toEqual(await readNamespaces(isolated.pid));
+    } finally {
+      await isolated[Symbol.asyncDispose]();
+    }
+  });
+});

@@ -1,4 +1,3 @@
-import { readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ValidationError, addContext, errnoOf } from '@bulwark/errors';
 import { type ProcfsOptions, type ReadContext, createContext, mapReadError } from './context.js';
@@ -24,7 +23,7 @@ async function readNamespace(context: ReadContext, type: NamespaceType): Promise
   const path = join(context.pidDirectory, 'ns', type);
   try {
     // stat follows the magic link to the nsfs inode.
-    const found = await stat(path);
+    const found = await context.files.stat(path);
     return { device: found.dev, inode: found.ino };
   } catch (error) {
     if (errnoOf(error) !== 'ENOENT') throw await mapReadError(context, error, path);
@@ -34,7 +33,7 @@ async function readNamespace(context: ReadContext, type: NamespaceType): Promise
   // fails with ENOENT exactly when stat did.
   let target: string;
   try {
-    target = await readlink(path, 'utf8');
+    target = await context.files.readlink(path);
   } catch (error) {
     if (errnoOf(error) === 'ENOENT') return undefined;
     throw await mapReadError(context, error, path);

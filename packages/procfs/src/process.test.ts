@@ -88,3 +88,23 @@ describe('readProcess (fixture tree)', () => {
     expect((error as Error).message).toBe(`read identity of pid 4242: permission denied (${status})`);
   });
 });
+
+describe('readProcess with synchronous reads', () => {
+  it('gives the same snapshot as the asynchronous reads, for fixtures and for this process', async () => {
+    for (const options of [
+      { procRoot, cgroupRoot: cgroupV2Root },
+      { procRoot },
+      {},
+    ]) {
+      const pid = options.procRoot === undefined ? process.pid : options.cgroupRoot === undefined ? 2 : 4242;
+      const asynchronous = await readProcess(pid, options);
+      const synchronous = await readProcess(pid, { ...options, synchronous: true });
+      expect(synchronous).toEqual(asynchronous);
+    }
+  });
+
+  it('reports a missing pid as gone, not as a system error', async () => {
+    const error = await readProcess(999_999_999, { procRoot, synchronous: true }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ProcessGoneError);
+  });
+});

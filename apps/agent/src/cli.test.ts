@@ -1,0 +1,185 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseHookConfig } from '@bulwark/hook-client';
+import { parseConfig, parseHookFile } from '@bulwark/oci-state';
+import { runCli } from './cli.js';
+
+let work: string;
+let hookSource: string;
+
+beforeEach(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bulwark-cli-'));
+  hookSource = join(work, 'built-hook.js');
+  await writeFile(hookSource, '#!/usr/bin/env node\nconsole.log("hook");\n');
+});
+afterEach(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function cli(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text) });
+  return { code, stdout, stderr };
+}
+
+/** The options every install in these tests shares: everything under the temp directory. */
+function installOptions(...extra: string[]): string[] {
+  return [
+    'install-hook',
+    '--hook-path',
+    join(work, 'bin', 'bulwark-hook'),
+    '--hook-config',
+    join(work, 'etc', 'hook.json'),
+    '--hook-source',
+    hookSource,
+    '--compile-cache',
+    join(work, 'cache'),
+    ...extra,
+  ];
+}
+
+const specText = `{
+  "ociVersion": "1.0.2",
+  "process": { "args": ["sh"], "cwd": "/" },
+  "root": { "path": "rootfs" },
+  "x-unknown": { "kept": true }
+}
+`;
+
+describe('bulwark command line', () => {
+  it('prints help for the program and for every command, and rejects unknown input with status 2', async () => {
+    const main = await cli('--help');
+    expect(main.code).toBe(0);
+    expect(main.stdout).toMatch(/^bulwark .*: secures containers/);
+    for (const command of ['agent', 'containers', 'install-hook', 'probe']) {
+      const help = await cli(command, '--help');
+      expect(help.code, command).toBe(0);
+      expect(help.stdout, command).toMatch(new RegExp(`^Usage: bulwark ${command}`));
+    }
+    const unknown = await cli('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^bulwark: unknown command 'frobnicate'/);
+    const badFlag = await cli('probe', '--colour');
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/^bulwark probe: probe: .*--colour/);
+    expect((await cli()).code).toBe(2);
+  });
+
+  it('install-hook validates its input before writing anything', async () => {
+    const noRuntime = await cli(...installOptions());
+    expect(noRuntime.code).toBe(2);
+    expect(noRuntime.stderr).toMatch(/--runtime: must be one of podman, crio, containerd, runc/);
+    const relative = await cli('install-hook', '--runtime', 'crio', '--hook-path', 'relative/hook');
+    expect(relative.code).toBe(2);
+    expect(relative.stderr).toMatch(/--hook-path must be an absolute path/);
+    const badMode = await cli(...installOptions('--runtime', 'crio', '--hooks-dir', join(work, 'hooks.d'), '--fail-mode', 'sometimes'));
+    expect(badMode.code).toBe(2);
+    expect(badMode.stderr).toMatch(/failMode/);
+    await expect(stat(join(work, 'hooks.d'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(work, 'bin', 'bulwark-hook'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const runcWithoutBundle = await cli(...installOptions('--runtime', 'runc'));
+    expect(runcWithoutBundle.code).toBe(2);
+    expect(runcWithoutBundle.stderr).toMatch(/--runtime runc needs --bundle DIR/);
+  });
+
+  it('install-hook --runtime crio writes a valid hooks.d file, the hook and its configuration; --uninstall removes the file', async () => {
+    const hooks = join(work, 'hooks.d');
+    const result = await cli(
+      ...installOptions('--runtime', 'crio', '--hooks-dir', hooks, '--fail-mode', 'closed', '--allow-namespace', 'kube-system', '--allow-name', 'bulwark-agent'),
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const file = join(hooks, 'bulwark.json');
+    const definition = parseHookFile(await readFile(file, 'utf8'), file);
+    expect(definition.hook.path).toBe(join(work, 'bin', 'bulwark-hook'));
+    expect(definition.hook.env).toEqual([`NODE_COMPILE_CACHE=${join(work, 'cache')}`]);
+    expect(definition.stages).toEqual(['createRuntime', 'poststop']);
+    const installed = await readFile(join(work, 'bin', 'bulwark-hook'), 'utf8');
+    expect(installed.split('\n')[0]).toBe(`#!${process.execPath}`);
+    expect(installed).toContain('console.log("hook")');
+    expect((await stat(join(work, 'bin', 'bulwark-hook'))).mode & 0o777).toBe(0o755);
+    const config = parseHookConfig(await readFile(join(work, 'etc', 'hook.json'), 'utf8'));
+    expect(config).toMatchObject({ failMode: 'closed', allow: { namespaces: ['kube-system'], names: ['bulwark-agent'] } });
+
+    const removed = await cli(...installOptions('--runtime', 'crio', '--hooks-dir', hooks, '--uninstall'));
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toBe(`removed ${file}\n`);
+    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await cli(...installOptions('--runtime', 'crio', '--hooks-dir', hooks, '--uninstall'))).stdout).toBe(`unchanged ${file}\n`);
+  });
+
+  it('install-hook --runtime containerd adds both stages to the base spec once, keeps the rest, and --uninstall restores it', async () => {
+    const spec = join(work, 'base-spec.json');
+    const missing = await cli(...installOptions('--runtime', 'containerd', '--base-spec', spec));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/ctr oci spec/);
+
+    await writeFile(spec, specText);
+    for (let round = 0; round < 2; round++) {
+      const result = await cli(...installOptions('--runtime', 'containerd', '--base-spec', spec));
+      expect(result.code, result.stderr).toBe(0);
+    }
+    const config = parseConfig(await readFile(spec, 'utf8'));
+    expect(config.hooks?.createRuntime).toHaveLength(1);
+    expect(config.hooks?.poststop).toHaveLength(1);
+    expect(config.hooks?.createRuntime?.[0]?.args).toEqual(['bulwark-hook', '--config', join(work, 'etc', 'hook.json'), '--stage', 'createRuntime']);
+    expect((config as Record<string, unknown>)['x-unknown']).toEqual({ kept: true });
+
+    expect((await cli(...installOptions('--runtime', 'containerd', '--base-spec', spec, '--uninstall'))).code).toBe(0);
+    expect(await readFile(spec, 'utf8')).toBe(specText);
+  });
+
+  it('install-hook --runtime runc changes one bundle, and the bundle stays a valid config', async () => {
+    const bundle = join(work, 'bundle');
+    await mkdir(bundle);
+    await writeFile(join(bundle, 'config.json'), specText);
+    expect((await cli(...installOptions('--runtime', 'runc', '--bundle', bundle, '--timeout-ms', '3000'))).code).toBe(0);
+    const config = parseConfig(await readFile(join(bundle, 'config.json'), 'utf8'));
+    expect(config.hooks?.createRuntime?.[0]).toMatchObject({ path: join(work, 'bin', 'bulwark-hook'), timeout: 28 });
+    expect(parseHookConfig(await readFile(join(work, 'etc', 'hook.json'), 'utf8')).timeoutMs).toBe(3000);
+    expect((await cli(...installOptions('--runtime', 'runc', '--bundle', bundle, '--uninstall'))).code).toBe(0);
+    expect(await readFile(join(bundle, 'config.json'), 'utf8')).toBe(specText);
+  });
+
+  it('probe reports every item as supported, unsupported or inconclusive, in JSON and as a table', async () => {
+    const json = await cli('probe', '--json');
+    expect(json.code).toBe(0);
+    const results = JSON.parse(json.stdout) as { name: string; status: string; detail: string }[];
+    expect(results.map((result) => result.name)).toEqual([
+      'kernel',
+      'bpf lsm',
+      'btf',
+      'bpffs',
+      'cgroup layout',
+      'libbpf',
+      'runc',
+      'crun',
+      'podman',
+      'crio',
+      'containerd',
+    ]);
+    for (const result of results) {
+      expect(['supported', 'unsupported', 'inconclusive']).toContain(result.status);
+      expect(result.detail).not.toBe('');
+    }
+    const table = await cli('probe');
+    expect(table.stdout.split('\n').filter(Boolean)).toHaveLength(results.length);
+    expect(table.stdout).toMatch(/^kernel\s+supported\s+linux /);
+  });
+
+  it('containers reports an absent agent in one line', async () => {
+    const result = await cli('containers', '--control-socket', join(work, 'absent.sock'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`bulwark containers: agent unreachable at ${join(work, 'absent.sock')}: no such file or directory\n`);
+  });
+
+  it('agent refuses a bad configuration file with the line at fault', async () => {
+    const file = join(work, 'agent.yaml');
+    await writeFile(file, 'hookSocket: /run/x.sock\nlimits:\n  maxConnections: lots\n');
+    const result = await cli('agent', '--config', file);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/line 3 limits\.maxConnections/);
+  });
+});

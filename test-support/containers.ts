@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repositoryRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
-export const hookBundle = join(repositoryRoot, 'apps/hook/dist/bulwark-hook.js');
+export const hookBundle = join(repositoryRoot, 'apps/hook/dist/bulwark-hook.cjs');
 export const agentBundle = join(repositoryRoot, 'apps/agent/dist/bulwark.js');
 
 /** Host tests run the built apps, as a runtime would; a missing build is a failure with the fix in it. */

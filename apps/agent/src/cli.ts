@@ -85,7 +85,7 @@ Options:
   --log FILE              hook log, '' for none (default ${DEFAULT_HOOK_LOG})
   --hook-path PATH        where to install the hook executable (default ${DEFAULT_HOOK_PATH})
   --hook-config PATH      where to write its configuration (default ${DEFAULT_HOOK_CONFIG})
-  --hook-source FILE      the built hook bundle (default: apps/hook/dist/bulwark-hook.js)
+  --hook-source FILE      the built hook bundle (default: apps/hook/dist/bulwark-hook.cjs)
   --node PATH             Node 24 binary the hook runs on (default: this one)
   --compile-cache DIR     Node compile cache for the hook, '' for none
                           (default ${DEFAULT_COMPILE_CACHE})

@@ -61,7 +61,7 @@ function usage(message: string): ValidationError {
 
 /** The hook bundle built beside this agent (apps/hook/dist), if there is one. */
 export function defaultHookSource(): string {
-  return fileURLToPath(new URL('../../hook/dist/bulwark-hook.js', import.meta.url));
+  return fileURLToPath(new URL('../../hook/dist/bulwark-hook.cjs', import.meta.url));
 }
 
 async function checkExecutable(path: string, what: string): Promise<void> {

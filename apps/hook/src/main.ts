@@ -32,18 +32,22 @@ function readStdin(maxBytes: number, timeoutMs: number): Promise<string> {
   });
 }
 
-try {
-  const result = await runHook({
-    argv: process.argv.slice(2),
-    readStdin,
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
-  });
-  process.exitCode = result.exitCode;
-} catch (error) {
-  // runHook decides every expected failure itself; this is the last guard.
-  process.stderr.write(`bulwark-hook: ${describeError(error)}\n`);
-  process.exitCode = 0;
+async function main(): Promise<void> {
+  try {
+    const result = await runHook({
+      argv: process.argv.slice(2),
+      readStdin,
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
+    process.exitCode = result.exitCode;
+  } catch (error) {
+    // runHook decides every expected failure itself; this is the last guard.
+    process.stderr.write(`bulwark-hook: ${describeError(error)}\n`);
+    process.exitCode = 0;
+  }
+  // Do not wait for stray handles (a timed-out stdin, a slow socket): the verdict is final.
+  process.exit();
 }
-// Do not wait for stray handles (a timed-out stdin, a slow socket): the verdict is final.
-process.exit();
+
+void main();

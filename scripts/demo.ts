@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   agentBundle,
+  installHook,
   makeBundle,
   makeRootfs,
   makeTemporaryDirectory,
@@ -45,24 +46,7 @@ async function main(): Promise<number> {
     step('building a busybox bundle and installing the hook into its config.json');
     const rootfs = await makeRootfs(work);
     const bundle = await makeBundle(join(work, 'bundle'), { rootfs, args: ['sleep', '600'] });
-    const installed = await runChecked(process.execPath, [
-      agentBundle,
-      'install-hook',
-      '--runtime',
-      'runc',
-      '--bundle',
-      bundle,
-      '--hook-path',
-      join(work, 'bin', 'bulwark-hook'),
-      '--hook-config',
-      join(work, 'etc', 'hook.json'),
-      '--socket',
-      paths.hookSocket,
-      '--log',
-      join(work, 'hook.log'),
-      '--fail-mode',
-      'closed',
-    ]);
+    const installed = await installHook({ runtime: 'runc', target: bundle, work, socket: paths.hookSocket, failMode: 'closed' });
     process.stdout.write(installed.stdout);
 
     step(`runc run --detach ${id}`);

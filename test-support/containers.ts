@@ -256,6 +256,44 @@ export async function startAgentProcess(paths: AgentPaths, extraArgs: readonly s
   };
 }
 
+export interface InstallHookOptions {
+  /** `--bundle DIR` for runc, `--hooks-dir DIR` for podman. */
+  readonly runtime: 'runc' | 'podman';
+  readonly target: string;
+  /** Everything the install writes goes under this directory. */
+  readonly work: string;
+  readonly socket: string;
+  readonly failMode: 'open' | 'closed';
+  /** Where the hook logs; default `<work>/hook.log`. */
+  readonly log?: string;
+  /** Where the hook's configuration goes; default `<work>/etc/hook.json`. */
+  readonly hookConfig?: string;
+}
+
+/** Runs the built `bulwark install-hook` with everything under one work directory; returns what it printed. */
+export async function installHook(options: InstallHookOptions): Promise<CommandResult> {
+  return runChecked(process.execPath, [
+    agentBundle,
+    'install-hook',
+    '--runtime',
+    options.runtime,
+    options.runtime === 'runc' ? '--bundle' : '--hooks-dir',
+    options.target,
+    '--hook-path',
+    join(options.work, 'bin', 'bulwark-hook'),
+    '--hook-config',
+    options.hookConfig ?? join(options.work, 'etc', 'hook.json'),
+    '--compile-cache',
+    join(options.work, 'compile-cache'),
+    '--socket',
+    options.socket,
+    '--log',
+    options.log ?? join(options.work, 'hook.log'),
+    '--fail-mode',
+    options.failMode,
+  ]);
+}
+
 export interface ListedContainer {
   readonly container: {
     readonly id: string;

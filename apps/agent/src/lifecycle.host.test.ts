@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  agentBundle,
+  installHook,
   listContainers,
   makeBundle,
   makeRootfs,
@@ -37,24 +37,8 @@ let hookLog: string;
 const proveOrder = (needle: string) =>
   `if grep -q '${needle}' /bulwark-state/containers.json; then echo registered-before-start; else echo not-registered; fi > /out/order; exec sleep 300`;
 
-async function installFor(runtime: 'runc' | 'podman', target: string[]): Promise<void> {
-  await runChecked(process.execPath, [
-    agentBundle,
-    'install-hook',
-    '--runtime',
-    runtime,
-    ...target,
-    '--hook-path',
-    hookPath,
-    '--hook-config',
-    hookConfig,
-    '--socket',
-    paths.hookSocket,
-    '--log',
-    hookLog,
-    '--fail-mode',
-    'closed',
-  ]);
+async function installFor(runtime: 'runc' | 'podman', target: string): Promise<void> {
+  await installHook({ runtime, target, work, socket: paths.hookSocket, failMode: 'closed', log: hookLog, hookConfig });
 }
 
 async function waitForFile(path: string, timeoutMs = 15_000): Promise<string> {
@@ -121,7 +105,7 @@ async function runtimeCase(runtime: 'runc' | 'crun') {
     ],
     cgroupNamespace: runtime === 'runc',
   });
-  await installFor('runc', ['--bundle', bundle]);
+  await installFor('runc', bundle);
   const root = runtime === 'runc' ? paths.runcRoot : paths.crunRoot;
   const started = await runDetached(runtime, ['--root', root, 'run', '--detach', '--bundle', bundle, id]);
   expect(started.code, started.stderr).toBe(0);
@@ -158,7 +142,7 @@ describe('container lifecycle on real runtimes', () => {
 
   it('podman: the hooks.d file from install-hook registers the container by name before it runs', async () => {
     const hooksDirectory = join(work, 'hooks.d');
-    await installFor('podman', ['--hooks-dir', hooksDirectory]);
+    await installFor('podman', hooksDirectory);
     const hookFile = JSON.parse(await readFile(join(hooksDirectory, 'bulwark.json'), 'utf8')) as { hook: { path: string }; stages: string[] };
     expect(hookFile.hook.path).toBe(hookPath);
     expect(hookFile.stages).toEqual(['createRuntime', 'poststop']);
@@ -214,7 +198,7 @@ describe('container lifecycle on real runtimes', () => {
     const bundles = await Promise.all(
       ids.map((id) => makeBundle(join(work, 'burst', id), { rootfs, args: ['sleep', '300'] })),
     );
-    await Promise.all(bundles.map((bundle) => installFor('runc', ['--bundle', bundle])));
+    await Promise.all(bundles.map((bundle) => installFor('runc', bundle)));
     const before = (await listContainers(paths.controlSocket)).length;
     const started = await Promise.all(
       ids.map((id, index) => runDetached('runc', ['--root', paths.runcRoot, 'run', '--detach', '--bundle', bundles[index]!, id])),

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  agentBundle,
+  installHook,
   listContainers,
   makeBundle,
   makeRootfs,
@@ -53,24 +53,7 @@ afterAll(async () => {
 
 async function containerBundle(name: string): Promise<string> {
   const bundle = await makeBundle(join(work, name), { rootfs, args: ['sleep', '300'] });
-  await runChecked(process.execPath, [
-    agentBundle,
-    'install-hook',
-    '--runtime',
-    'runc',
-    '--bundle',
-    bundle,
-    '--hook-path',
-    join(work, 'bin', 'bulwark-hook'),
-    '--hook-config',
-    join(work, 'etc', 'hook.json'),
-    '--socket',
-    paths.hookSocket,
-    '--log',
-    join(work, 'hook.log'),
-    '--fail-mode',
-    'open',
-  ]);
+  await installHook({ runtime: 'runc', target: bundle, work, socket: paths.hookSocket, failMode: 'open' });
   return bundle;
 }
 

@@ -4,14 +4,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import {
-  agentBundle,
+  installHook,
   hookBundle,
   makeBundle,
   makeRootfs,
   makeTemporaryDirectory,
   removeDirectory,
   requireBuild,
-  runChecked,
   runCommand,
   runDetached,
 } from '../../../test-support/containers.js';
@@ -107,25 +106,15 @@ describe('hook failure policy', () => {
   it('agent not running, fail-closed: runc fails to create the container with the one-line reason', async () => {
     const config = await writeConfig('closed', { failMode: 'closed' });
     const closedBundle = await makeBundle(join(work, 'closed-bundle'), { rootfs: join(work, 'rootfs'), args: ['true'] });
-    const hookPath = join(work, 'installed', 'bulwark-hook');
-    await runChecked(process.execPath, [
-      agentBundle,
-      'install-hook',
-      '--runtime',
-      'runc',
-      '--bundle',
-      closedBundle,
-      '--hook-path',
-      hookPath,
-      '--hook-config',
-      config,
-      '--socket',
-      missingSocket(),
-      '--log',
-      logPath,
-      '--fail-mode',
-      'closed',
-    ]);
+    await installHook({
+      runtime: 'runc',
+      target: closedBundle,
+      work: join(work, 'installed'),
+      socket: missingSocket(),
+      failMode: 'closed',
+      log: logPath,
+      hookConfig: config,
+    });
     const runcRoot = join(work, 'runc-root');
     const result = await runDetached('runc', ['--root', runcRoot, 'run', '--detach', '--bundle', closedBundle, 'closed-1']);
     expect(result.code).not.toBe(0);

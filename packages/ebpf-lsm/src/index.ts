@@ -1,0 +1,35 @@
+/**
+ * @bulwark/ebpf-lsm: load, attach and inspect BPF programs and maps through
+ * libbpf. Importing does nothing; the first call loads libbpf.so.1.
+ */
+export { openObject, OpenObject, LoadedObject, type OpenObjectOptions } from './object.js';
+export { Program } from './program.js';
+export { Link, type OpenPinnedLinkOptions } from './link.js';
+export {
+  BpfMap,
+  TypedMap,
+  mapTypeName,
+  mapTypeNames,
+  type MapInfo,
+  type MapTypeName,
+  type UpdateMode,
+  type UpdateOptions,
+} from './map.js';
+export { codecs, type Codec } from './codec.js';
+export { StateError, LibbpfError, VerifierError, type LogEntry, type LibbpfErrorDetails } from './errors.js';
+export type { LogOptions } from './call.js';
+export {
+  createLibbpfBinding,
+  LibbpfCallError,
+  type LibbpfBinding,
+  type LibbpfVersion,
+  type LogLevel,
+  type LogSink,
+  type MapDefinition,
+  type OpenObjectSettings,
+  type ObjectPointer,
+  type ProgramPointer,
+  type MapPointer,
+  type LinkPointer,
+} from './binding.js';
+export { errnoName } from './errno.js';

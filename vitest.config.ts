@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Tiers: `unit` runs anywhere; `host` needs root and real container runtimes
-// (runc, crun, podman). Workspace packages resolve to their sources through
+// (runc, crun, podman); `kernel` runs inside the project's BPF-LSM guest
+// (tools/kernel-vm/test-kernel.sh), where the repository is read-only. Workspace packages resolve to their sources through
 // the `source` export condition, so tests never wait for a build.
 const resolve = { conditions: ['source'] };
 // Tests run in Vite's server-side mode, which has its own resolve conditions.
@@ -28,6 +29,18 @@ export default defineConfig({
           include: ['packages/*/src/**/*.host.test.ts', 'apps/*/src/**/*.host.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        resolve,
+        ssr,
+        test: {
+          name: 'kernel',
+          include: ['packages/*/src/**/*.kernel.test.ts', 'apps/*/src/**/*.kernel.test.ts'],
+          // TCG runs JavaScript 100 to 200 times slower than the host.
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
           fileParallelism: false,
         },
       },

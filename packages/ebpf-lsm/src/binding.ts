@@ -1,6 +1,6 @@
 /**
  * The injectable interface between the typed API and libbpf. The typed API
- * (object.ts, program.ts, link.ts, map.ts) calls nothing else, so a fake
+ * (object.ts, program.ts, link.ts, map.ts, ring-buffer.ts) calls nothing else, so a fake
  * (src/__fixtures__/fake-binding.ts) can drive every error path in unit
  * tests; `createLibbpfBinding()` is the real one, over the koffi
  * declarations in raw/libbpf.ts.
@@ -16,6 +16,8 @@ import {
   LIBBPF_WARN,
   type LoadedLibbpf,
   type Pointer,
+  type bpf_map_batch_opts,
+  type bpf_map_create_opts,
   type bpf_object_open_opts,
   loadLibbpf,
 } from './raw/libbpf.js';
@@ -26,6 +28,7 @@ export type ObjectPointer = bigint & { readonly [pointerKind]: 'bpf_object' };
 export type ProgramPointer = bigint & { readonly [pointerKind]: 'bpf_program' };
 export type MapPointer = bigint & { readonly [pointerKind]: 'bpf_map' };
 export type LinkPointer = bigint & { readonly [pointerKind]: 'bpf_link' };
+export type RingBufferPointer = bigint & { readonly [pointerKind]: 'ring_buffer' };
 
 /** libbpf's print levels, most important first. */
 export type LogLevel = 'warn' | 'info' | 'debug';
@@ -43,12 +46,15 @@ export interface LogSink {
 export class LibbpfCallError extends Error {
   readonly functionName: string;
   readonly errno: number;
+  /** For a batch update: how many elements the kernel wrote before it failed. */
+  readonly processed: number | undefined;
 
-  constructor(functionName: string, errno: number) {
+  constructor(functionName: string, errno: number, processed?: number) {
     super(`${functionName}: errno ${errno}`);
     this.name = 'LibbpfCallError';
     this.functionName = functionName;
     this.errno = errno;
+    this.processed = processed;
   }
 }
 
@@ -65,6 +71,38 @@ export interface MapDefinition {
   readonly valueSize: number;
   readonly maxEntries: number;
 }
+
+/** A map as the kernel describes the map behind an fd (struct bpf_map_info). */
+export interface KernelMapInfo extends MapDefinition {
+  /** The kernel's id of the map, unique while it exists. */
+  readonly id: number;
+  /** The name the map was created with, at most 15 bytes. */
+  readonly name: string;
+  /** `map_flags` (BPF_F_NO_PREALLOC, ...). */
+  readonly flags: number;
+}
+
+export interface CreateMapSettings {
+  /** A map-in-map's template: the fd of a map like those it will hold. */
+  readonly innerMapFd?: number;
+  /** `map_flags`. */
+  readonly flags?: number;
+}
+
+export interface LookupBatchResult {
+  /** How many keys and values were written. */
+  readonly count: number;
+  /** True when the walk reached the end of the map (ENOENT). */
+  readonly done: boolean;
+}
+
+/**
+ * Receives one ring buffer sample, already copied out of the ring (so it
+ * stays valid). Returns false to end the current consume call after this
+ * sample. It is called from inside libbpf, so it should not throw; if it
+ * does, the binding stops the call and rethrows from consumeRingBuffer.
+ */
+export type SampleHandler = (sample: Buffer) => boolean;
 
 export interface LibbpfVersion {
   readonly major: number;
@@ -104,6 +142,17 @@ export interface LibbpfBinding {
   mapName(map: MapPointer): string;
   mapDefinition(map: MapPointer): MapDefinition;
   mapFd(map: MapPointer): number;
+  /** Before load: the template a map-in-map's inner maps must match. libbpf keeps the fd (not a copy) until load. */
+  setInnerMapFd(map: MapPointer, fd: number): void;
+
+  /** Creates a map outside any object (bpf_map_create); returns its fd, which the caller closes. */
+  createMap(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, settings: CreateMapSettings): number;
+  /** A new fd for the map with this id (bpf_map_get_fd_by_id); ENOENT when it no longer exists. */
+  mapFdById(id: number): number;
+  /** What the kernel knows about the map behind `fd`. */
+  mapInfo(fd: number): KernelMapInfo;
+  /** Closes a file descriptor this binding returned. */
+  closeFd(fd: number): void;
   /** Fills `value`; false when the key is absent (ENOENT). */
   lookupElement(fd: number, key: Uint8Array, value: Uint8Array): boolean;
   updateElement(fd: number, key: Uint8Array, value: Uint8Array, flags: number): void;
@@ -111,6 +160,38 @@ export interface LibbpfBinding {
   deleteElement(fd: number, key: Uint8Array): boolean;
   /** Writes the key after `key` (the first key when undefined) into `next`; false at the end. */
   nextKey(fd: number, key: Uint8Array | undefined, next: Uint8Array): boolean;
+  /**
+   * Reads up to `count` entries from where `inBatch` points (the start when
+   * undefined) into `keys` and `values`, and where to go on into `outBatch`.
+   * ENOSPC (a hash bucket holds more than `count`) throws.
+   */
+  lookupBatch(
+    fd: number,
+    inBatch: Uint8Array | undefined,
+    outBatch: Uint8Array,
+    keys: Uint8Array,
+    values: Uint8Array,
+    count: number,
+  ): LookupBatchResult;
+  /**
+   * Writes `count` entries (BPF_ANY; the kernel takes no other mode in a
+   * batch). A failure throws LibbpfCallError with `processed`, the entries
+   * written before it.
+   */
+  updateBatch(fd: number, keys: Uint8Array, values: Uint8Array, count: number): void;
+
+  /** A consumer of a BPF_MAP_TYPE_RINGBUF map (ring_buffer__new): nothing is read until consumeRingBuffer. */
+  openRingBuffer(mapFd: number, onSample: SampleHandler): RingBufferPointer;
+  /**
+   * Hands every sample available now to the ring's handler, without
+   * waiting, until the ring is empty or the handler returns false; returns
+   * how many it handed over.
+   */
+  consumeRingBuffer(ring: RingBufferPointer): number;
+  /** The epoll fd that becomes readable when the ring has data. */
+  ringBufferEpollFd(ring: RingBufferPointer): number;
+  /** Frees the ring buffer and releases its sample callback. */
+  freeRingBuffer(ring: RingBufferPointer): void;
 
   /** The number of possible CPUs, which sizes per-CPU map values. */
   possibleCpus(): number;
@@ -119,6 +200,15 @@ export interface LibbpfBinding {
 }
 
 export const ENOENT = 2;
+export const EAGAIN = 11;
+export const ENOSPC = 28;
+
+/** struct bpf_map_info up to `name`, the fields read here; the buffer is the whole struct (80 bytes), zeroed. */
+const mapInfoSize = 80;
+/** Samples up to this size are copied into shared slabs, larger ones into buffers of their own. */
+const slabSize = 16 * 1024;
+/** What the sample callback returns to make ring_buffer__consume stop; libbpf returns it as the result. */
+const stopConsuming = -EAGAIN;
 
 let realBinding: LibbpfBinding | undefined;
 
@@ -160,6 +250,38 @@ function createRealBinding(loaded: LoadedLibbpf): LibbpfBinding {
 
   // Copies of objects opened from memory, freed with their object.
   const memory = new Map<bigint, Pointer>();
+
+  interface Ring {
+    callback: Pointer;
+    /** Samples handed over during the current consume call. */
+    count: number;
+    /** What the handler threw during the current consume call. */
+    failure: { error: unknown } | undefined;
+  }
+  const rings = new Map<bigint, Ring>();
+
+  // Samples are copied into slices of a shared slab: one memcpy call each,
+  // far cheaper than koffi.decode, which builds the array element by element.
+  let slab = Buffer.allocUnsafeSlow(slabSize);
+  let slabOffset = 0;
+  function copySample(data: Pointer, size: number): Buffer {
+    if (size > slabSize / 4) {
+      const sample = Buffer.allocUnsafeSlow(size);
+      libc.memcpy(sample, data, size);
+      return sample;
+    }
+    if (slabOffset + size > slabSize) {
+      slab = Buffer.allocUnsafeSlow(slabSize);
+      slabOffset = 0;
+    }
+    const sample = slab.subarray(slabOffset, slabOffset + size);
+    // 8-byte aligned, so that a sample's bytes can back typed arrays.
+    slabOffset += (size + 7) & ~7;
+    if (size > 0) libc.memcpy(sample, data, size);
+    return sample;
+  }
+
+  const batchOptions = (): bpf_map_batch_opts => ({ sz: ffi.sizeof_bpf_map_batch_opts, elem_flags: 0, flags: 0 });
 
   const openOptions = (settings: OpenObjectSettings): bpf_object_open_opts => ({
     sz: ffi.sizeof_bpf_object_open_opts,
@@ -287,6 +409,47 @@ function createRealBinding(loaded: LoadedLibbpf): LibbpfBinding {
       maxEntries: libbpf.bpf_map__max_entries(map),
     }),
     mapFd: (map) => check('bpf_map__fd', libbpf.bpf_map__fd(map)),
+    setInnerMapFd(map, fd) {
+      check('bpf_map__set_inner_map_fd', libbpf.bpf_map__set_inner_map_fd(map, fd));
+    },
+
+    createMap(type, name, keySize, valueSize, maxEntries, settings) {
+      const options: bpf_map_create_opts = {
+        sz: ffi.sizeof_bpf_map_create_opts,
+        btf_fd: 0,
+        btf_key_type_id: 0,
+        btf_value_type_id: 0,
+        btf_vmlinux_value_type_id: 0,
+        inner_map_fd: settings.innerMapFd ?? 0,
+        map_flags: settings.flags ?? 0,
+        map_extra: 0,
+        numa_node: 0,
+        map_ifindex: 0,
+      };
+      return check('bpf_map_create', libbpf.bpf_map_create(type, name === '' ? null : name, keySize, valueSize, maxEntries, options));
+    },
+    mapFdById: (id) => check('bpf_map_get_fd_by_id', libbpf.bpf_map_get_fd_by_id(id)),
+    mapInfo(fd) {
+      const info = new Uint8Array(mapInfoSize);
+      const length = new Uint32Array([mapInfoSize]);
+      check('bpf_obj_get_info_by_fd', libbpf.bpf_obj_get_info_by_fd(fd, info, length));
+      const view = new DataView(info.buffer);
+      const little = littleEndian;
+      const nameBytes = info.subarray(24, 40);
+      const end = nameBytes.indexOf(0);
+      return {
+        type: view.getUint32(0, little),
+        id: view.getUint32(4, little),
+        keySize: view.getUint32(8, little),
+        valueSize: view.getUint32(12, little),
+        maxEntries: view.getUint32(16, little),
+        flags: view.getUint32(20, little),
+        name: Buffer.from(end === -1 ? nameBytes : nameBytes.subarray(0, end)).toString('utf8'),
+      };
+    },
+    closeFd(fd) {
+      if (libc.close(fd) !== 0) throw new LibbpfCallError('close', ffi.errno());
+    },
 
     lookupElement: (fd, key, value) => absentOrCheck('bpf_map_lookup_elem', libbpf.bpf_map_lookup_elem(fd, key, value)),
     updateElement(fd, key, value, flags) {
@@ -294,11 +457,69 @@ function createRealBinding(loaded: LoadedLibbpf): LibbpfBinding {
     },
     deleteElement: (fd, key) => absentOrCheck('bpf_map_delete_elem', libbpf.bpf_map_delete_elem(fd, key)),
     nextKey: (fd, key, next) => absentOrCheck('bpf_map_get_next_key', libbpf.bpf_map_get_next_key(fd, key ?? null, next)),
+    lookupBatch(fd, inBatch, outBatch, keys, values, count) {
+      const inout = new Uint32Array([count]);
+      const result = libbpf.bpf_map_lookup_batch(fd, inBatch ?? null, outBatch, keys, values, inout, batchOptions());
+      // The last batch ends with ENOENT and still counts what it read.
+      if (result === -ENOENT) return { count: inout[0]!, done: true };
+      check('bpf_map_lookup_batch', result);
+      return { count: inout[0]!, done: false };
+    },
+    updateBatch(fd, keys, values, count) {
+      const inout = new Uint32Array([count]);
+      const result = libbpf.bpf_map_update_batch(fd, keys, values, inout, batchOptions());
+      if (result < 0) throw new LibbpfCallError('bpf_map_update_batch', -result, inout[0]);
+    },
+
+    openRingBuffer(mapFd, onSample) {
+      const ring: Ring = { callback: 0n, count: 0, failure: undefined };
+      const callback = ffi.register_ring_buffer_sample_fn((_context, data, size) => {
+        // Nothing may unwind into libbpf: a failure stops the call and is rethrown after it.
+        try {
+          const sample = copySample(data, size);
+          ring.count++;
+          return onSample(sample) ? 0 : stopConsuming;
+        } catch (error) {
+          ring.failure = { error };
+          return stopConsuming;
+        }
+      });
+      const pointer = libbpf.ring_buffer__new(mapFd, callback, null, null);
+      if (pointer === null) {
+        const errno = ffi.errno();
+        ffi.unregister(callback);
+        throw new LibbpfCallError('ring_buffer__new', errno);
+      }
+      ring.callback = callback;
+      rings.set(pointer, ring);
+      return pointer as RingBufferPointer;
+    },
+    consumeRingBuffer(pointer) {
+      const ring = rings.get(pointer);
+      if (ring === undefined) throw new Error(`consume ring buffer: unknown ring buffer ${pointer}`);
+      ring.count = 0;
+      ring.failure = undefined;
+      const result = libbpf.ring_buffer__consume(pointer);
+      const failure = ring.failure as { error: unknown } | undefined;
+      if (failure !== undefined) throw failure.error;
+      if (result < 0 && result !== stopConsuming) throw new LibbpfCallError('ring_buffer__consume', -result);
+      return ring.count;
+    },
+    ringBufferEpollFd: (pointer) => check('ring_buffer__epoll_fd', libbpf.ring_buffer__epoll_fd(pointer)),
+    freeRingBuffer(pointer) {
+      const ring = rings.get(pointer);
+      if (ring === undefined) throw new Error(`free ring buffer: unknown ring buffer ${pointer}`);
+      rings.delete(pointer);
+      libbpf.ring_buffer__free(pointer);
+      ffi.unregister(ring.callback);
+    },
 
     possibleCpus: () => check('libbpf_num_possible_cpus', libbpf.libbpf_num_possible_cpus()),
     isTracefsMounted,
   };
 }
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function levelNumber(level: LogLevel): number {
   return level === 'warn' ? LIBBPF_WARN : level === 'info' ? LIBBPF_INFO : LIBBPF_DEBUG;

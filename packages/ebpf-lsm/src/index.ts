@@ -8,13 +8,17 @@ export { Link, type OpenPinnedLinkOptions } from './link.js';
 export {
   BpfMap,
   TypedMap,
+  createMap,
   mapTypeName,
   mapTypeNames,
+  type CreateMapOptions,
+  type LookupBatchOptions,
   type MapInfo,
   type MapTypeName,
   type UpdateMode,
   type UpdateOptions,
 } from './map.js';
+export { RingBuffer, openRingBuffer, type DropCounter, type RingBufferOptions, type RingBufferCodecOptions } from './ring-buffer.js';
 export { codecs, type Codec } from './codec.js';
 export { StateError, LibbpfError, VerifierError, type LogEntry, type LibbpfErrorDetails } from './errors.js';
 export type { LogOptions } from './call.js';
@@ -31,5 +35,10 @@ export {
   type ProgramPointer,
   type MapPointer,
   type LinkPointer,
+  type RingBufferPointer,
+  type CreateMapSettings,
+  type KernelMapInfo,
+  type LookupBatchResult,
+  type SampleHandler,
 } from './binding.js';
 export { errnoName } from './errno.js';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestPrograms, compileTestPrograms } from './__fixtures__/bpf.js';
+import { type TestPrograms, callGetppid, compileTestPrograms, ensureTracefs } from './__fixtures__/bpf.js';
 import { codecs } from './codec.js';
+import { type BpfMap, createMap } from './map.js';
 import { type LoadedObject, openObject } from './object.js';
 
 let programs: TestPrograms;
@@ -104,5 +105,147 @@ describe('maps on the real kernel', () => {
     expect(typed.lookup(42)).toBe(4242n);
     expect([...typed.entries()]).toEqual([[42, 4242n]]);
     expect(typed.delete(42)).toBe(true);
+  });
+});
+
+describe('standalone maps and maps of maps on the real kernel', () => {
+  let tracefs: Disposable;
+  beforeAll(() => {
+    tracefs = ensureTracefs();
+  });
+  afterAll(() => {
+    tracefs[Symbol.dispose]();
+  });
+
+  function policy(name: string, value: bigint): BpfMap {
+    const map = createMap({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 1, name });
+    map.update(u32(0), u64(value));
+    return map;
+  }
+
+  it('creates, fills and closes a standalone map', () => {
+    const map = createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 8, name: 'bulwark_test' });
+    expect(map.fd).toBeGreaterThan(2);
+    expect(map.id).toBeGreaterThan(0);
+    map.update(u32(1), u64(11n));
+    expect(map.lookup(u32(1))).toEqual(u64(11n));
+    map.close();
+    expect(caught(() => map.lookup(u32(1)))).toMatchObject({ code: 'ERR_STATE' });
+    expect(caught(() => createMap({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 0, name: 'empty' }))).toMatchObject({
+      name: 'LibbpfError',
+      errno: 'EINVAL',
+      message: 'create map empty: invalid argument',
+    });
+  });
+
+  it('inserts, swaps and reads back inner maps of a standalone hash of maps', () => {
+    using first = policy('first', 1n);
+    using second = policy('second', 2n);
+    using outer = createMap({ type: 'hash_of_maps', keySize: 4, valueSize: 4, maxEntries: 4, name: 'outer', innerMap: first });
+    outer.updateInnerMap(u32(7), first, { mode: 'noexist' });
+    expect(outer.lookup(u32(7))?.readUInt32LE(0)).toBe(first.id);
+    outer.updateInnerMap(u32(7), second, { mode: 'exist' });
+    using found = outer.lookupInnerMap(u32(7))!;
+    expect(found.id).toBe(second.id);
+    expect(found.fd).not.toBe(second.fd);
+    expect(found.info).toMatchObject({ name: 'second', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+    expect(found.lookup(u32(0))).toEqual(u64(2n));
+    expect(outer.lookupInnerMap(u32(8))).toBeUndefined();
+    using hash = createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 1, name: 'unlike' });
+    expect(caught(() => outer.updateInnerMap(u32(7), hash))).toMatchObject({ name: 'LibbpfError', errno: 'EINVAL' });
+    expect(outer.delete(u32(7))).toBe(true);
+  });
+
+  it("swaps the inner map a program reads, atomically, in an object's maps of maps", async () => {
+    const open = openObject(programs.mapInMap);
+    // routes declares no inner map: without a template the kernel refuses it.
+    expect(caught(() => openObject(programs.mapInMap).load())).toMatchObject({
+      name: 'LibbpfError',
+      errno: 'EINVAL',
+      message: "load object map-in-map: invalid argument; libbpf: map 'routes': failed to create: Invalid argument(-22)",
+    });
+    const template = policy('template', 0n);
+    open.setInnerMapTemplate('routes', template);
+    using object = open.load();
+    template.close();
+    using link = object.program('read_policy').attachTracepoint('syscalls', 'sys_enter_getppid');
+    expect(link.destroyed).toBe(false);
+    const seen = object.map('seen').typed(codecs.u32, codecs.u64);
+    using first = policy('first', 1n);
+    using second = policy('second', 2n);
+    object.map('policies').updateInnerMap(u32(0), first);
+    object.map('routes').updateInnerMap(u32(0), second);
+    await callGetppid(1);
+    expect([seen.lookup(0), seen.lookup(1)]).toEqual([1n, 2n]);
+    object.map('policies').updateInnerMap(u32(0), second);
+    object.map('routes').updateInnerMap(u32(0), first);
+    // The outer maps hold the inner maps: closing these handles changes nothing.
+    first.close();
+    second.close();
+    await callGetppid(1);
+    expect([seen.lookup(0), seen.lookup(1)]).toEqual([2n, 1n]);
+    using inner = object.map('policies').lookupInnerMap(u32(0))!;
+    expect(inner.lookup(u32(0))).toEqual(u64(2n));
+  });
+});
+
+describe('batch operations on the real kernel', () => {
+  const count = 10_000;
+  const value = (key: number): bigint => BigInt(key) * 0x1_0000_0001n + 7n;
+
+  it(`updates and looks up ${count} hash map entries exactly`, () => {
+    using map = createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: count, name: 'batch_hash' });
+    const typed = map.typed(codecs.u32, codecs.u64);
+    typed.updateBatch(Array.from({ length: count }, (_, key) => [key * 3, value(key * 3)] as const));
+    const entries = typed.lookupBatch();
+    expect(entries).toHaveLength(count);
+    expect(new Map(entries)).toEqual(new Map(Array.from({ length: count }, (_, key) => [key * 3, value(key * 3)])));
+    // The same through the element calls.
+    expect(typed.lookup(3 * 4321)).toBe(value(3 * 4321));
+    expect([...map.keys()]).toHaveLength(count);
+    // Full: a new key fails with its index; those before it were written.
+    const error = caught(() => typed.updateBatch([[1, 1n], [3 * 17, 0n], [2, 2n]]));
+    expect(error).toMatchObject({ name: 'LibbpfError', errno: 'E2BIG', message: 'update map batch_hash in batch: entry 0 of 3: argument list too long' });
+  });
+
+  it(`updates and looks up ${count} array entries, and per-CPU ones, in small batches`, () => {
+    using array = createMap({ type: 'array', keySize: 4, valueSize: 8, maxEntries: count, name: 'batch_array' });
+    array.updateBatch(Array.from({ length: count }, (_, key) => [u32(key), u64(value(key))] as const));
+    const entries = array.lookupBatch({ batchSize: 999 });
+    expect(entries.map(([key, bytes]) => [key.readUInt32LE(0), bytes.readBigUInt64LE(0)])).toEqual(Array.from({ length: count }, (_, key) => [key, value(key)]));
+
+    using perCpu = createMap({ type: 'percpu_hash', keySize: 4, valueSize: 4, maxEntries: 16, name: 'batch_percpu' });
+    const size = perCpu.info.valueBufferSize;
+    const slots = (key: number) => {
+      const bytes = Buffer.alloc(size);
+      for (let offset = 0; offset < size; offset += 8) bytes.writeUInt32LE(key * 100 + offset / 8, offset);
+      return bytes;
+    };
+    perCpu.updateBatch([1, 2, 3].map((key) => [u32(key), slots(key)] as const));
+    const read = perCpu.lookupBatch().map(([key, bytes]) => [key.readUInt32LE(0), bytes] as const);
+    expect(new Map(read)).toEqual(new Map([1, 2, 3].map((key) => [key, slots(key)])));
+  });
+
+  it('batches an object map, and says when the kernel has no batch operation for a map type', () => {
+    const counts = loaded.map('counts').typed(codecs.u32, codecs.u64);
+    counts.updateBatch([
+      [1, 10n],
+      [2, 20n],
+    ]);
+    expect(new Map(counts.lookupBatch())).toEqual(
+      new Map([
+        [1, 10n],
+        [2, 20n],
+      ]),
+    );
+    for (const key of [1, 2]) counts.delete(key);
+    using ring = createMap({ type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: 4096, name: 'ring' });
+    expect(caught(() => ring.lookupBatch())).toMatchObject({
+      name: 'NotSupportedError',
+      code: 'ERR_NOT_SUPPORTED',
+      reason: 'kernel',
+      message: 'look up map ring in batch: batch lookup not supported: ringbuf maps have no batch lookup in this kernel',
+    });
+    expect(caught(() => ring.updateBatch([[Buffer.alloc(0), Buffer.alloc(0)]]))).toMatchObject({ name: 'NotSupportedError', reason: 'kernel' });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { FakeBinding } from './__fixtures__/fake-binding.js';
+import { ENOSPC, EPERM, FakeBinding, mapInMapObject } from './__fixtures__/fake-binding.js';
 import { codecs } from './codec.js';
-import { mapTypeName } from './map.js';
+import { type BpfMap, createMap, mapTypeName } from './map.js';
 import { openObject } from './object.js';
 
 const path = '/objects/test-tracepoint.bpf.o';
@@ -170,5 +170,245 @@ describe('TypedMap', () => {
     loaded.close();
     expect(() => map.typed(codecs.u32, codecs.u64)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
     expect(() => typed.lookup(1)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
+  });
+});
+
+function caught(call: () => unknown): unknown {
+  try {
+    call();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to throw');
+}
+
+function policyMap(binding: FakeBinding, name = 'policy'): BpfMap {
+  return createMap({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 1, name, binding });
+}
+
+describe('createMap', () => {
+  it('creates a standalone map that owns its fd until close()', () => {
+    const binding = new FakeBinding();
+    const map = createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 16, name: 'scratch', binding });
+    expect(map.info).toEqual({ name: 'scratch', type: 'hash', typeId: 1, keySize: 4, valueSize: 8, maxEntries: 16, perCpu: false, valueBufferSize: 8 });
+    expect(map.id).toBeGreaterThan(0);
+    map.update(u32(1), u64(2n));
+    expect(map.lookup(u32(1))).toEqual(u64(2n));
+    expect(binding.openMapFds).toBe(1);
+    expect(map.closed).toBe(false);
+    map.close();
+    map.close();
+    expect(map.closed).toBe(true);
+    expect(binding.openMapFds).toBe(0);
+    expect(caught(() => map.lookup(u32(1)))).toMatchObject({ code: 'ERR_STATE', message: 'look up in map scratch: map scratch is closed' });
+  });
+
+  it("leaves an object's map to its object: close() does nothing", () => {
+    const { loaded } = load();
+    const counts = loaded.map('counts');
+    counts.close();
+    counts.update(u32(1), u64(1n));
+    expect(counts.closed).toBe(false);
+    loaded.close();
+    expect(counts.closed).toBe(true);
+  });
+
+  it('checks the options before the kernel sees them', () => {
+    const binding = new FakeBinding();
+    expect(caught(() => createMap({ type: 'hashmap' as 'hash', keySize: 4, valueSize: 8, maxEntries: 1, name: 'x', binding }))).toMatchObject({
+      code: 'ERR_VALIDATION',
+      message: 'create map x: options: type: expected a map type name such as hash, array or ringbuf (see mapTypeNames), got hashmap',
+    });
+    expect(caught(() => createMap({ type: 'hash', keySize: -1, valueSize: 8, maxEntries: 1, name: 'a-name-far-too-long', binding }))).toMatchObject({
+      message:
+        'create map a-name-far-too-long: options: keySize: expected an integer from 0 to 4294967295, got -1; name: expected 1 to 15 letters, digits, _ or .',
+    });
+    expect(caught(() => createMap({ type: 'hash_of_maps', keySize: 4, valueSize: 8, maxEntries: 1, name: 'outer', binding }))).toMatchObject({
+      message: 'create map outer: options: innerMap: expected a template map for hash_of_maps; valueSize: a map of maps holds 4-byte map ids, got 8',
+    });
+    const inner = policyMap(binding);
+    expect(caught(() => createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 1, name: 'plain', innerMap: inner, binding }))).toMatchObject({
+      message: 'create map plain: options: innerMap: only array_of_maps and hash_of_maps take an inner map, not hash',
+    });
+    expect(binding.calls.filter((call) => call.startsWith('createMap'))).toEqual(['createMap policy']);
+  });
+
+  it('reports a refusal as a LibbpfError', () => {
+    const binding = new FakeBinding().failNext('createMap', EPERM);
+    expect(caught(() => createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 1, name: 'x', binding }))).toMatchObject({
+      name: 'LibbpfError',
+      isPermission: true,
+      functionName: 'bpf_map_create',
+      message: 'create map x: operation not permitted',
+    });
+  });
+});
+
+describe('maps of maps', () => {
+  it('inserts, swaps and reads back inner maps, opened by id', () => {
+    const binding = new FakeBinding();
+    const first = policyMap(binding, 'first');
+    const second = policyMap(binding, 'second');
+    using outer = createMap({ type: 'hash_of_maps', keySize: 4, valueSize: 4, maxEntries: 4, name: 'outer', innerMap: first, binding });
+    expect(outer.lookupInnerMap(u32(0))).toBeUndefined();
+    outer.updateInnerMap(u32(0), first, { mode: 'noexist' });
+    // The outer map reads back as the inner map's id.
+    expect(outer.lookup(u32(0))?.readUInt32LE(0)).toBe(first.id);
+    outer.updateInnerMap(u32(0), second, { mode: 'exist' });
+    const found = outer.lookupInnerMap(u32(0));
+    expect(found?.id).toBe(second.id);
+    expect(found?.name).toBe('second');
+    expect(found?.fd).not.toBe(second.fd);
+    found?.close();
+    for (const map of [first, second]) map.close();
+    expect(binding.openMapFds).toBe(1);
+  });
+
+  it("refuses an inner map unlike the template, and a map that is not a map of maps", () => {
+    const binding = new FakeBinding();
+    using template = policyMap(binding);
+    using outer = createMap({ type: 'array_of_maps', keySize: 4, valueSize: 4, maxEntries: 2, name: 'outer', innerMap: template, binding });
+    using hash = createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 1, name: 'hash', binding });
+    expect(caught(() => outer.updateInnerMap(u32(0), hash))).toMatchObject({
+      name: 'LibbpfError',
+      errno: 'EINVAL',
+      message: 'update inner map of map outer: invalid argument',
+    });
+    expect(caught(() => hash.lookupInnerMap(u32(0)))).toMatchObject({
+      code: 'ERR_VALIDATION',
+      message: 'look up inner map of map hash: map: expected array_of_maps or hash_of_maps, map hash is hash',
+    });
+    hash.close();
+    expect(caught(() => outer.updateInnerMap(u32(0), hash))).toMatchObject({ code: 'ERR_STATE', message: 'get fd of map hash: map hash is closed' });
+  });
+
+  it('sets the template of an object map before load, and checks it is still open at load', () => {
+    const binding = new FakeBinding().addObject('/objects/map-in-map.bpf.o', mapInMapObject);
+    const failing = openObject('/objects/map-in-map.bpf.o', { binding });
+    expect(caught(() => failing.load())).toMatchObject({
+      name: 'LibbpfError',
+      errno: 'EINVAL',
+      message: "load object map_in_map: invalid argument; libbpf: map 'routes': failed to create: Invalid argument(-22)",
+    });
+
+    const closedEarly = openObject('/objects/map-in-map.bpf.o', { binding });
+    const early = policyMap(binding);
+    closedEarly.setInnerMapTemplate('routes', early);
+    early.close();
+    expect(caught(() => closedEarly.load())).toMatchObject({
+      code: 'ERR_STATE',
+      message: 'load object map_in_map: inner map template policy of map routes was closed before load',
+    });
+    closedEarly.close();
+
+    const open = openObject('/objects/map-in-map.bpf.o', { binding });
+    expect(caught(() => open.setInnerMapTemplate('nope', early))).toMatchObject({
+      message: "object map_in_map: maps: no map named 'nope' (has policies, routes, seen)",
+    });
+    const template = policyMap(binding);
+    open.setInnerMapTemplate('routes', template);
+    using loaded = open.load();
+    template.close();
+    const inner = policyMap(binding, 'inner');
+    loaded.map('routes').updateInnerMap(u32(3), inner);
+    loaded.map('policies').updateInnerMap(u32(3), inner);
+    expect(loaded.map('routes').lookup(u32(3))?.readUInt32LE(0)).toBe(inner.id);
+    expect(caught(() => open.setInnerMapTemplate('routes', inner))).toMatchObject({ code: 'ERR_STATE' });
+  });
+});
+
+describe('batch operations', () => {
+  function hashMap(binding = new FakeBinding(), maxEntries = 100): { binding: FakeBinding; map: BpfMap } {
+    return { binding, map: createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries, name: 'numbers', binding }) };
+  }
+
+  it('writes and reads many entries in few calls', () => {
+    const { binding, map } = hashMap();
+    map.updateBatch(Array.from({ length: 50 }, (_, index) => [u32(index), u64(BigInt(index * 7))] as const));
+    const entries = map.lookupBatch({ batchSize: 16 });
+    expect(entries.map(([key, value]) => [key.readUInt32LE(0), value.readBigUInt64LE(0)])).toEqual(
+      Array.from({ length: 50 }, (_, index) => [index, BigInt(index * 7)]),
+    );
+    // A probe (a batch of none) once per kind, then one update and four lookups of 16.
+    expect(binding.calls.filter((call) => call.includes('Batch'))).toEqual([
+      'updateBatch numbers',
+      'updateBatch numbers',
+      'lookupBatch numbers',
+      ...Array<string>(4).fill('lookupBatch numbers'),
+    ]);
+    map.updateBatch([]);
+  });
+
+  it('names the entry the kernel refused: those before it were written', () => {
+    const { map } = hashMap(new FakeBinding(), 3);
+    const error = caught(() => map.updateBatch([1, 2, 3, 4, 5].map((key) => [u32(key), u64(1n)] as const)));
+    expect(error).toMatchObject({ name: 'LibbpfError', errno: 'E2BIG', message: 'update map numbers in batch: entry 3 of 5: argument list too long' });
+    expect(map.lookupBatch()).toHaveLength(3);
+    expect(caught(() => map.updateBatch([[u32(1), u64(1n)], [u32(2), Buffer.alloc(4)]]))).toMatchObject({
+      code: 'ERR_VALIDATION',
+      message: 'update map numbers in batch: entries.1.value: expected 8 bytes, got 4',
+    });
+  });
+
+  it('reads past a hash bucket larger than the batch by asking again for more', () => {
+    const { binding, map } = hashMap();
+    map.updateBatch([[u32(1), u64(1n)]]);
+    expect(map.lookupBatch()).toHaveLength(1);
+    binding.failNext('lookupBatch', ENOSPC);
+    expect(map.lookupBatch({ batchSize: 1 })).toHaveLength(1);
+    expect(caught(() => map.lookupBatch({ batchSize: 0 }))).toMatchObject({ message: 'look up map numbers in batch: batchSize: expected a positive integer, got 0' });
+  });
+
+  it('reports a map type without batch operations as not supported by the kernel, probed once', () => {
+    const binding = new FakeBinding();
+    using queue = createMap({ type: 'queue', keySize: 0, valueSize: 8, maxEntries: 4, name: 'queue', binding });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(caught(() => queue.lookupBatch())).toMatchObject({
+        name: 'NotSupportedError',
+        code: 'ERR_NOT_SUPPORTED',
+        reason: 'kernel',
+        message: 'look up map queue in batch: batch lookup not supported: queue maps have no batch lookup in this kernel',
+      });
+    }
+    expect(binding.calls.filter((call) => call.startsWith('lookupBatch'))).toEqual(['lookupBatch queue']);
+  });
+
+  it('reports a kernel without batch commands (EINVAL to the probe) as not supported', () => {
+    const binding = new FakeBinding();
+    binding.batchCommands = false;
+    const { map } = hashMap(binding);
+    expect(caught(() => map.updateBatch([[u32(1), u64(1n)]]))).toMatchObject({
+      reason: 'kernel',
+      message: 'update map numbers in batch: batch update not supported: the kernel has no batch map operations (BPF_MAP_UPDATE_BATCH, linux 5.6)',
+    });
+  });
+
+  it('caches nothing when the probe is inconclusive (EPERM), and never calls that not supported', () => {
+    const { binding, map } = hashMap();
+    binding.failNext('lookupBatch', EPERM);
+    expect(caught(() => map.lookupBatch())).toMatchObject({ name: 'LibbpfError', errno: 'EPERM', isPermission: true, message: 'look up map numbers in batch: operation not permitted' });
+    expect(map.lookupBatch()).toEqual([]);
+    expect(binding.calls.filter((call) => call.startsWith('lookupBatch'))).toHaveLength(3);
+  });
+
+  it('goes through codecs in a typed view, per-CPU values included in the raw one', () => {
+    const { map } = hashMap();
+    const typed = map.typed(codecs.u32, codecs.u64);
+    typed.updateBatch([
+      [1, 10n],
+      [2, 20n],
+    ]);
+    expect(typed.lookupBatch()).toEqual([
+      [1, 10n],
+      [2, 20n],
+    ]);
+    expect(caught(() => typed.updateBatch([[-1, 1n]]))).toMatchObject({ message: 'update map numbers in batch: entries.0.key: u32: expected an integer from 0 to 4294967295, got -1' });
+    const binding = new FakeBinding();
+    using perCpu = createMap({ type: 'percpu_array', keySize: 4, valueSize: 4, maxEntries: 2, name: 'per_cpu', binding });
+    perCpu.updateBatch([[u32(1), Buffer.alloc(32, 1)]]);
+    expect(perCpu.lookupBatch().map(([key, value]) => [key.readUInt32LE(0), value.length, value[31]])).toEqual([
+      [0, 32, 0],
+      [1, 32, 1],
+    ]);
   });
 });

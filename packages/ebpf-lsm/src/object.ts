@@ -7,8 +7,9 @@
 import { ValidationError, addContext } from '@bulwark/errors';
 import { type LibbpfBinding, type OpenObjectSettings, createLibbpfBinding } from './binding.js';
 import { type LogOptions, callLibbpf } from './call.js';
-import { BpfMap } from './map.js';
+import { BpfMap, mapOfObject } from './map.js';
 import { Program } from './program.js';
+import { StateError } from './errors.js';
 import { ObjectState } from './state.js';
 
 export interface OpenObjectOptions extends LogOptions {
@@ -79,6 +80,29 @@ export class OpenObject implements Disposable {
   }
 
   /**
+   * Makes `template` the inner-map template of the map of maps `mapName`:
+   * the map its inner maps must match. Needed when the object declares the
+   * outer map without `__array(values, ...)`, from which libbpf would make
+   * one itself. libbpf keeps `template`'s fd until load(), so it must stay
+   * open until then (load() checks); close it after.
+   */
+  setInnerMapTemplate(mapName: string, template: BpfMap): void {
+    const state = this.#state;
+    const operation = `set inner map template of map ${mapName}`;
+    state.assertPhase(operation, 'open');
+    if (!(template instanceof BpfMap)) {
+      throw addContext(operation, new ValidationError('template', [{ path: '', message: 'expected a BpfMap' }]));
+    }
+    const pointer = state.binding.findMap(state.pointer, mapName);
+    if (pointer === undefined) {
+      throw new ValidationError(`object ${state.name}`, [{ path: 'maps', message: `no map named '${mapName}' (has ${listOrNone(this.mapNames())})` }]);
+    }
+    const fd = template.fd;
+    callLibbpf(state.binding, operation, () => state.binding.setInnerMapFd(pointer, fd), { log: state.log });
+    state.innerMapTemplates.push({ mapName, template });
+  }
+
+  /**
    * Creates the maps and loads the programs into the kernel. The returned
    * LoadedObject owns the object from then on; this OpenObject can no longer
    * be used (closing it does nothing). When loading fails the object is
@@ -89,6 +113,10 @@ export class OpenObject implements Disposable {
     const state = this.#state;
     const operation = `load object ${state.name}`;
     state.assertPhase(operation, 'open');
+    for (const { mapName, template } of state.innerMapTemplates) {
+      // libbpf would hand the kernel a closed (or reused) fd number.
+      if (template.closed) throw new StateError(operation, `inner map template ${template.name} of map ${mapName} was closed before load`);
+    }
     try {
       callLibbpf(state.binding, operation, () => state.binding.loadObject(state.pointer), { log: state.log });
     } catch (error) {
@@ -97,6 +125,7 @@ export class OpenObject implements Disposable {
       throw error;
     }
     state.phase = 'loaded';
+    state.innerMapTemplates.length = 0;
     return new LoadedObject(state);
   }
 
@@ -158,7 +187,7 @@ export class LoadedObject implements Disposable {
         { path: 'maps', message: `no map named '${name}' (has ${listOrNone(this.maps().map((map) => map.name))})` },
       ]);
     }
-    const map = new BpfMap(state, pointer);
+    const map = mapOfObject(state, pointer);
     this.#maps.set(name, map);
     return map;
   }

@@ -7,6 +7,7 @@
 import type { LibbpfBinding, ObjectPointer } from './binding.js';
 import type { LogOptions } from './call.js';
 import { StateError } from './errors.js';
+import type { BpfMap } from './map.js';
 
 export type ObjectPhase = 'open' | 'loaded' | 'closed';
 
@@ -18,6 +19,8 @@ export class ObjectState {
   phase: ObjectPhase = 'open';
   /** The bytes an object was opened from, kept referenced while libbpf may read them. */
   bytes: Uint8Array | undefined;
+  /** Maps given to libbpf as inner-map templates, whose fds it uses at load. */
+  readonly innerMapTemplates: { readonly mapName: string; readonly template: BpfMap }[] = [];
 
   constructor(binding: LibbpfBinding, pointer: ObjectPointer, name: string, log: LogOptions | undefined) {
     this.binding = binding;
@@ -40,6 +43,7 @@ export class ObjectState {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.bytes = undefined;
+    this.innerMapTemplates.length = 0;
     this.binding.closeObject(this.pointer);
   }
 }

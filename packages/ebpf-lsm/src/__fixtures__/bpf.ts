@@ -1,10 +1,11 @@
 /**
  * Host-tier helpers: the test programs compiled from their current sources
  * (as the build does, see scripts/build-bpf.ts), tracefs for tracepoints,
- * a private BPF file system for pins, and a child process that calls
+ * a private BPF file system for pins, and child processes that call
  * getppid(2) an exact number of times.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,20 +21,27 @@ export interface TestPrograms extends Disposable {
   readonly tracepoint: string;
   /** src/__fixtures__/bpf/rejected.bpf.c: read_unchecked, which the verifier rejects. */
   readonly rejected: string;
+  /** src/bpf/test-ringbuf.bpf.c: emit_getppid, ring buffer `events`, arrays `settings` and `stats`. */
+  readonly ringbuf: string;
+  /** src/__fixtures__/bpf/map-in-map.bpf.c: read_policy, maps of maps `policies` and `routes`, array `seen`. */
+  readonly mapInMap: string;
 }
 
-/** Compiles both test programs into a fresh directory that any user may read. */
+/** Compiles the test programs into a fresh directory that any user may read. */
 export function compileTestPrograms(): TestPrograms {
   const directory = mkdtempSync(join(tmpdir(), 'bulwark-bpf-'));
   chmodSync(directory, 0o755);
-  const tracepoint = join(directory, 'test-tracepoint.bpf.o');
-  const rejected = join(directory, 'rejected.bpf.o');
-  compileBpf(fileURLToPath(new URL('../bpf/test-tracepoint.bpf.c', import.meta.url)), tracepoint);
-  compileBpf(fileURLToPath(new URL('bpf/rejected.bpf.c', import.meta.url)), rejected);
+  const compile = (source: string): string => {
+    const output = join(directory, `${source.split('/').at(-1)!.slice(0, -'.c'.length)}.o`);
+    compileBpf(fileURLToPath(new URL(source, import.meta.url)), output);
+    return output;
+  };
   return {
     directory,
-    tracepoint,
-    rejected,
+    tracepoint: compile('../bpf/test-tracepoint.bpf.c'),
+    rejected: compile('bpf/rejected.bpf.c'),
+    ringbuf: compile('../bpf/test-ringbuf.bpf.c'),
+    mapInMap: compile('bpf/map-in-map.bpf.c'),
     [Symbol.dispose]: () => rmSync(directory, { recursive: true, force: true }),
   };
 }
@@ -74,4 +82,66 @@ export async function callGetppid(times: number): Promise<number> {
   const script = `for (let i = 0; i < ${times}; i++) process.ppid; process.stdout.write(String(process.pid));`;
   const { stdout } = await execute(process.execPath, ['--eval', script], { encoding: 'utf8' });
   return Number(stdout);
+}
+
+export interface GetppidCaller extends AsyncDisposable {
+  /** The child's pid, known before it makes any call: a test sets it as the program's target first. */
+  readonly pid: number;
+  /** Makes the child call getppid(2) `times` times; resolves once it has. */
+  call(times: number): Promise<void>;
+}
+
+/**
+ * Starts a Node process that waits for orders on stdin and, for each,
+ * reads process.ppid the number of times asked (one getppid(2) each; Node
+ * makes no other getppid calls).
+ */
+export async function startGetppidCaller(): Promise<GetppidCaller> {
+  const script = `
+let pending = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  pending += chunk;
+  for (let end = pending.indexOf('\\n'); end !== -1; end = pending.indexOf('\\n')) {
+    const times = Number(pending.slice(0, end));
+    pending = pending.slice(end + 1);
+    for (let i = 0; i < times; i++) process.ppid;
+    process.stdout.write('done\\n');
+  }
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdout.write('ready\\n');`;
+  const child = spawn(process.execPath, ['--eval', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdout.setEncoding('utf8');
+  const lines: string[] = [];
+  let waiting: (() => void) | undefined;
+  let buffered = '';
+  child.stdout.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let end = buffered.indexOf('\n'); end !== -1; end = buffered.indexOf('\n')) {
+      lines.push(buffered.slice(0, end));
+      buffered = buffered.slice(end + 1);
+    }
+    waiting?.();
+  });
+  child.on('exit', () => waiting?.());
+  const nextLine = async (): Promise<string> => {
+    while (lines.length === 0) {
+      if (child.exitCode !== null) throw new Error(`getppid caller exited with ${child.exitCode}`);
+      await new Promise<void>((resolve) => (waiting = resolve));
+    }
+    return lines.shift()!;
+  };
+  if ((await nextLine()) !== 'ready') throw new Error('getppid caller did not start');
+  return {
+    pid: child.pid!,
+    async call(times) {
+      child.stdin.write(`${times}\n`);
+      if ((await nextLine()) !== 'done') throw new Error('getppid caller failed');
+    },
+    async [Symbol.asyncDispose]() {
+      child.stdin.end();
+      if (child.exitCode === null) await once(child, 'exit');
+    },
+  };
 }

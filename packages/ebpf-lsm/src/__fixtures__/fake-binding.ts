@@ -1,20 +1,26 @@
 /**
  * An in-memory LibbpfBinding for unit tests: objects described by specs,
- * maps that behave like the kernel's hash and array maps, links and pins,
- * and failures injected per method with the errno and log libbpf would give.
+ * maps that behave like the kernel's hash and array maps (and maps of maps,
+ * batch operations and ring buffers), links and pins, and failures injected
+ * per method with the errno and log libbpf would give.
  * It throws a plain Error when handed a freed or unknown pointer, so a test
  * notices if the typed API ever lets one through.
  */
 import {
+  type CreateMapSettings,
+  type KernelMapInfo,
   type LibbpfBinding,
   LibbpfCallError,
   type LinkPointer,
   type LogSink,
+  type LookupBatchResult,
   type MapDefinition,
   type MapPointer,
   type ObjectPointer,
   type OpenObjectSettings,
   type ProgramPointer,
+  type RingBufferPointer,
+  type SampleHandler,
   logLevels,
 } from '../binding.js';
 import type { LogEntry } from '../errors.js';
@@ -22,15 +28,29 @@ import type { LogEntry } from '../errors.js';
 export const EPERM = 1;
 export const ENOENT = 2;
 export const E2BIG = 7;
+export const EBADF = 9;
 export const EACCES = 13;
 export const EEXIST = 17;
 export const EINVAL = 22;
+export const ENOSPC = 28;
+export const ENOTSUPP = 524;
 export const LIBBPF_ERRNO__FORMAT = 4001;
 export const LIBBPF_ERRNO__PROGTYPE = 4010;
 
 export const BPF_MAP_TYPE_HASH = 1;
 export const BPF_MAP_TYPE_ARRAY = 2;
 export const BPF_MAP_TYPE_PERCPU_HASH = 5;
+export const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
+export const BPF_MAP_TYPE_LRU_HASH = 9;
+export const BPF_MAP_TYPE_ARRAY_OF_MAPS = 12;
+export const BPF_MAP_TYPE_HASH_OF_MAPS = 13;
+export const BPF_MAP_TYPE_QUEUE = 22;
+export const BPF_MAP_TYPE_RINGBUF = 27;
+
+const arrayTypes = new Set([BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY]);
+const mapInMapTypes = new Set([BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS]);
+/** Map types with BPF_MAP_*_BATCH in the fake kernel; the others answer ENOTSUPP. */
+const batchTypes = new Set([BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_HASH]);
 
 export interface FakeProgramSpec {
   readonly name: string;
@@ -39,6 +59,8 @@ export interface FakeProgramSpec {
 
 export interface FakeMapSpec extends MapDefinition {
   readonly name: string;
+  /** A map of maps declared with `__array(values, ...)`: libbpf makes its template from this. */
+  readonly innerMap?: MapDefinition;
 }
 
 export interface FakeObjectSpec {
@@ -55,6 +77,35 @@ export const counterObject: FakeObjectSpec = {
     { name: 'settings', type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 8, maxEntries: 4 },
     { name: 'counts', type: BPF_MAP_TYPE_HASH, keySize: 4, valueSize: 8, maxEntries: 3 },
     { name: 'per_cpu', type: BPF_MAP_TYPE_PERCPU_HASH, keySize: 4, valueSize: 12, maxEntries: 8 },
+  ],
+};
+
+/** Like src/bpf/test-ringbuf.bpf.c. */
+export const ringObject: FakeObjectSpec = {
+  name: 'test_ringbuf',
+  programs: [{ name: 'emit_getppid', section: 'tracepoint/syscalls/sys_enter_getppid' }],
+  maps: [
+    { name: 'events', type: BPF_MAP_TYPE_RINGBUF, keySize: 0, valueSize: 0, maxEntries: 4096 },
+    { name: 'settings', type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 8, maxEntries: 2 },
+    { name: 'stats', type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 8, maxEntries: 2 },
+  ],
+};
+
+/** Like src/__fixtures__/bpf/map-in-map.bpf.c: `policies` has a template from its declaration, `routes` needs one set. */
+export const mapInMapObject: FakeObjectSpec = {
+  name: 'map_in_map',
+  programs: [{ name: 'read_policy', section: 'tracepoint/syscalls/sys_enter_getppid' }],
+  maps: [
+    {
+      name: 'policies',
+      type: BPF_MAP_TYPE_HASH_OF_MAPS,
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 8,
+      innerMap: { type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 },
+    },
+    { name: 'routes', type: BPF_MAP_TYPE_HASH_OF_MAPS, keySize: 4, valueSize: 4, maxEntries: 8 },
+    { name: 'seen', type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 8, maxEntries: 2 },
   ],
 };
 
@@ -79,10 +130,20 @@ const functionNames: Partial<Record<Method, string>> = {
   openPinnedLink: 'bpf_link__open',
   linkFd: 'bpf_link__fd',
   mapFd: 'bpf_map__fd',
+  setInnerMapFd: 'bpf_map__set_inner_map_fd',
+  createMap: 'bpf_map_create',
+  mapFdById: 'bpf_map_get_fd_by_id',
+  mapInfo: 'bpf_obj_get_info_by_fd',
+  closeFd: 'close',
   lookupElement: 'bpf_map_lookup_elem',
   updateElement: 'bpf_map_update_elem',
   deleteElement: 'bpf_map_delete_elem',
   nextKey: 'bpf_map_get_next_key',
+  lookupBatch: 'bpf_map_lookup_batch',
+  updateBatch: 'bpf_map_update_batch',
+  openRingBuffer: 'ring_buffer__new',
+  consumeRingBuffer: 'ring_buffer__consume',
+  ringBufferEpollFd: 'ring_buffer__epoll_fd',
 };
 
 interface FakeObject {
@@ -96,9 +157,23 @@ interface FakeObject {
 
 interface FakeMap {
   readonly spec: FakeMapSpec;
-  readonly object: ObjectPointer;
+  /** The object it belongs to; undefined for a map made by createMap. */
+  readonly object: ObjectPointer | undefined;
+  readonly id: number;
+  /** The object's fd for the map, or the fd createMap returned. */
   readonly fd: number;
   readonly entries: Map<string, Buffer>;
+  /** What a map of maps' inner maps must match. */
+  template: MapDefinition | undefined;
+  /** A ring buffer map's records and the bytes they take (each record's size plus an 8-byte header, rounded up to 8). */
+  readonly ring: { samples: Buffer[]; used: number; dropped: number };
+}
+
+interface FakeRing {
+  readonly map: FakeMap;
+  readonly onSample: SampleHandler;
+  readonly epollFd: number;
+  freed: boolean;
 }
 
 interface FakeLink {
@@ -114,6 +189,8 @@ export class FakeBinding implements LibbpfBinding {
   readonly calls: string[] = [];
   tracefsMounted = true;
   cpus = 4;
+  /** False plays a kernel before 5.6, whose bpf(2) has no batch commands (EINVAL). */
+  batchCommands = true;
   /** Where pins may go, like a BPF file system mount. */
   bpffsRoot = '/sys/fs/bpf';
   /** Paths with a link pinned at them (they outlive FakeLink handles, as pins do). */
@@ -122,12 +199,16 @@ export class FakeBinding implements LibbpfBinding {
   #sink: LogSink | undefined;
   #nextPointer = 0x1000n;
   #nextFd = 10;
+  #nextId = 100;
   readonly #files = new Map<string, FakeObjectSpec>();
   readonly #failures = new Map<Method, FakeFailure>();
   readonly #objects = new Map<bigint, FakeObject>();
   readonly #programs = new Map<bigint, { spec: FakeProgramSpec; object: ObjectPointer; fd: number }>();
   readonly #maps = new Map<bigint, FakeMap>();
   readonly #links = new Map<bigint, FakeLink>();
+  /** Every open map fd (an object's, createMap's, mapFdById's) and the map behind it. */
+  readonly #mapFds = new Map<number, FakeMap>();
+  readonly #rings = new Map<bigint, FakeRing>();
 
   /** Makes `path` (or, for openObjectMemory, bytes reading as `path`) open as `spec`. */
   addObject(path: string, spec: FakeObjectSpec = counterObject): this {
@@ -151,9 +232,42 @@ export class FakeBinding implements LibbpfBinding {
     return [...this.#links.values()].filter((link) => !link.destroyed).length;
   }
 
+  /** Ring buffers opened and not yet freed. */
+  get liveRingBuffers(): number {
+    return [...this.#rings.values()].filter((ring) => !ring.freed).length;
+  }
+
+  /** Map fds open outside objects (createMap, mapFdById). */
+  get openMapFds(): number {
+    return [...this.#mapFds.entries()].filter(([fd, map]) => map.object === undefined || map.fd !== fd).length;
+  }
+
   /** The entries of a map, hex key to value, for assertions. */
   mapEntries(fd: number): Map<string, Buffer> {
     return this.#mapByFd(fd).entries;
+  }
+
+  /**
+   * What a BPF program's bpf_ringbuf_output would do: appends `sample` to
+   * the ring buffer map behind `fd`, or counts it dropped when the ring is
+   * full; returns whether it fit.
+   */
+  produce(fd: number, sample: Uint8Array): boolean {
+    const fake = this.#mapByFd(fd);
+    if (fake.spec.type !== BPF_MAP_TYPE_RINGBUF) throw new Error(`fake: map ${fake.spec.name} is not a ring buffer`);
+    const size = (sample.length + 8 + 7) & ~7;
+    if (fake.ring.used + size > fake.spec.maxEntries) {
+      fake.ring.dropped++;
+      return false;
+    }
+    fake.ring.used += size;
+    fake.ring.samples.push(Buffer.from(sample));
+    return true;
+  }
+
+  /** Records a ring buffer map lost because it was full. */
+  ringDropped(fd: number): number {
+    return this.#mapByFd(fd).ring.dropped;
   }
 
   setLogSink(sink: LogSink | undefined): LogSink | undefined {
@@ -193,6 +307,15 @@ export class FakeBinding implements LibbpfBinding {
     const fake = this.#object(object);
     this.#enter('loadObject', fake.name);
     if (fake.loaded) throw new Error('fake: bpf_object__load called twice');
+    for (const pointer of fake.maps) {
+      const map = this.#maps.get(pointer)!;
+      if (mapInMapTypes.has(map.spec.type) && map.template === undefined) {
+        // What libbpf 1.1 prints when the kernel refuses a map of maps without a template.
+        this.print('warn', `libbpf: map '${map.spec.name}': failed to create: Invalid argument(-22)`);
+        this.print('warn', `libbpf: failed to load object '${fake.name}'`);
+        throw new LibbpfCallError('bpf_object__load', EINVAL);
+      }
+    }
     fake.loaded = true;
   }
 
@@ -307,8 +430,56 @@ export class FakeBinding implements LibbpfBinding {
   mapFd(map: MapPointer): number {
     const fake = this.#map(map);
     this.#enter('mapFd', fake.spec.name);
-    if (!this.#object(fake.object).loaded) throw new LibbpfCallError('bpf_map__fd', EINVAL);
+    if (!this.#object(fake.object!).loaded) throw new LibbpfCallError('bpf_map__fd', EINVAL);
     return fake.fd;
+  }
+
+  setInnerMapFd(map: MapPointer, fd: number): void {
+    const fake = this.#map(map);
+    this.#enter('setInnerMapFd', fake.spec.name);
+    if (!mapInMapTypes.has(fake.spec.type)) {
+      this.print('warn', 'libbpf: error: unsupported map type');
+      throw new LibbpfCallError('bpf_map__set_inner_map_fd', EINVAL);
+    }
+    if (fake.template !== undefined && fake.spec.innerMap === undefined) {
+      this.print('warn', 'libbpf: error: inner_map_fd already specified');
+      throw new LibbpfCallError('bpf_map__set_inner_map_fd', EINVAL);
+    }
+    fake.template = this.#definition(this.#mapByFd(fd));
+  }
+
+  createMap(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, settings: CreateMapSettings): number {
+    this.#enter('createMap', name);
+    const spec: FakeMapSpec = { name, type, keySize, valueSize, maxEntries };
+    let template: MapDefinition | undefined;
+    if (mapInMapTypes.has(type)) {
+      const inner = settings.innerMapFd === undefined ? undefined : this.#mapFds.get(settings.innerMapFd);
+      if (inner === undefined) throw new LibbpfCallError('bpf_map_create', EBADF);
+      template = this.#definition(inner);
+    }
+    const fake = this.#newMap(spec, undefined);
+    fake.template = template;
+    return fake.fd;
+  }
+
+  mapFdById(id: number): number {
+    this.#enter('mapFdById', String(id));
+    const fake = [...this.#mapFds.values()].find((map) => map.id === id);
+    if (fake === undefined) throw new LibbpfCallError('bpf_map_get_fd_by_id', ENOENT);
+    const fd = this.#nextFd++;
+    this.#mapFds.set(fd, fake);
+    return fd;
+  }
+
+  mapInfo(fd: number): KernelMapInfo {
+    const fake = this.#mapByFd(fd);
+    this.#enter('mapInfo', fake.spec.name);
+    return { ...this.#definition(fake), id: fake.id, name: fake.spec.name.slice(0, 15), flags: 0 };
+  }
+
+  closeFd(fd: number): void {
+    this.#enter('closeFd', String(fd));
+    if (!this.#mapFds.delete(fd)) throw new LibbpfCallError('close', EBADF);
   }
 
   lookupElement(fd: number, key: Uint8Array, value: Uint8Array): boolean {
@@ -323,12 +494,41 @@ export class FakeBinding implements LibbpfBinding {
   updateElement(fd: number, key: Uint8Array, value: Uint8Array, flags: number): void {
     const fake = this.#mapByFd(fd);
     this.#enter('updateElement', fake.spec.name);
+    const errno = this.#store(fake, key, value, flags);
+    if (errno !== 0) throw new LibbpfCallError('bpf_map_update_elem', errno);
+  }
+
+  /** Stores one element as the kernel would; returns 0 or the errno. */
+  #store(fake: FakeMap, key: Uint8Array, value: Uint8Array, flags: number): number {
     const present = fake.entries.has(hex(key));
-    if (fake.spec.type === BPF_MAP_TYPE_ARRAY && !present) throw new LibbpfCallError('bpf_map_update_elem', E2BIG);
-    if (flags === 1 && present) throw new LibbpfCallError('bpf_map_update_elem', EEXIST);
-    if (flags === 2 && !present) throw new LibbpfCallError('bpf_map_update_elem', ENOENT);
-    if (!present && fake.entries.size >= fake.spec.maxEntries) throw new LibbpfCallError('bpf_map_update_elem', E2BIG);
-    fake.entries.set(hex(key), Buffer.from(value));
+    if (fake.spec.type === BPF_MAP_TYPE_ARRAY_OF_MAPS) {
+      // Every index exists, empty until set.
+      if (Buffer.from(key).readUInt32LE(0) >= fake.spec.maxEntries) return E2BIG;
+    } else if (arrayTypes.has(fake.spec.type) && !present) return E2BIG;
+    if (flags === 1 && present) return EEXIST;
+    if (flags === 2 && !present) return ENOENT;
+    if (!present && fake.entries.size >= fake.spec.maxEntries) return E2BIG;
+    let stored = Buffer.from(value);
+    if (mapInMapTypes.has(fake.spec.type)) {
+      // Written as an fd, read back as the inner map's id.
+      const inner = this.#mapFds.get(Buffer.from(value).readUInt32LE(0));
+      if (inner === undefined) return EBADF;
+      const template = fake.template;
+      const definition = this.#definition(inner);
+      if (
+        template === undefined ||
+        template.type !== definition.type ||
+        template.keySize !== definition.keySize ||
+        template.valueSize !== definition.valueSize ||
+        template.maxEntries !== definition.maxEntries
+      ) {
+        return EINVAL;
+      }
+      stored = Buffer.alloc(4);
+      stored.writeUInt32LE(inner.id);
+    }
+    fake.entries.set(hex(key), stored);
+    return 0;
   }
 
   deleteElement(fd: number, key: Uint8Array): boolean {
@@ -348,6 +548,80 @@ export class FakeBinding implements LibbpfBinding {
     if (following === undefined) return false;
     next.set(Buffer.from(following, 'hex'));
     return true;
+  }
+
+  lookupBatch(
+    fd: number,
+    inBatch: Uint8Array | undefined,
+    outBatch: Uint8Array,
+    keys: Uint8Array,
+    values: Uint8Array,
+    count: number,
+  ): LookupBatchResult {
+    const fake = this.#mapByFd(fd);
+    this.#enter('lookupBatch', fake.spec.name);
+    this.#batchAllowed(fake, 'bpf_map_lookup_batch');
+    if (count === 0) return { count: 0, done: false };
+    // The position token: the index of the next entry, as a u32.
+    const start = inBatch === undefined ? 0 : Buffer.from(inBatch).readUInt32LE(0);
+    const all = [...fake.entries.entries()];
+    const slice = all.slice(start, start + count);
+    const valueSize = values.length / count;
+    slice.forEach(([key, value], index) => {
+      keys.set(Buffer.from(key, 'hex'), index * fake.spec.keySize);
+      values.set(value, index * valueSize);
+    });
+    Buffer.from(outBatch.buffer, outBatch.byteOffset, outBatch.length).writeUInt32LE(start + slice.length);
+    return { count: slice.length, done: start + slice.length >= all.length };
+  }
+
+  updateBatch(fd: number, keys: Uint8Array, values: Uint8Array, count: number): void {
+    const fake = this.#mapByFd(fd);
+    this.#enter('updateBatch', fake.spec.name);
+    this.#batchAllowed(fake, 'bpf_map_update_batch');
+    const valueSize = count === 0 ? 0 : values.length / count;
+    for (let index = 0; index < count; index++) {
+      const key = keys.subarray(index * fake.spec.keySize, (index + 1) * fake.spec.keySize);
+      const errno = this.#store(fake, key, values.subarray(index * valueSize, (index + 1) * valueSize), 0);
+      if (errno !== 0) throw new LibbpfCallError('bpf_map_update_batch', errno, index);
+    }
+  }
+
+  openRingBuffer(mapFd: number, onSample: SampleHandler): RingBufferPointer {
+    const fake = this.#mapByFd(mapFd);
+    this.#enter('openRingBuffer', fake.spec.name);
+    if (fake.spec.type !== BPF_MAP_TYPE_RINGBUF) {
+      this.print('warn', `libbpf: ringbuf: map fd=${mapFd} is not BPF_MAP_TYPE_RINGBUF`);
+      throw new LibbpfCallError('ring_buffer__new', EINVAL);
+    }
+    const pointer = this.#pointer() as RingBufferPointer;
+    this.#rings.set(pointer, { map: fake, onSample, epollFd: this.#nextFd++, freed: false });
+    return pointer;
+  }
+
+  consumeRingBuffer(ring: RingBufferPointer): number {
+    const fake = this.#ring(ring);
+    this.#enter('consumeRingBuffer', fake.map.spec.name);
+    let count = 0;
+    const data = fake.map.ring;
+    for (let sample = data.samples.shift(); sample !== undefined; sample = data.samples.shift()) {
+      data.used -= (sample.length + 8 + 7) & ~7;
+      count++;
+      if (!fake.onSample(sample)) break;
+    }
+    return count;
+  }
+
+  ringBufferEpollFd(ring: RingBufferPointer): number {
+    const fake = this.#ring(ring);
+    this.#enter('ringBufferEpollFd', fake.map.spec.name);
+    return fake.epollFd;
+  }
+
+  freeRingBuffer(ring: RingBufferPointer): void {
+    const fake = this.#ring(ring);
+    this.#enter('freeRingBuffer', fake.map.spec.name);
+    fake.freed = true;
   }
 
   possibleCpus(): number {
@@ -383,19 +657,51 @@ export class FakeBinding implements LibbpfBinding {
     }
     for (const map of spec.maps) {
       const pointer = this.#pointer() as MapPointer;
-      const entries = new Map<string, Buffer>();
-      if (map.type === BPF_MAP_TYPE_ARRAY) {
-        for (let index = 0; index < map.maxEntries; index++) {
-          const key = Buffer.alloc(map.keySize);
-          key.writeUInt32LE(index);
-          entries.set(hex(key), Buffer.alloc(map.valueSize));
-        }
-      }
-      this.#maps.set(pointer, { spec: map, object, fd: this.#nextFd++, entries });
+      this.#maps.set(pointer, this.#newMap(map, object));
       fake.maps.push(pointer);
     }
     this.#objects.set(object, fake);
     return object;
+  }
+
+  #newMap(spec: FakeMapSpec, object: ObjectPointer | undefined): FakeMap {
+    const entries = new Map<string, Buffer>();
+    if (spec.type === BPF_MAP_TYPE_ARRAY || spec.type === BPF_MAP_TYPE_PERCPU_ARRAY) {
+      const valueSize = spec.type === BPF_MAP_TYPE_ARRAY ? spec.valueSize : Math.ceil(spec.valueSize / 8) * 8 * this.cpus;
+      for (let index = 0; index < spec.maxEntries; index++) {
+        const key = Buffer.alloc(spec.keySize);
+        key.writeUInt32LE(index);
+        entries.set(hex(key), Buffer.alloc(valueSize));
+      }
+    }
+    const fake: FakeMap = {
+      spec,
+      object,
+      id: this.#nextId++,
+      fd: this.#nextFd++,
+      entries,
+      template: spec.innerMap,
+      ring: { samples: [], used: 0, dropped: 0 },
+    };
+    this.#mapFds.set(fake.fd, fake);
+    return fake;
+  }
+
+  #definition(fake: FakeMap): MapDefinition {
+    const { type, keySize, valueSize, maxEntries } = fake.spec;
+    return { type, keySize, valueSize, maxEntries };
+  }
+
+  #batchAllowed(fake: FakeMap, functionName: string): void {
+    if (!this.batchCommands) throw new LibbpfCallError(functionName, EINVAL);
+    if (!batchTypes.has(fake.spec.type)) throw new LibbpfCallError(functionName, ENOTSUPP);
+  }
+
+  #ring(pointer: RingBufferPointer): FakeRing {
+    const fake = this.#rings.get(pointer);
+    if (fake === undefined) throw new Error(`fake: unknown ring_buffer ${pointer}`);
+    if (fake.freed) throw new Error(`fake: ring_buffer of ${fake.map.spec.name} used after free`);
+    return fake;
   }
 
   #object(pointer: ObjectPointer): FakeObject {
@@ -415,18 +721,17 @@ export class FakeBinding implements LibbpfBinding {
   #map(pointer: MapPointer): FakeMap {
     const fake = this.#maps.get(pointer);
     if (fake === undefined) throw new Error(`fake: unknown bpf_map ${pointer}`);
-    this.#object(fake.object);
+    this.#object(fake.object!);
     return fake;
   }
 
   #mapByFd(fd: number): FakeMap {
-    for (const fake of this.#maps.values()) {
-      if (fake.fd === fd) {
-        if (this.#objects.get(fake.object)?.closed === true) throw new Error(`fake: map fd ${fd} used after its object was closed`);
-        return fake;
-      }
+    const fake = this.#mapFds.get(fd);
+    if (fake === undefined) throw new Error(`fake: unknown map fd ${fd}`);
+    if (fake.fd === fd && fake.object !== undefined && this.#objects.get(fake.object)?.closed === true) {
+      throw new Error(`fake: map fd ${fd} used after its object was closed`);
     }
-    throw new Error(`fake: unknown map fd ${fd}`);
+    return fake;
   }
 
   #link(description: string): LinkPointer {

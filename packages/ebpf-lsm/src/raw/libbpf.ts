@@ -2,8 +2,8 @@
  * The koffi declarations of libbpf.so.1 (and the few libc functions they
  * need), named exactly as in libbpf's C headers so that the C documentation
  * applies: bpf/libbpf.h, bpf/bpf.h. Nothing here interprets a result; the
- * typed API (object.ts, map.ts, link.ts) goes through `LibbpfBinding`
- * (binding.ts), which is built on these.
+ * typed API (object.ts, map.ts, link.ts, ring-buffer.ts) goes through
+ * `LibbpfBinding` (binding.ts), which is built on these.
  *
  * Conventions of libbpf 1.x that callers rely on: a function returning a
  * pointer returns NULL (null here) and sets errno on failure; a function
@@ -47,6 +47,20 @@ export interface bpf_object_open_opts {
   kernel_log_buf: Pointer | null;
   kernel_log_size: number;
   kernel_log_level: number;
+}
+
+/** struct bpf_map_create_opts as of libbpf 1.1 */
+export interface bpf_map_create_opts {
+  sz: number;
+  btf_fd: number;
+  btf_key_type_id: number;
+  btf_value_type_id: number;
+  btf_vmlinux_value_type_id: number;
+  inner_map_fd: number;
+  map_flags: number;
+  map_extra: number | bigint;
+  numa_node: number;
+  map_ifindex: number;
 }
 
 /** struct bpf_map_batch_opts */
@@ -106,6 +120,21 @@ export interface Libbpf {
   bpf_map__key_size(map: Pointer): number;
   bpf_map__value_size(map: Pointer): number;
   bpf_map__max_entries(map: Pointer): number;
+  bpf_map__set_inner_map_fd(map: Pointer, fd: number): number;
+
+  /** Returns the new map's fd, or a negative errno. */
+  bpf_map_create(
+    map_type: number,
+    map_name: string | null,
+    key_size: number,
+    value_size: number,
+    max_entries: number,
+    opts: bpf_map_create_opts | null,
+  ): number;
+  /** Returns a new fd for the map with this id, or a negative errno. */
+  bpf_map_get_fd_by_id(id: number): number;
+  /** Fills `info` (a struct bpf_map_info for a map's fd); `info_len` is in/out: a one-element array. */
+  bpf_obj_get_info_by_fd(bpf_fd: number, info: Uint8Array, info_len: Uint32Array): number;
 
   bpf_map_update_elem(fd: number, key: Uint8Array | null, value: Uint8Array, flags: number | bigint): number;
   bpf_map_lookup_elem(fd: number, key: Uint8Array | null, value: Uint8Array): number;
@@ -133,6 +162,7 @@ export interface Libbpf {
   ring_buffer__poll(rb: Pointer, timeout_ms: number): number;
   ring_buffer__consume(rb: Pointer): number;
   ring_buffer__free(rb: Pointer): void;
+  ring_buffer__epoll_fd(rb: Pointer): number;
 }
 
 /** The libc functions the binding needs beside libbpf. */
@@ -141,7 +171,9 @@ export interface Libc {
   vasprintf(strp: [Pointer | null], format: Pointer, ap: Pointer): number;
   malloc(size: number): Pointer | null;
   free(pointer: Pointer | null): void;
-  memcpy(destination: Pointer, source: Uint8Array, size: number): Pointer;
+  /** Either side may be a pointer or a Uint8Array, which koffi passes by address (it must not move meanwhile: a synchronous call). */
+  memcpy(destination: Pointer | Uint8Array, source: Pointer | Uint8Array, size: number): Pointer;
+  close(fd: number): number;
 }
 
 /** What koffi itself provides around the calls: errno, callbacks, strings. */
@@ -152,12 +184,15 @@ export interface Ffi {
   register_libbpf_print_fn(fn: libbpf_print_fn_t): Pointer;
   register_ring_buffer_sample_fn(fn: ring_buffer_sample_fn): Pointer;
   unregister(callback: Pointer): void;
+  /** How many callbacks are registered and not yet unregistered (koffi.stats().callbacks). */
+  registered_callbacks(): number;
   /** Reads a NUL-terminated string at `pointer`. */
   decode_string(pointer: Pointer): string;
   /** A copy of `size` bytes at `pointer`. */
   decode_bytes(pointer: Pointer, size: number): Buffer;
   sizeof_bpf_object_open_opts: number;
   sizeof_bpf_map_batch_opts: number;
+  sizeof_bpf_map_create_opts: number;
 }
 
 export interface LoadedLibbpf {
@@ -247,6 +282,18 @@ function declareTypes(koffi: typeof Koffi): void {
     kernel_log_level: 'uint32_t',
   });
   koffi.struct('bpf_map_batch_opts', { sz: 'size_t', elem_flags: 'uint64_t', flags: 'uint64_t' });
+  koffi.struct('bpf_map_create_opts', {
+    sz: 'size_t',
+    btf_fd: 'uint32_t',
+    btf_key_type_id: 'uint32_t',
+    btf_value_type_id: 'uint32_t',
+    btf_vmlinux_value_type_id: 'uint32_t',
+    inner_map_fd: 'uint32_t',
+    map_flags: 'uint32_t',
+    map_extra: 'uint64_t',
+    numa_node: 'uint32_t',
+    map_ifindex: 'uint32_t',
+  });
   koffi.proto('int libbpf_print_fn_t(int level, void *format, void *ap)');
   koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
 }
@@ -296,6 +343,13 @@ function declare(koffi: typeof Koffi, library: Koffi.LibraryHandle, libcLibrary:
     bpf_map__key_size: f('uint32_t bpf_map__key_size(const bpf_map *map)'),
     bpf_map__value_size: f('uint32_t bpf_map__value_size(const bpf_map *map)'),
     bpf_map__max_entries: f('uint32_t bpf_map__max_entries(const bpf_map *map)'),
+    bpf_map__set_inner_map_fd: f('int bpf_map__set_inner_map_fd(bpf_map *map, int fd)'),
+
+    bpf_map_create: f(
+      'int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',
+    ),
+    bpf_map_get_fd_by_id: f('int bpf_map_get_fd_by_id(uint32_t id)'),
+    bpf_obj_get_info_by_fd: f('int bpf_obj_get_info_by_fd(int bpf_fd, _Out_ void *info, _Inout_ uint32_t *info_len)'),
 
     bpf_map_update_elem: f('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
     bpf_map_lookup_elem: f('int bpf_map_lookup_elem(int fd, const void *key, _Out_ void *value)'),
@@ -314,6 +368,7 @@ function declare(koffi: typeof Koffi, library: Koffi.LibraryHandle, libcLibrary:
     ring_buffer__poll: f('int ring_buffer__poll(ring_buffer *rb, int timeout_ms)'),
     ring_buffer__consume: f('int ring_buffer__consume(ring_buffer *rb)'),
     ring_buffer__free: f('void ring_buffer__free(ring_buffer *rb)'),
+    ring_buffer__epoll_fd: f('int ring_buffer__epoll_fd(const ring_buffer *rb)'),
   };
   const c = (prototype: string): never => libcLibrary.func(prototype) as never;
   const libc: Libc = {
@@ -321,16 +376,19 @@ function declare(koffi: typeof Koffi, library: Koffi.LibraryHandle, libcLibrary:
     malloc: c('void *malloc(size_t size)'),
     free: c('void free(void *pointer)'),
     memcpy: c('void *memcpy(void *destination, const void *source, size_t size)'),
+    close: c('int close(int fd)'),
   };
   const ffi: Ffi = {
     errno: () => koffi.errno(),
     register_libbpf_print_fn: (fn) => koffi.register(fn, 'libbpf_print_fn_t *'),
     register_ring_buffer_sample_fn: (fn) => koffi.register(fn, 'ring_buffer_sample_fn *'),
     unregister: (callback) => koffi.unregister(callback),
+    registered_callbacks: () => koffi.stats().callbacks,
     decode_string: (pointer) => koffi.decode.string(pointer),
     decode_bytes: (pointer, size) => Buffer.from(koffi.decode(pointer, 'uint8_t', size) as Uint8Array),
     sizeof_bpf_object_open_opts: koffi.sizeof('bpf_object_open_opts'),
     sizeof_bpf_map_batch_opts: koffi.sizeof('bpf_map_batch_opts'),
+    sizeof_bpf_map_create_opts: koffi.sizeof('bpf_map_create_opts'),
   };
   return { libbpf, libc, ffi };
 }

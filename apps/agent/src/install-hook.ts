@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ValidationError, errnoOf, toSystemError } from '@bulwark/errors';
-import { DEFAULT_HOOK_CONFIG, parseHookConfig, renderHookConfig, type HookConfigInput } from '@bulwark/hook-client';
+import { parseHookConfig, renderHookConfig, type HookConfigInput } from '@bulwark/hook-client';
 import {
   parseHookFile,
   readConfig,
@@ -214,4 +214,3 @@ async function uninstall(options: InstallOptions): Promise<InstallStep[]> {
   return steps;
 }
 
-export const DEFAULTS = { hookConfigPath: DEFAULT_HOOK_CONFIG };

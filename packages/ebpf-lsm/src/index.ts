@@ -20,6 +20,19 @@ export {
 } from './map.js';
 export { RingBuffer, openRingBuffer, type DropCounter, type RingBufferOptions, type RingBufferCodecOptions } from './ring-buffer.js';
 export { codecs, type Codec } from './codec.js';
+export {
+  LAYOUT_VERSION,
+  MAX_SCOPES,
+  RULE_EXACT,
+  RULE_KEY_SIZE,
+  RULE_PATH_MAX,
+  RULE_SUBTREE,
+  RULE_VALUE_SIZE,
+  encodeRuleKey,
+  encodeRules,
+  type PathRule,
+  type RuleEntry,
+} from './rules.js';
 export { StateError, LibbpfError, VerifierError, type LogEntry, type LibbpfErrorDetails } from './errors.js';
 export type { LogOptions } from './call.js';
 export {

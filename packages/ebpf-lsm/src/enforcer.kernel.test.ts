@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileBpf } from '../scripts/build-bpf.ts';
+import { codecs, createMap, openObject, type BpfMap, type LoadedObject } from './index.js';
+import { LAYOUT_VERSION, RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type PathRule } from './rules.js';
+
+/**
+ * Kernel tier: the enforcer (src/bpf/enforcer.bpf.c) in a kernel with BPF
+ * LSM active (the project's QEMU guest, tools/kernel-vm). JavaScript is slow
+ * there, so each scope runs one shell script that opens every file once.
+ */
+
+const cgroupRoot = '/sys/fs/cgroup';
+let work: string;
+let object: LoadedObject;
+const cgroups: string[] = [];
+
+/** Opens each file with a shell redirection; prints `label ok` or `label <error>`. */
+const probeScript = `probe() { if err=$( (: < "$2") 2>&1 ); then echo "$1 ok"; else echo "$1 $err"; fi; }
+cd "$(dirname "$0")"
+probe secret "$PWD/secret.txt"
+probe plain "$PWD/plain.txt"
+probe sibling "$PWD/private-notes.txt"
+probe private-dir "$PWD/private"
+probe private-file "$PWD/private/a.txt"
+probe private-deep "$PWD/private/deep/b.txt"
+probe link "$PWD/link-to-secret"
+# dash's cd works on the whole path, so go halfway and open the rest relative (both under PATH_MAX).
+cd deep && for i in $(seq 8); do cd "$(printf "%0250d" "$i")"; done
+rest=$(for i in $(seq 9 17); do printf "%0250d/" "$i"; done)
+probe too-long "\${rest}f.txt"
+`;
+
+function makeCgroup(name: string): { path: string; id: bigint } {
+  const path = join(cgroupRoot, `bulwark-enforcer-${name}-${process.pid}`);
+  mkdirSync(path);
+  cgroups.push(path);
+  return { path, id: statSync(path, { bigint: true }).ino };
+}
+
+/** Runs the probe in `cgroup` (or here, without one) with new mount and pid namespaces, as a container's process would; returns label -> result. */
+function probe(cgroup?: string): Record<string, string> {
+  const enter = cgroup === undefined ? '' : `echo $$ > ${cgroup}/cgroup.procs && `;
+  const run = spawnSync('sh', ['-c', `${enter}exec unshare --mount --pid --fork sh ${join(work, 'probe.sh')}`], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.status, run.stderr).toBe(0);
+  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+}
+
+/** A scope's rule set as a fresh inner map, sized to its entries. */
+function ruleMap(name: string, rules: readonly PathRule[]): BpfMap {
+  const entries = encodeRules(rules);
+  const map = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name });
+  map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
+  return map;
+}
+
+function setRules(scope: number, map: BpfMap): void {
+  object.map('rules').updateInnerMap(codecs.u32.encode(scope), map);
+  map.close(); // the outer map holds it now
+}
+
+function decisions(scope: number): { allowed: bigint; denied: bigint; failed: bigint } {
+  const value = object.map('decisions').lookup(codecs.u32.encode(scope));
+  if (value === undefined) throw new Error(`no decisions for scope ${scope}`);
+  return { allowed: value.readBigUInt64LE(0), denied: value.readBigUInt64LE(8), failed: value.readBigUInt64LE(16) };
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'bulwark-enforcer-'));
+  const objectPath = join(work, 'enforcer.bpf.o');
+  compileBpf(fileURLToPath(new URL('bpf/enforcer.bpf.c', import.meta.url)), objectPath);
+  object = openObject(objectPath).load();
+  object.program('enforce_file_open').attach();
+
+  writeFileSync(join(work, 'probe.sh'), probeScript);
+  for (const file of ['secret.txt', 'plain.txt', 'private-notes.txt']) writeFileSync(join(work, file), `${file}\n`);
+  mkdirSync(join(work, 'private', 'deep'), { recursive: true });
+  writeFileSync(join(work, 'private', 'a.txt'), 'a\n');
+  writeFileSync(join(work, 'private', 'deep', 'b.txt'), 'b\n');
+  symlinkSync(join(work, 'secret.txt'), join(work, 'link-to-secret'));
+  // A file whose path is longer than bpf_d_path's 4096-byte buffer: 17 directories of 250 bytes.
+  const deepScript = 'mkdir deep && cd deep && for i in $(seq 8); do n=$(printf "%0250d" "$i"); mkdir "$n" && cd "$n"; done && ' +
+    'rest=$(for i in $(seq 9 17); do printf "%0250d/" "$i"; done) && mkdir -p "$rest" && echo deep > "${rest}f.txt"';
+  const deep = spawnSync('sh', ['-c', deepScript], {
+    cwd: work,
+    encoding: 'utf8',
+  });
+  expect(deep.status, deep.stderr).toBe(0);
+});
+
+afterAll(() => {
+  object?.close();
+  for (const cgroup of cgroups) rmdirSync(cgroup);
+  // GNU rm walks the deep tree with openat; a path-based walk would hit ENAMETOOLONG.
+  if (work !== undefined) spawnSync('rm', ['-rf', work]);
+});
+
+describe('the enforcer in the kernel guest', () => {
+  it('denies a scope its rules (exact, recursive directory, through a symlink, fail-closed), not other scopes or the host, and swaps rule sets atomically', () => {
+    const rodata = object.maps().find((map) => map.name.endsWith('.rodata'));
+    expect(rodata?.lookup(codecs.u32.encode(0))?.readUInt32LE(0)).toBe(LAYOUT_VERSION);
+
+    const a = makeCgroup('a');
+    const b = makeCgroup('b');
+    const scopes = object.map('scopes').typed(codecs.u64, codecs.u32);
+    scopes.update(a.id, 0);
+    scopes.update(b.id, 1);
+    setRules(0, ruleMap('rules_a', [{ path: join(work, 'secret.txt') }, { path: `${join(work, 'private')}/` }]));
+    setRules(1, ruleMap('rules_b', [{ path: '/nonexistent/' }]));
+
+    const denied = 'cannot open';
+    const inA = probe(a.path);
+    expect(inA).toEqual({
+      secret: expect.stringMatching(/Operation not permitted/),
+      plain: 'ok',
+      sibling: 'ok',
+      'private-dir': expect.stringMatching(/Operation not permitted/),
+      'private-file': expect.stringMatching(/Operation not permitted/),
+      'private-deep': expect.stringMatching(/Operation not permitted/),
+      link: expect.stringMatching(/Operation not permitted/),
+      'too-long': expect.stringMatching(/Operation not permitted/),
+    });
+    expect(inA.secret).toContain(denied);
+    const countsA = decisions(0);
+    expect(countsA.denied).toBe(5n);
+    expect(countsA.failed).toBe(1n);
+    expect(countsA.allowed).toBeGreaterThan(0n);
+
+    // Scope B has rules, none of which names these files; only the unresolvable path is denied (fail closed).
+    expect(probe(b.path)).toEqual({
+      secret: 'ok',
+      plain: 'ok',
+      sibling: 'ok',
+      'private-dir': 'ok',
+      'private-file': 'ok',
+      'private-deep': 'ok',
+      link: 'ok',
+      'too-long': expect.stringMatching(/Operation not permitted/),
+    });
+    expect(decisions(1)).toMatchObject({ denied: 0n, failed: 1n });
+
+    // The host is in no scope.
+    expect(Object.values(probe()).every((result) => result === 'ok')).toBe(true);
+
+    // A new rule set for scope A replaces the old one whole.
+    setRules(0, ruleMap('rules_a2', [{ path: join(work, 'plain.txt') }]));
+    expect(probe(a.path)).toMatchObject({ secret: 'ok', plain: expect.stringMatching(/Operation not permitted/), 'private-file': 'ok', link: 'ok' });
+    expect(decisions(0).denied).toBe(6n);
+  });
+});

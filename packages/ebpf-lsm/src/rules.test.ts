@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { RULE_EXACT, RULE_KEY_SIZE, RULE_PATH_MAX, RULE_SUBTREE, encodeRuleKey, encodeRules } from './rules.js';
+import { codecs } from './codec.js';
+
+function decode(entries: ReturnType<typeof encodeRules>): [string, number][] {
+  return entries.map(({ key, value }) => {
+    expect(key.length).toBe(RULE_KEY_SIZE);
+    const end = key.indexOf(0);
+    expect(key.subarray(end).every((byte) => byte === 0)).toBe(true);
+    return [key.subarray(0, end).toString('utf8'), codecs.u32.decode(value)];
+  });
+}
+
+describe('encodeRules', () => {
+  it('encodes exact paths and directories (the directory itself and its subtree), sorted by key bytes', () => {
+    expect(decode(encodeRules([{ path: '/srv/secret.txt' }, { path: '/etc/ssl/private/' }, { path: '/' }]))).toEqual([
+      ['/', RULE_SUBTREE],
+      ['/etc/ssl/private', RULE_EXACT],
+      ['/etc/ssl/private/', RULE_SUBTREE],
+      ['/srv/secret.txt', RULE_EXACT],
+    ]);
+  });
+
+  it('is deterministic: order and duplicates of the input do not change the bytes', () => {
+    const a = encodeRules([{ path: '/a/' }, { path: '/b' }, { path: '/a' }]);
+    const b = encodeRules([{ path: '/a' }, { path: '/b' }, { path: '/a/' }, { path: '/b' }]);
+    expect(a).toEqual(b);
+    expect(decode(a)).toEqual([
+      ['/a', RULE_EXACT],
+      ['/a/', RULE_SUBTREE],
+      ['/b', RULE_EXACT],
+    ]);
+    expect(encodeRules([])).toEqual([]);
+  });
+
+  it('pads keys with zeros and takes paths of up to RULE_PATH_MAX bytes, in UTF-8', () => {
+    const longest = `/${'x'.repeat(RULE_PATH_MAX - 1)}`;
+    const key = encodeRuleKey(longest);
+    expect(key.length).toBe(RULE_KEY_SIZE);
+    expect(key[RULE_KEY_SIZE - 1]).toBe(0);
+    expect(encodeRuleKey('/é').subarray(0, 4)).toEqual(Buffer.from([0x2f, 0xc3, 0xa9, 0]));
+    expect(() => encodeRuleKey(`${longest}y`)).toThrow(/at most 255 bytes, got 256/);
+  });
+
+  it('names every rule it refuses', () => {
+    const rules = [
+      { path: 'relative' },
+      { path: '/ok' },
+      { path: '/a/../b' },
+      { path: '/a//b' },
+      { path: '/a/./' },
+      { path: '/nul\0' },
+      { path: `/${'é'.repeat(128)}` },
+    ];
+    expect(() => encodeRules(rules)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_VALIDATION',
+        message:
+          'encode rules: rules[0].path: expected an absolute path (starting with /); ' +
+          "rules[2].path: expected a normalised path (no empty, '.' or '..' component); " +
+          "rules[3].path: expected a normalised path (no empty, '.' or '..' component); " +
+          "rules[4].path: expected a normalised path (no empty, '.' or '..' component); " +
+          'rules[5].path: expected no NUL byte; ' +
+          'rules[6].path: expected at most 255 bytes, got 257',
+      }),
+    );
+  });
+});

@@ -9,7 +9,7 @@
  * (positive) errno; the typed API turns it into a Bulwark error, with the log
  * libbpf printed meanwhile, in one place (errors.ts).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import {
   LIBBPF_DEBUG,
   LIBBPF_INFO,
@@ -144,6 +144,17 @@ export interface LibbpfBinding {
   mapFd(map: MapPointer): number;
   /** Before load: the template a map-in-map's inner maps must match. libbpf keeps the fd (not a copy) until load. */
   setInnerMapFd(map: MapPointer, fd: number): void;
+
+  /** Pins an object's map at `path` (bpf_map__pin, which creates missing parent directories). */
+  pinMap(map: MapPointer, path: string): void;
+  /** Removes the pin of an object's map (bpf_map__unpin at the path it was pinned at). */
+  unpinMap(map: MapPointer): void;
+  /** Pins the map (or other BPF object) behind `fd` at `path` (bpf_obj_pin); the parent directory must exist. */
+  pinFd(fd: number, path: string): void;
+  /** A new fd for the BPF object pinned at `path` (bpf_obj_get), which the caller closes. */
+  openPinned(path: string): number;
+  /** Removes a pin by its path (unlink). */
+  removePin(path: string): void;
 
   /** Creates a map outside any object (bpf_map_create); returns its fd, which the caller closes. */
   createMap(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, settings: CreateMapSettings): number;
@@ -411,6 +422,26 @@ function createRealBinding(loaded: LoadedLibbpf): LibbpfBinding {
     mapFd: (map) => check('bpf_map__fd', libbpf.bpf_map__fd(map)),
     setInnerMapFd(map, fd) {
       check('bpf_map__set_inner_map_fd', libbpf.bpf_map__set_inner_map_fd(map, fd));
+    },
+
+    pinMap(map, path) {
+      check('bpf_map__pin', libbpf.bpf_map__pin(map, path));
+    },
+    unpinMap(map) {
+      check('bpf_map__unpin', libbpf.bpf_map__unpin(map, null));
+    },
+    pinFd(fd, path) {
+      check('bpf_obj_pin', libbpf.bpf_obj_pin(fd, path));
+    },
+    openPinned: (path) => check('bpf_obj_get', libbpf.bpf_obj_get(path)),
+    removePin(path) {
+      try {
+        unlinkSync(path);
+      } catch (error) {
+        const errno = (error as NodeJS.ErrnoException).errno;
+        if (typeof errno !== 'number') throw error;
+        throw new LibbpfCallError('unlink', -errno);
+      }
     },
 
     createMap(type, name, keySize, valueSize, maxEntries, settings) {

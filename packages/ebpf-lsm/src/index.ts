@@ -15,6 +15,7 @@ export {
   type LookupBatchOptions,
   type MapInfo,
   type MapTypeName,
+  type OpenPinnedMapOptions,
   type UpdateMode,
   type UpdateOptions,
 } from './map.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENOSPC, EPERM, FakeBinding, mapInMapObject } from './__fixtures__/fake-binding.js';
 import { codecs } from './codec.js';
-import { type BpfMap, createMap, mapTypeName } from './map.js';
+import { BpfMap, createMap, mapTypeName } from './map.js';
 import { openObject } from './object.js';
 
 const path = '/objects/test-tracepoint.bpf.o';
@@ -410,5 +410,85 @@ describe('batch operations', () => {
       [0, 32, 0],
       [1, 32, 1],
     ]);
+  });
+});
+
+describe('pinned maps', () => {
+  it("pins an object's map, reopens it by path after the object is closed, and unpins it", () => {
+    const { binding, loaded } = load();
+    const counts = loaded.map('counts');
+    expect(counts.pinPath).toBeUndefined();
+    counts.update(u32(1), u64(7n));
+    counts.pin('/sys/fs/bpf/bulwark/counts');
+    expect(counts.pinPath).toBe('/sys/fs/bpf/bulwark/counts');
+    loaded.close();
+    expect(() => counts.unpin()).toThrow(expect.objectContaining({ code: 'ERR_STATE', message: 'unpin map counts: object test_tracepoint is closed' }));
+
+    const pinned = BpfMap.openPinned('/sys/fs/bpf/bulwark/counts', { binding });
+    expect(pinned.info).toMatchObject({ name: 'counts', type: 'hash', keySize: 4, valueSize: 8 });
+    expect(pinned.pinPath).toBe('/sys/fs/bpf/bulwark/counts');
+    expect(pinned.lookup(u32(1))).toEqual(u64(7n));
+    pinned.unpin();
+    expect(pinned.pinPath).toBeUndefined();
+    expect(binding.mapPins.size).toBe(0);
+    pinned.close();
+    expect(binding.openMapFds).toBe(0);
+    expect(binding.calls.filter((call) => /^(pin|unpin|openPinned|removePin)/.test(call))).toEqual([
+      'pinMap /sys/fs/bpf/bulwark/counts',
+      'openPinned /sys/fs/bpf/bulwark/counts',
+      'removePin /sys/fs/bpf/bulwark/counts',
+    ]);
+  });
+
+  it("unpins an object's map through libbpf, and pins a standalone map by its fd", () => {
+    const { binding, loaded } = load();
+    loaded.map('settings').pin('/sys/fs/bpf/settings');
+    loaded.map('settings').unpin();
+    const standalone = createMap({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 2, name: 'standalone', binding });
+    standalone.pin('/sys/fs/bpf/standalone');
+    standalone.close();
+    expect([...binding.mapPins.keys()]).toEqual(['/sys/fs/bpf/standalone']);
+    expect(binding.calls.filter((call) => /^(pin|unpin)/.test(call))).toEqual([
+      'pinMap /sys/fs/bpf/settings',
+      'unpinMap /sys/fs/bpf/settings',
+      'pinFd /sys/fs/bpf/standalone',
+    ]);
+  });
+
+  it('refuses to pin twice, unpin what is not pinned, or use a closed map, without calling libbpf', () => {
+    const { binding, loaded } = load();
+    const counts = loaded.map('counts');
+    expect(() => counts.unpin()).toThrow(expect.objectContaining({ name: 'StateError', code: 'ERR_STATE', message: 'unpin map counts: map is not pinned' }));
+    counts.pin('/sys/fs/bpf/a');
+    expect(() => counts.pin('/sys/fs/bpf/b')).toThrow(expect.objectContaining({ code: 'ERR_STATE', message: 'pin map counts: already pinned at /sys/fs/bpf/a' }));
+    expect(() => counts.pin('')).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION' }));
+    const pinned = BpfMap.openPinned('/sys/fs/bpf/a', { binding });
+    pinned.close();
+    for (const call of [() => pinned.pin('/sys/fs/bpf/c'), () => pinned.unpin(), () => pinned.pinPath]) {
+      expect(call).toThrow(expect.objectContaining({ code: 'ERR_STATE', message: expect.stringMatching(/map counts is closed$/) }));
+    }
+    expect(binding.calls.filter((call) => /^(pin|unpin|removePin)/.test(call))).toEqual(['pinMap /sys/fs/bpf/a']);
+  });
+
+  it('reports a pin outside a BPF file system, a missing pin and a failed unpin as LibbpfErrors with the path', () => {
+    const { binding, loaded } = load();
+    expect(() => loaded.map('counts').pin('/tmp/counts')).toThrow(
+      expect.objectContaining({
+        name: 'LibbpfError',
+        errno: 'EINVAL',
+        path: '/tmp/counts',
+        message: 'pin map counts: invalid argument (/tmp/counts); libbpf: specified path /tmp/counts is not on BPF FS',
+      }),
+    );
+    expect(loaded.map('counts').pinPath).toBeUndefined();
+    expect(() => BpfMap.openPinned('/sys/fs/bpf/none', { binding })).toThrow(
+      expect.objectContaining({ name: 'LibbpfError', errno: 'ENOENT', message: 'open pinned map: no such file or directory (/sys/fs/bpf/none)' }),
+    );
+    loaded.map('counts').pin('/sys/fs/bpf/counts');
+    const pinned = BpfMap.openPinned('/sys/fs/bpf/counts', { binding });
+    binding.failNext('removePin', EPERM);
+    expect(() => pinned.unpin()).toThrow(expect.objectContaining({ name: 'LibbpfError', errno: 'EPERM', path: '/sys/fs/bpf/counts' }));
+    expect(pinned.pinPath).toBe('/sys/fs/bpf/counts');
+    pinned.close();
   });
 });

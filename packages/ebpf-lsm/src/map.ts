@@ -71,16 +71,29 @@ export class BpfMap implements Disposable {
   /** The loaded object the map belongs to; undefined for a standalone map, which owns its fd. */
   readonly #object: ObjectState | undefined;
   readonly #fd: number;
+  /** libbpf's map, for a map of an object (which bpf_map__pin takes). */
+  readonly #pointer: MapPointer | undefined;
   #closed = false;
+  #pinPath: string | undefined;
   #id: number | undefined;
   readonly name: string;
   readonly info: MapInfo;
 
-  /** @internal Use LoadedObject.map(), createMap() or BpfMap.lookupInnerMap(). */
-  constructor(binding: LibbpfBinding, name: string, definition: MapDefinition, fd: number, object: ObjectState | undefined) {
+  /** @internal Use LoadedObject.map(), createMap(), BpfMap.openPinned() or BpfMap.lookupInnerMap(). */
+  constructor(
+    binding: LibbpfBinding,
+    name: string,
+    definition: MapDefinition,
+    fd: number,
+    object: ObjectState | undefined,
+    pointer?: MapPointer,
+    pinPath?: string,
+  ) {
     this.#binding = binding;
     this.#object = object;
     this.#fd = fd;
+    this.#pointer = pointer;
+    this.#pinPath = pinPath;
     this.name = name;
     const type = mapTypeName(definition.type);
     const perCpu = perCpuTypes.has(type);
@@ -96,6 +109,26 @@ export class BpfMap implements Disposable {
     };
   }
 
+  /**
+   * Opens the map pinned at `path` (in a BPF file system; bpf_obj_get) as a
+   * standalone map that owns its fd: close it. Closing leaves the pin in
+   * place; unpin() removes it. Another process's pinned maps, such as those
+   * of a loader that exited, are reached this way.
+   */
+  static openPinned(path: string, options: OpenPinnedMapOptions = {}): BpfMap {
+    const operation = 'open pinned map';
+    checkPath(operation, path);
+    const binding = options.binding ?? createLibbpfBinding();
+    const fd = callLibbpf(binding, operation, () => binding.openPinned(path), { path });
+    try {
+      const info = callLibbpf(binding, operation, () => binding.mapInfo(fd), { path });
+      return new BpfMap(binding, info.name, info, fd, undefined, undefined, path);
+    } catch (error) {
+      binding.closeFd(fd);
+      throw error;
+    }
+  }
+
   /** The map's file descriptor; valid while its object is open, or for a standalone map until close(). */
   get fd(): number {
     this.#assertUsable(`get fd of map ${this.name}`);
@@ -108,6 +141,44 @@ export class BpfMap implements Disposable {
     this.#assertUsable(operation);
     this.#id ??= callQuiet(operation, () => this.#binding.mapInfo(this.#fd)).id;
     return this.#id;
+  }
+
+  /** Where this handle pinned the map (pin()), or the pin it was opened from (openPinned()); undefined after unpin(). */
+  get pinPath(): string | undefined {
+    this.#assertUsable(`get pin path of map ${this.name}`);
+    return this.#pinPath;
+  }
+
+  /**
+   * Pins the map at `path`, which must be in a BPF file system (mount -t
+   * bpf bpf /sys/fs/bpf): the map then outlives this handle, its object
+   * and this process until unpinned. For a map of an object, missing parent
+   * directories are created (bpf_map__pin); for a standalone map the parent
+   * directory must exist (bpf_obj_pin).
+   */
+  pin(path: string): void {
+    const operation = `pin map ${this.name}`;
+    checkPath(operation, path);
+    this.#assertUsable(operation);
+    if (this.#pinPath !== undefined) throw new StateError(operation, `already pinned at ${this.#pinPath}`);
+    const pointer = this.#pointer;
+    callLibbpf(this.#binding, operation, () => (pointer === undefined ? this.#binding.pinFd(this.#fd, path) : this.#binding.pinMap(pointer, path)), {
+      path,
+    });
+    this.#pinPath = path;
+  }
+
+  /** Removes the pin (pin(), or the one openPinned() opened). The map then lasts only as long as something else holds it. */
+  unpin(): void {
+    const operation = `unpin map ${this.name}`;
+    this.#assertUsable(operation);
+    const pinned = this.#pinPath;
+    if (pinned === undefined) throw new StateError(operation, 'map is not pinned');
+    const pointer = this.#pointer;
+    callLibbpf(this.#binding, operation, () => (pointer === undefined ? this.#binding.removePin(pinned) : this.#binding.unpinMap(pointer)), {
+      path: pinned,
+    });
+    this.#pinPath = undefined;
   }
 
   /** True once a standalone map is closed, or the object of an object's map. */
@@ -380,7 +451,7 @@ export function mapOfObject(state: ObjectState, pointer: MapPointer): BpfMap {
   const binding = state.binding;
   const name = binding.mapName(pointer);
   const fd = callLibbpf(binding, `get fd of map ${name}`, () => binding.mapFd(pointer));
-  return new BpfMap(binding, name, binding.mapDefinition(pointer), fd, state);
+  return new BpfMap(binding, name, binding.mapDefinition(pointer), fd, state, pointer);
 }
 
 /** Opens the map with kernel id `id` as a standalone map; a LibbpfCallError passes through. */
@@ -393,6 +464,11 @@ function openMapById(binding: LibbpfBinding, id: number, operation: string): Bpf
     binding.closeFd(fd);
     throw error instanceof LibbpfCallError ? toBulwarkError(operation, error, []) : error;
   }
+}
+
+export interface OpenPinnedMapOptions {
+  /** The libbpf binding to use; default the real libbpf.so.1. */
+  binding?: LibbpfBinding;
 }
 
 export interface CreateMapOptions {
@@ -461,6 +537,12 @@ const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function bytes(count: number): string {
   return count === 1 ? '1 byte' : `${count} bytes`;
+}
+
+function checkPath(operation: string, path: string): void {
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    throw addContext(operation, new ValidationError('path', [{ path: '', message: 'expected a non-empty path' }]));
+  }
 }
 
 function checkSize(operation: string, what: string, data: unknown, size: number): void {

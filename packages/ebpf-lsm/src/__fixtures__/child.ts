@@ -29,19 +29,17 @@ registerHooks({
   },
 });`;
 
+/** The Node options that run this package's sources; give them to process.execPath before a script (run with cwd packageDirectory). */
+export const sourceNodeArguments = [
+  '--no-warnings',
+  '--conditions=source',
+  '--import',
+  `data:text/javascript,${encodeURIComponent(typescriptSpecifiers)}`,
+] as const;
+
 /** Outcome of a child script: what it printed as JSON on stdout. */
 export async function runChild<T>(script: string, prefix: readonly string[] = []): Promise<T> {
-  const command = [
-    ...prefix,
-    process.execPath,
-    '--no-warnings',
-    '--conditions=source',
-    '--import',
-    `data:text/javascript,${encodeURIComponent(typescriptSpecifiers)}`,
-    '--input-type=module',
-    '--eval',
-    script,
-  ];
+  const command = [...prefix, process.execPath, ...sourceNodeArguments, '--input-type=module', '--eval', script];
   const [file, ...args] = command;
   const { stdout } = await execute(file!, args, { cwd: packageDirectory, encoding: 'utf8' });
   return JSON.parse(stdout) as T;

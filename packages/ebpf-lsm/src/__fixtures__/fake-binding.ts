@@ -130,6 +130,11 @@ const functionNames: Partial<Record<Method, string>> = {
   openPinnedLink: 'bpf_link__open',
   linkFd: 'bpf_link__fd',
   mapFd: 'bpf_map__fd',
+  pinMap: 'bpf_map__pin',
+  unpinMap: 'bpf_map__unpin',
+  pinFd: 'bpf_obj_pin',
+  openPinned: 'bpf_obj_get',
+  removePin: 'unlink',
   setInnerMapFd: 'bpf_map__set_inner_map_fd',
   createMap: 'bpf_map_create',
   mapFdById: 'bpf_map_get_fd_by_id',
@@ -195,6 +200,10 @@ export class FakeBinding implements LibbpfBinding {
   bpffsRoot = '/sys/fs/bpf';
   /** Paths with a link pinned at them (they outlive FakeLink handles, as pins do). */
   readonly pins = new Map<string, string>();
+  /** Paths with a map pinned at them: they keep the map alive, as pins do. */
+  readonly mapPins = new Map<string, FakeMap>();
+  /** What each object map's bpf_map__pin pinned it at (libbpf's map->pin_path). */
+  readonly #mapPinPaths = new Map<MapPointer, string>();
 
   #sink: LogSink | undefined;
   #nextPointer = 0x1000n;
@@ -446,6 +455,51 @@ export class FakeBinding implements LibbpfBinding {
       throw new LibbpfCallError('bpf_map__set_inner_map_fd', EINVAL);
     }
     fake.template = this.#definition(this.#mapByFd(fd));
+  }
+
+  pinMap(map: MapPointer, path: string): void {
+    const fake = this.#map(map);
+    this.#enter('pinMap', path);
+    this.#pinAt('bpf_map__pin', fake, path);
+    this.#mapPinPaths.set(map, path);
+  }
+
+  unpinMap(map: MapPointer): void {
+    this.#map(map);
+    const path = this.#mapPinPaths.get(map);
+    this.#enter('unpinMap', path);
+    if (path === undefined) throw new LibbpfCallError('bpf_map__unpin', EINVAL);
+    if (!this.mapPins.delete(path)) throw new LibbpfCallError('bpf_map__unpin', ENOENT);
+    this.#mapPinPaths.delete(map);
+  }
+
+  pinFd(fd: number, path: string): void {
+    const fake = this.#mapByFd(fd);
+    this.#enter('pinFd', path);
+    this.#pinAt('bpf_obj_pin', fake, path);
+  }
+
+  openPinned(path: string): number {
+    this.#enter('openPinned', path);
+    const fake = this.mapPins.get(path);
+    if (fake === undefined) throw new LibbpfCallError('bpf_obj_get', ENOENT);
+    const fd = this.#nextFd++;
+    this.#mapFds.set(fd, fake);
+    return fd;
+  }
+
+  removePin(path: string): void {
+    this.#enter('removePin', path);
+    if (!this.mapPins.delete(path) && !this.pins.delete(path)) throw new LibbpfCallError('unlink', ENOENT);
+  }
+
+  #pinAt(functionName: string, fake: FakeMap, path: string): void {
+    if (!path.startsWith(`${this.bpffsRoot}/`)) {
+      this.print('warn', `libbpf: specified path ${path} is not on BPF FS`);
+      throw new LibbpfCallError(functionName, EINVAL);
+    }
+    if (this.mapPins.has(path) || this.pins.has(path)) throw new LibbpfCallError(functionName, EEXIST);
+    this.mapPins.set(path, fake);
   }
 
   createMap(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, settings: CreateMapSettings): number {

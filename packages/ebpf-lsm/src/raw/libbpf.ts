@@ -121,6 +121,12 @@ export interface Libbpf {
   bpf_map__value_size(map: Pointer): number;
   bpf_map__max_entries(map: Pointer): number;
   bpf_map__set_inner_map_fd(map: Pointer, fd: number): number;
+  bpf_map__pin(map: Pointer, path: string): number;
+  bpf_map__unpin(map: Pointer, path: string | null): number;
+  /** Pins the object behind `fd` at `path`; returns 0 or a negative errno. */
+  bpf_obj_pin(fd: number, pathname: string): number;
+  /** Returns a new fd for the object pinned at `path`, or a negative errno. */
+  bpf_obj_get(pathname: string): number;
 
   /** Returns the new map's fd, or a negative errno. */
   bpf_map_create(
@@ -344,6 +350,10 @@ function declare(koffi: typeof Koffi, library: Koffi.LibraryHandle, libcLibrary:
     bpf_map__value_size: f('uint32_t bpf_map__value_size(const bpf_map *map)'),
     bpf_map__max_entries: f('uint32_t bpf_map__max_entries(const bpf_map *map)'),
     bpf_map__set_inner_map_fd: f('int bpf_map__set_inner_map_fd(bpf_map *map, int fd)'),
+    bpf_map__pin: f('int bpf_map__pin(bpf_map *map, const char *path)'),
+    bpf_map__unpin: f('int bpf_map__unpin(bpf_map *map, const char *path)'),
+    bpf_obj_pin: f('int bpf_obj_pin(int fd, const char *pathname)'),
+    bpf_obj_get: f('int bpf_obj_get(const char *pathname)'),
 
     bpf_map_create: f(
       'int bpf_map_create(int map_type, const char *map_name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',

@@ -25,7 +25,9 @@ export {
   LAYOUT_VERSION,
   MAX_SCOPES,
   RULE_EXACT,
+  RULE_EXEC,
   RULE_KEY_SIZE,
+  RULE_OPEN,
   RULE_PATH_MAX,
   RULE_SUBTREE,
   RULE_VALUE_SIZE,
@@ -33,6 +35,7 @@ export {
   encodeRules,
   type PathRule,
   type RuleEntry,
+  type RuleOperation,
 } from './rules.js';
 export { StateError, LibbpfError, VerifierError, type LogEntry, type LibbpfErrorDetails } from './errors.js';
 export type { LogOptions } from './call.js';

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The Bulwark enforcer, first step: lsm/file_open denies paths to the
- * processes of a container scope. The layout below is versioned by
+ * The Bulwark enforcer: lsm/file_open denies opening paths, and
+ * lsm/bprm_check_security denies executing them, to the processes of a
+ * container scope. The layout below is versioned by
  * LAYOUT_VERSION, which src/rules.ts repeats; README.md describes it.
  *
  * scopes:    cgroup id (u64) -> scope index (u32). A task whose cgroup is
@@ -12,12 +13,17 @@
  *   key:     char[RULE_KEY_SIZE], the path's bytes padded with zeros. A rule
  *            path is at most RULE_KEY_SIZE - 1 bytes, so a key always ends in
  *            at least one zero.
- *   value:   u32 flags: RULE_EXACT (the path itself), RULE_SUBTREE (the key
- *            ends in '/' and everything under it).
+ *   value:   u32 flags: a match kind, RULE_EXACT (the path itself) or
+ *            RULE_SUBTREE (the key ends in '/' and everything under it), and
+ *            the operations denied, RULE_OPEN and/or RULE_EXEC. A rule
+ *            without an operation bit denies nothing. Keys ending in '/'
+ *            only ever carry RULE_SUBTREE, others only RULE_EXACT, so the
+ *            bits of rules merged on one key cannot mix.
  * decisions: ARRAY, scope index -> { allowed, denied, failed } counts.
  * scratch:   PERCPU_ARRAY, the resolved path and the key being built.
  *
- * The opened file's path comes from bpf_d_path (relative to the task's
+ * The opened or executed file's path (file_open's file, bprm->file) comes
+ * from bpf_d_path (relative to the task's
  * root, symlinks resolved), so a rule applies to what is opened. When it
  * cannot be resolved (bpf_d_path fails, e.g. longer than PATH_BUFFER_SIZE),
  * a scope with rules is denied the open (fail closed, counted as failed).
@@ -40,12 +46,14 @@
 
 #define EPERM 1
 
-#define LAYOUT_VERSION 1
+#define LAYOUT_VERSION 2
 #define MAX_SCOPES 1024
 #define PATH_BUFFER_SIZE 4096
 #define RULE_KEY_SIZE 256
 #define RULE_EXACT 1
 #define RULE_SUBTREE 2
+#define RULE_OPEN 4
+#define RULE_EXEC 8
 
 /* Only the field used here; CO-RE relocates it against the running kernel's BTF. */
 struct path {
@@ -54,6 +62,10 @@ struct path {
 
 struct file {
 	struct path f_path;
+} __attribute__((preserve_access_index));
+
+struct linux_binprm {
+	struct file *file;
 } __attribute__((preserve_access_index));
 
 struct rule_key {
@@ -110,15 +122,15 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-static __always_inline int matches(void *scope_rules, struct rule_key *key, __u32 flag)
+static __always_inline int matches(void *scope_rules, struct rule_key *key, __u32 kind, __u32 operation)
 {
 	__u32 *value = bpf_map_lookup_elem(scope_rules, key);
 
-	return value && (*value & flag);
+	return value && (*value & kind) && (*value & operation);
 }
 
 /* 1: deny, 0: allow, -1: cannot decide (deny). */
-static __always_inline int decide(void *scope_rules, struct file *file)
+static __always_inline int decide(void *scope_rules, struct path *path, __u32 operation)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -127,7 +139,7 @@ static __always_inline int decide(void *scope_rules, struct file *file)
 
 	if (!s)
 		return -1;
-	length = bpf_d_path(&file->f_path, s->path, sizeof(s->path));
+	length = bpf_d_path(path, s->path, sizeof(s->path));
 	if (length <= 0)
 		return -1;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
@@ -137,17 +149,17 @@ static __always_inline int decide(void *scope_rules, struct file *file)
 		if (c == 0)
 			break;
 		s->key.path[i] = c;
-		if (c == '/' && matches(scope_rules, &s->key, RULE_SUBTREE))
+		if (c == '/' && matches(scope_rules, &s->key, RULE_SUBTREE, operation))
 			return 1;
 	}
 	/* The whole path fits in a key: look it up as an exact rule. */
-	if (s->path[i & (RULE_KEY_SIZE - 1)] == 0 && matches(scope_rules, &s->key, RULE_EXACT))
+	if (s->path[i & (RULE_KEY_SIZE - 1)] == 0 && matches(scope_rules, &s->key, RULE_EXACT, operation))
 		return 1;
 	return 0;
 }
 
-SEC("lsm/file_open")
-int BPF_PROG(enforce_file_open, struct file *file, int ret)
+/* The decision for the current task on `path` for `operation`, counted: 0 or -EPERM. */
+static __always_inline int enforce(struct path *path, __u32 operation)
 {
 	__u64 cgroup_id;
 	__u32 *scope;
@@ -155,8 +167,6 @@ int BPF_PROG(enforce_file_open, struct file *file, int ret)
 	struct decision_counts *counts;
 	int verdict;
 
-	if (ret != 0)
-		return ret;
 	cgroup_id = bpf_get_current_cgroup_id();
 	scope = bpf_map_lookup_elem(&scopes, &cgroup_id);
 	if (!scope)
@@ -164,7 +174,7 @@ int BPF_PROG(enforce_file_open, struct file *file, int ret)
 	scope_rules = bpf_map_lookup_elem(&rules, scope);
 	if (!scope_rules)
 		return 0;
-	verdict = decide(scope_rules, file);
+	verdict = decide(scope_rules, path, operation);
 	counts = bpf_map_lookup_elem(&decisions, scope);
 	if (counts) {
 		if (verdict == 0)
@@ -175,6 +185,23 @@ int BPF_PROG(enforce_file_open, struct file *file, int ret)
 			__sync_fetch_and_add(&counts->failed, 1);
 	}
 	return verdict == 0 ? 0 : -EPERM;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(enforce_file_open, struct file *file, int ret)
+{
+	if (ret != 0)
+		return ret;
+	return enforce(&file->f_path, RULE_OPEN);
+}
+
+/* bpf_d_path is allowed here on 6.1 (for LSM programs the kernel allows it in the hooks it lists as sleepable, bprm_check_security among them); the kernel tests load it. */
+SEC("lsm/bprm_check_security")
+int BPF_PROG(enforce_bprm_check_security, struct linux_binprm *bprm, int ret)
+{
+	if (ret != 0)
+		return ret;
+	return enforce(&bprm->file->f_path, RULE_EXEC);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

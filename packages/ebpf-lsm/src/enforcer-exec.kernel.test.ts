@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileBpf } from '../scripts/build-bpf.ts';
+import { codecs, createMap, openObject, type BpfMap, type LoadedObject } from './index.js';
+import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type PathRule } from './rules.js';
+
+/**
+ * Kernel tier: the enforcer's lsm/bprm_check_security program
+ * (src/bpf/enforcer.bpf.c) in the QEMU guest. Each scope runs one shell
+ * script that executes and reads copies of /usr/bin/true.
+ */
+
+const cgroupRoot = '/sys/fs/cgroup';
+let work: string;
+let object: LoadedObject;
+const cgroups: string[] = [];
+
+/** Runs or reads each file; prints `label ok` or `label <error>`. */
+const probeScript = `run() { if out=$( ("$2") 2>&1 ); then echo "$1 ok"; else echo "$1 $out"; fi; }
+read_() { if err=$( (: < "$2") 2>&1 ); then echo "$1 ok"; else echo "$1 $err"; fi; }
+cd "$(dirname "$0")"
+run exec-blocked "$PWD/blocked"
+run exec-other "$PWD/other"
+run exec-subtree "$PWD/bin/tool"
+run exec-open-only "$PWD/open-only"
+read_ read-blocked "$PWD/blocked"
+read_ read-subtree "$PWD/bin/tool"
+`;
+
+function makeCgroup(name: string): { path: string; id: bigint } {
+  const path = join(cgroupRoot, `bulwark-enforcer-exec-${name}-${process.pid}`);
+  mkdirSync(path);
+  cgroups.push(path);
+  return { path, id: statSync(path, { bigint: true }).ino };
+}
+
+/** Runs the probe in `cgroup` (or here, without one) with new mount and pid namespaces; returns label -> result. */
+function probe(cgroup?: string): Record<string, string> {
+  const enter = cgroup === undefined ? '' : `echo $$ > ${cgroup}/cgroup.procs && `;
+  const run = spawnSync('sh', ['-c', `${enter}exec unshare --mount --pid --fork sh ${join(work, 'probe.sh')}`], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.status, run.stderr).toBe(0);
+  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+}
+
+function ruleMap(name: string, rules: readonly PathRule[]): BpfMap {
+  const entries = encodeRules(rules);
+  const map = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name });
+  map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
+  return map;
+}
+
+function setRules(scope: number, map: BpfMap): void {
+  object.map('rules').updateInnerMap(codecs.u32.encode(scope), map);
+  map.close();
+}
+
+function decisions(scope: number): { allowed: bigint; denied: bigint; failed: bigint } {
+  const value = object.map('decisions').lookup(codecs.u32.encode(scope));
+  if (value === undefined) throw new Error(`no decisions for scope ${scope}`);
+  return { allowed: value.readBigUInt64LE(0), denied: value.readBigUInt64LE(8), failed: value.readBigUInt64LE(16) };
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'bulwark-enforcer-exec-'));
+  const objectPath = join(work, 'enforcer.bpf.o');
+  compileBpf(fileURLToPath(new URL('bpf/enforcer.bpf.c', import.meta.url)), objectPath);
+  object = openObject(objectPath).load();
+  object.program('enforce_file_open').attach();
+  object.program('enforce_bprm_check_security').attach();
+
+  writeFileSync(join(work, 'probe.sh'), probeScript);
+  mkdirSync(join(work, 'bin'));
+  for (const name of ['blocked', 'other', 'open-only', join('bin', 'tool')]) copyFileSync('/usr/bin/true', join(work, name));
+});
+
+afterAll(() => {
+  object?.close();
+  for (const cgroup of cgroups) rmdirSync(cgroup);
+  if (work !== undefined) spawnSync('rm', ['-rf', work]);
+});
+
+describe('exec blocking in the kernel guest', () => {
+  it('denies a scope executing its exec rules (exact and directory) but not reading them, not other binaries, other scopes or the host', () => {
+    const a = makeCgroup('a');
+    const b = makeCgroup('b');
+    const scopes = object.map('scopes').typed(codecs.u64, codecs.u32);
+    scopes.update(a.id, 0);
+    scopes.update(b.id, 1);
+    setRules(
+      0,
+      ruleMap('exec_a', [
+        { path: join(work, 'blocked'), operations: ['exec'] },
+        { path: `${join(work, 'bin')}/`, operations: ['exec'] },
+        { path: join(work, 'open-only') },
+      ]),
+    );
+    setRules(1, ruleMap('exec_b', [{ path: '/nonexistent', operations: ['open', 'exec'] }]));
+
+    const denied = expect.stringMatching(/Permission denied|Operation not permitted/);
+    expect(probe(a.path)).toEqual({
+      'exec-blocked': denied,
+      'exec-other': 'ok',
+      'exec-subtree': denied,
+      // An open rule denies opening the file to execute it too.
+      'exec-open-only': denied,
+      'read-blocked': 'ok',
+      'read-subtree': 'ok',
+    });
+    // exec-blocked and exec-subtree by bprm_check_security, exec-open-only by file_open.
+    expect(decisions(0)).toMatchObject({ denied: 3n, failed: 0n });
+
+    const allOk = { 'exec-blocked': 'ok', 'exec-other': 'ok', 'exec-subtree': 'ok', 'exec-open-only': 'ok', 'read-blocked': 'ok', 'read-subtree': 'ok' };
+    expect(probe(b.path)).toEqual(allOk);
+    expect(decisions(1)).toMatchObject({ denied: 0n, failed: 0n });
+    expect(probe()).toEqual(allOk);
+  });
+});

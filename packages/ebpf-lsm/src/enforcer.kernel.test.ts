@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
-import { codecs, createMap, openObject, type BpfMap, type LoadedObject } from './index.js';
-import { LAYOUT_VERSION, RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type PathRule } from './rules.js';
+import { makeCgroup as makeScopeCgroup, probe as probeScope, readDecisions, ruleMap, setRules as setScopeRules } from './__fixtures__/enforcer.js';
+import { codecs, openObject, type BpfMap, type LoadedObject } from './index.js';
+import { LAYOUT_VERSION } from './rules.js';
 
 /**
  * Kernel tier: the enforcer (src/bpf/enforcer.bpf.c) in a kernel with BPF
@@ -14,7 +15,6 @@ import { LAYOUT_VERSION, RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type PathR
  * there, so each scope runs one shell script that opens every file once.
  */
 
-const cgroupRoot = '/sys/fs/cgroup';
 let work: string;
 let object: LoadedObject;
 const cgroups: string[] = [];
@@ -35,39 +35,10 @@ rest=$(for i in $(seq 9 17); do printf "%0250d/" "$i"; done)
 probe too-long "\${rest}f.txt"
 `;
 
-function makeCgroup(name: string): { path: string; id: bigint } {
-  const path = join(cgroupRoot, `bulwark-enforcer-${name}-${process.pid}`);
-  mkdirSync(path);
-  cgroups.push(path);
-  return { path, id: statSync(path, { bigint: true }).ino };
-}
-
-/** Runs the probe in `cgroup` (or here, without one) with new mount and pid namespaces, as a container's process would; returns label -> result. */
-function probe(cgroup?: string): Record<string, string> {
-  const enter = cgroup === undefined ? '' : `echo $$ > ${cgroup}/cgroup.procs && `;
-  const run = spawnSync('sh', ['-c', `${enter}exec unshare --mount --pid --fork sh ${join(work, 'probe.sh')}`], { encoding: 'utf8', timeout: 60_000 });
-  expect(run.status, run.stderr).toBe(0);
-  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
-}
-
-/** A scope's rule set as a fresh inner map, sized to its entries. */
-function ruleMap(name: string, rules: readonly PathRule[]): BpfMap {
-  const entries = encodeRules(rules);
-  const map = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name });
-  map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
-  return map;
-}
-
-function setRules(scope: number, map: BpfMap): void {
-  object.map('rules').updateInnerMap(codecs.u32.encode(scope), map);
-  map.close(); // the outer map holds it now
-}
-
-function decisions(scope: number): { allowed: bigint; denied: bigint; failed: bigint } {
-  const value = object.map('decisions').lookup(codecs.u32.encode(scope));
-  if (value === undefined) throw new Error(`no decisions for scope ${scope}`);
-  return { allowed: value.readBigUInt64LE(0), denied: value.readBigUInt64LE(8), failed: value.readBigUInt64LE(16) };
-}
+const makeCgroup = (name: string) => makeScopeCgroup('bulwark-enforcer', name, cgroups);
+const probe = (cgroup?: string) => probeScope(join(work, 'probe.sh'), cgroup);
+const setRules = (scope: number, map: BpfMap) => setScopeRules(object, scope, map);
+const decisions = (scope: number) => readDecisions(object, scope);
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'bulwark-enforcer-'));

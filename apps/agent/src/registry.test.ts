@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
@@ -6,14 +6,20 @@ import { containerReportSchema, type ContainerReport } from '@bulwark/hook-clien
 import { ContainerRegistry, type ContainerRecord } from './registry.js';
 
 // The real atomic writer, wrapped only to count how many writes reach the disk.
-const writes = vi.hoisted(() => ({ paths: [] as string[] }));
+const writes = vi.hoisted(() => ({ paths: [] as string[], kinds: [] as ('sync' | 'async')[] }));
 vi.mock('@bulwark/oci-state', async (importOriginal) => {
   const original = await importOriginal<typeof import('@bulwark/oci-state')>();
   return {
     ...original,
     writeFileAtomic: async (...parameters: Parameters<typeof original.writeFileAtomic>) => {
       writes.paths.push(parameters[0]);
+      writes.kinds.push('async');
       await original.writeFileAtomic(...parameters);
+    },
+    writeFileAtomicSync: (...parameters: Parameters<typeof original.writeFileAtomicSync>) => {
+      writes.paths.push(parameters[0]);
+      writes.kinds.push('sync');
+      original.writeFileAtomicSync(...parameters);
     },
   };
 });
@@ -279,6 +285,30 @@ describe('prune', () => {
 });
 
 describe('persist and load', () => {
+  test('on tmpfs the registry is written synchronously, elsewhere off the event loop', async () => {
+    const memory = await mkdtemp('/dev/shm/bulwark-registry-');
+    try {
+      for (const [where, expected] of [
+        [memory, 'sync'],
+        [directory, (await statfs(directory)).type === 0x01021994 ? 'sync' : 'async'],
+      ] as const) {
+        writes.kinds.length = 0;
+        const statePath = join(where, 'containers.json');
+        const registry = new ContainerRegistry({ statePath });
+        registry.register(report('a'), 'hook');
+        await registry.persist();
+        registry.register(report('b'), 'hook');
+        await registry.persist();
+        expect(writes.kinds, where).toEqual([expected, expected]);
+        expect((await readPersisted(statePath)).containers.map((record) => record.container.id)).toEqual(['a', 'b']);
+        expect((await stat(statePath)).mode & 0o777).toBe(0o600);
+        expect(await readdir(where)).toEqual(['containers.json']);
+      }
+    } finally {
+      await rm(memory, { recursive: true, force: true });
+    }
+  });
+
   test('without a state path persist writes nothing and load loads nothing', async () => {
     const registry = new ContainerRegistry();
     registry.register(report('a'), 'hook');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -227,5 +227,128 @@ describe('hook failure policy', () => {
     const result = await runHook(['--config', config], stateFor({ status: 'stopped' }));
     expect(result.code).toBe(0);
     expect(await lastLogLine()).toMatchObject({ stage: 'poststop', start: true, why: 'not-applicable', step: 'agent' });
+  });
+});
+
+describe('stdin as the runtimes give it', () => {
+  // runc and crun hand the state over a pipe, which the hook reopens
+  // non-blocking; spawn() in these tests gives a socket pair, the fallback.
+  const shell = (script: string, ...args: string[]) => runCommand('/bin/sh', ['-c', script, 'sh', ...args], { timeoutMs: 20_000 });
+
+  it('a pipe and a regular file are read whole, and the container registers', async () => {
+    const config = await writeConfig('pipe', { failMode: 'closed', socket: liveSocket() });
+    const stateFile = join(work, 'state.json');
+    await writeFile(stateFile, stateFor({ id: 'from-pipe' }));
+    const piped = await shell('cat "$1" | exec "$2" "$3" --config "$4"', stateFile, process.execPath, hookBundle, config);
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(await lastLogLine()).toMatchObject({ id: 'from-pipe', why: 'registered', steps: expect.objectContaining({ stdin: expect.any(Number) }) });
+    const redirected = await shell('exec "$2" "$3" --config "$4" < "$1"', stateFile, process.execPath, hookBundle, config);
+    expect(redirected.code, redirected.stderr).toBe(0);
+    expect(await lastLogLine()).toMatchObject({ id: 'from-pipe', why: 'registered' });
+  });
+
+  it('a pipe whose writer stalls: the hook gives up at its stdin deadline', async () => {
+    const config = await writeConfig('pipe-stall', { failMode: 'closed', stdinTimeoutMs: 300 });
+    const result = await shell('(printf "{\\"ociVersion\\":"; sleep 2) | "$1" "$2" --config "$3"', process.execPath, hookBundle, config);
+    expect(result.code).toBe(1);
+    const line = await lastLogLine();
+    expect(line).toMatchObject({ step: 'stdin', why: 'fail-closed', error: 'read stdin: no end of input within 300 ms' });
+    expect(line.durationMs).toBeLessThan(1500);
+  });
+
+  it('an oversized state on a pipe is refused at the bound', async () => {
+    const config = await writeConfig('pipe-big', { failMode: 'closed', socket: liveSocket() });
+    const result = await shell('head -c 3000000 /dev/zero | "$1" "$2" --config "$3"', process.execPath, hookBundle, config);
+    expect(result.code).toBe(1);
+    expect(await lastLogLine()).toMatchObject({ step: 'stdin', error: 'read stdin: state is over 1048576 bytes' });
+  });
+});
+
+describe('V8 code cache', () => {
+  const cacheFiles = async (directory: string) => (await readdir(directory)).filter((name) => name.startsWith('bulwark-hook-') && name.endsWith('.v8cache'));
+
+  async function runCached(directory: string, config: string, id: string) {
+    const result = await runCommand(process.execPath, [hookBundle, '--config', config], {
+      input: stateFor({ id }),
+      timeoutMs: 20_000,
+      env: { ...process.env, NODE_COMPILE_CACHE: directory },
+    });
+    expect(result.code, result.stderr).toBe(0);
+    return lastLogLine();
+  }
+
+  it('is written after a run, used by the next, and upgraded by the first complete run', async () => {
+    const directory = join(work, 'cache-cycle');
+    await mkdir(directory, { mode: 0o700 });
+    const down = await writeConfig('cache-down', { failMode: 'open' });
+    const live = await writeConfig('cache-live', { failMode: 'closed', socket: liveSocket() });
+
+    expect(await runCached(directory, down, 'c1')).toMatchObject({ why: 'fail-open', codeCache: 'absent' });
+    const [name] = await cacheFiles(directory);
+    expect(name).toContain(process.version);
+    const file = join(directory, name!);
+    const partial = await readFile(file);
+    expect(partial[0]).toBe(0);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+
+    expect(await runCached(directory, down, 'c2')).toMatchObject({ codeCache: 'accepted' });
+    expect(await readFile(file)).toEqual(partial);
+
+    // A complete registration replaces a cache made by a shorter run.
+    expect(await runCached(directory, live, 'c3')).toMatchObject({ why: 'registered', codeCache: 'accepted' });
+    const complete = await readFile(file);
+    expect(complete[0]).toBe(1);
+    expect(complete.length).toBeGreaterThan(partial.length);
+    expect(await runCached(directory, live, 'c4')).toMatchObject({ why: 'registered', codeCache: 'accepted' });
+    expect(await readFile(file)).toEqual(complete);
+    expect(await cacheFiles(directory)).toHaveLength(1);
+  });
+
+  it('a corrupt cache is rejected by V8, the hook still registers, and the cache is replaced', async () => {
+    const directory = join(work, 'cache-corrupt');
+    await mkdir(directory, { mode: 0o700 });
+    const live = await writeConfig('cache-corrupt', { failMode: 'closed', socket: liveSocket() });
+    await runCached(directory, live, 'k1');
+    const [name] = await cacheFiles(directory);
+    const file = join(directory, name!);
+    const good = await readFile(file);
+    const bad = Buffer.from(good);
+    for (let index = 1; index < bad.length; index += 7) bad[index] = (bad[index]! ^ 0x5a) & 0xff;
+    await writeFile(file, bad, { mode: 0o600 });
+    expect(await runCached(directory, live, 'k2')).toMatchObject({ why: 'registered', codeCache: 'rejected' });
+    expect(await runCached(directory, live, 'k3')).toMatchObject({ why: 'registered', codeCache: 'accepted' });
+  });
+
+  it('is neither used nor written where others could write it', async () => {
+    const live = await writeConfig('cache-unsafe', { failMode: 'closed', socket: liveSocket() });
+    const open = join(work, 'cache-world-writable');
+    await mkdir(open);
+    await chmod(open, 0o777);
+    expect(await runCached(open, live, 'u1')).toMatchObject({ why: 'registered', codeCache: 'unsafe' });
+    expect(await cacheFiles(open)).toHaveLength(0);
+
+    // A private directory, but a cache file others may write, or a link.
+    const directory = join(work, 'cache-file-unsafe');
+    await mkdir(directory, { mode: 0o700 });
+    await runCached(directory, live, 'u2');
+    const [name] = await cacheFiles(directory);
+    const file = join(directory, name!);
+    await chmod(file, 0o666);
+    expect(await runCached(directory, live, 'u3')).toMatchObject({ codeCache: 'unsafe' });
+    expect((await stat(file)).mode & 0o777).toBe(0o666);
+    await rename(file, `${file}.real`);
+    await chmod(`${file}.real`, 0o600);
+    await symlink(`${file}.real`, file);
+    expect(await runCached(directory, live, 'u4')).toMatchObject({ why: 'registered', codeCache: 'unsafe' });
+    expect((await lstat(file)).isSymbolicLink()).toBe(true);
+  });
+
+  it('is off without NODE_COMPILE_CACHE', async () => {
+    const live = await writeConfig('cache-off', { failMode: 'closed', socket: liveSocket() });
+    const environment = { ...process.env };
+    delete environment.NODE_COMPILE_CACHE;
+    const result = await runCommand(process.execPath, [hookBundle, '--config', live], { input: stateFor({ id: 'o1' }), timeoutMs: 20_000, env: environment });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await lastLogLine()).toMatchObject({ why: 'registered', codeCache: 'off' });
   });
 });

@@ -25,6 +25,8 @@ export interface HookIo {
   readonly readStdin: (maxBytes: number, timeoutMs: number) => Promise<string>;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** How the launcher found its V8 code cache (logged): accepted, rejected, absent, off, unsafe. */
+  readonly codeCache?: string;
 }
 
 export const MAX_STATE_BYTES = 1024 * 1024;
@@ -32,6 +34,8 @@ export const MAX_STATE_BYTES = 1024 * 1024;
 /** What the hook did; `exitCode` 0 lets the container go on. */
 export interface HookResult {
   readonly exitCode: 0 | 1 | 2;
+  /** The run went the whole registration path (state, bundle, /proc, agent): its code is the code worth caching. */
+  readonly complete: boolean;
 }
 
 type Step = 'arguments' | 'config' | 'stdin' | 'state' | 'bundle' | 'process' | 'agent';
@@ -72,11 +76,11 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     args = parseHookArguments(io.argv);
   } catch (error) {
     io.stderr(`bulwark-hook: ${describeError(error)}\n`);
-    return { exitCode: 2 };
+    return { exitCode: 2, complete: false };
   }
   if (args.help) {
     io.stdout(HELP);
-    return { exitCode: 0 };
+    return { exitCode: 0, complete: false };
   }
 
   // A bad configuration at hook time must never stop every container on the
@@ -153,12 +157,13 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     steps: stepTimes,
     // Time from the process's start to this module's run: Node's start-up and the bundle's load.
     startupMs: Math.round(started * 100) / 100,
+    codeCache: io.codeCache,
   });
   if (!verdict.start) {
     io.stderr(`bulwark-hook: container ${state?.id ?? '(unknown)'} stopped (${verdict.why}): ${verdict.reason}\n`);
-    return { exitCode: 1 };
+    return { exitCode: 1, complete: false };
   }
-  return { exitCode: 0 };
+  return { exitCode: 0, complete: failure === undefined && stage !== 'poststop' };
 }
 
 /**
@@ -213,6 +218,7 @@ function writeOutcome(
     durationMs: number;
     steps: StepTimes;
     startupMs: number;
+    codeCache: string | undefined;
   },
 ): void {
   const { verdict, failure, state } = outcome;
@@ -228,5 +234,6 @@ function writeOutcome(
     durationMs: outcome.durationMs,
     startupMs: outcome.startupMs,
     steps: outcome.steps,
+    ...(outcome.codeCache === undefined ? {} : { codeCache: outcome.codeCache }),
   });
 }

@@ -7,8 +7,8 @@
  * and the schema is a fraction of the full one to build at start-up.
  */
 
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+// node:fs's `promises` is loaded on first use; a hook reading synchronously never pays for it.
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { toSystemError } from '@bulwark/errors';
 import * as z from 'zod/mini';
@@ -128,7 +128,7 @@ export async function readConfigSummary(bundle: string, options: ReadConfigOptio
 export async function readConfigFile(bundle: string, options: ReadConfigOptions = {}): Promise<{ text: string; path: string }> {
   const path = join(bundle, 'config.json');
   try {
-    return { text: options.synchronous === true ? readFileSync(path, 'utf8') : await readFile(path, 'utf8'), path };
+    return { text: options.synchronous === true ? fs.readFileSync(path, 'utf8') : await fs.promises.readFile(path, 'utf8'), path };
   } catch (error) {
     throw toSystemError('read config', error, path);
   }

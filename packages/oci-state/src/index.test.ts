@@ -16,6 +16,7 @@ describe('package entry', () => {
       'resolveCgroupsPath',
       'renderHookFile',
       'writeFileAtomic',
+      'writeFileAtomicSync',
       'injectHooks',
       'removeHooks',
       'writeBundleHooks',

@@ -43,4 +43,4 @@ export { identifyContainer, type ContainerNames, type ContainerRuntime } from '.
 export { resolveCgroupsPath, expandSlice, type CgroupsPathOptions } from './cgroups-path.js';
 export { injectHooks, removeHooks, isSameHook, type HookEntry, type InjectOptions } from './inject.js';
 export { writeBundleHooks, updateSpecFileHooks, type SpecFileChange } from './bundle.js';
-export { writeFileAtomic } from './write.js';
+export { writeFileAtomic, writeFileAtomicSync } from './write.js';

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from './write.js';
+import { writeFileAtomic as writeAsync, writeFileAtomicSync } from './write.js';
 
 let directory: string;
 
@@ -14,7 +14,16 @@ afterEach(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-describe('writeFileAtomic', () => {
+// Both variants make the same promises; the synchronous one is wrapped so that one set of cases runs on both.
+const variants = [
+  ['writeFileAtomic', writeAsync],
+  ['writeFileAtomicSync', (path: string, data: string | Uint8Array, mode?: number) => new Promise<void>((resolve) => {
+    writeFileAtomicSync(path, data, mode);
+    resolve();
+  })],
+] as const;
+
+describe.each(variants)('%s', (_name, writeFileAtomic) => {
   it('creates a file and leaves no temporary file behind', async () => {
     const path = join(directory, 'config.json');
     await writeFileAtomic(path, '{"a":1}\n');

@@ -4,6 +4,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errnoOf, toSystemError } from '@bulwark/errors';
@@ -17,7 +18,7 @@ import { errnoOf, toSystemError } from '@bulwark/errors';
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const directory = dirname(path);
-  const temporary = join(directory, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temporary = temporaryName(path);
   let handle: FileHandle | undefined;
   try {
     handle = await open(temporary, 'wx', mode);
@@ -48,5 +49,45 @@ async function syncDirectory(directory: string): Promise<void> {
     }
   } finally {
     await handle?.close();
+  }
+}
+
+function temporaryName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * writeFileAtomic with synchronous calls: the same steps and guarantees, in
+ * one turn of the event loop instead of nine thread-pool round trips. For a
+ * file on a memory file system (tmpfs, where fsync does not wait on a disk)
+ * it is the faster way; elsewhere it blocks the caller for the disk's flush.
+ * Throws SystemError.
+ */
+export function writeFileAtomicSync(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const directory = dirname(path);
+  const temporary = temporaryName(path);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(temporary, 'wx', mode);
+    fs.writeFileSync(fd, data);
+    fs.fchmodSync(fd, mode);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(temporary, path);
+  } catch (error) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(temporary, { force: true });
+    throw toSystemError('write file atomically', error, path);
+  }
+  let directoryFd: number | undefined;
+  try {
+    directoryFd = fs.openSync(directory, 'r');
+    fs.fsyncSync(directoryFd);
+  } catch (error) {
+    const errno = errnoOf(error);
+    if (errno !== 'EINVAL' && errno !== 'ENOTSUP' && errno !== 'EISDIR') throw toSystemError('sync directory', error, directory);
+  } finally {
+    if (directoryFd !== undefined) fs.closeSync(directoryFd);
   }
 }

@@ -4,7 +4,6 @@
  * a ProcessGoneError or a SystemError.
  */
 import * as fs from 'node:fs';
-import * as fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotSupportedError, ValidationError, addContext, errnoOf, toSystemError } from '@bulwark/errors';
 import { ProcessGoneError } from './errors.js';
@@ -34,13 +33,15 @@ export interface FileAccess {
   statfsType(path: string): Promise<number>;
 }
 
+// `fs.promises` is loaded on first use: a one-shot process reading
+// synchronously (an OCI hook) never pays for node:fs/promises.
 export const asynchronousFileAccess: FileAccess = {
-  readFile: (path) => fsPromises.readFile(path, 'utf8'),
-  readlink: (path) => fsPromises.readlink(path, 'utf8'),
-  lstat: (path) => fsPromises.lstat(path),
-  stat: (path) => fsPromises.stat(path),
-  statBigint: (path) => fsPromises.stat(path, { bigint: true }),
-  statfsType: async (path) => (await fsPromises.statfs(path)).type,
+  readFile: (path) => fs.promises.readFile(path, 'utf8'),
+  readlink: (path) => fs.promises.readlink(path, 'utf8'),
+  lstat: (path) => fs.promises.lstat(path),
+  stat: (path) => fs.promises.stat(path),
+  statBigint: (path) => fs.promises.stat(path, { bigint: true }),
+  statfsType: async (path) => (await fs.promises.statfs(path)).type,
 };
 
 /** Runs a synchronous call and hands back its result, or its error, as a promise. */

@@ -99,12 +99,12 @@ export class AgentConnection {
     const maxFrameBytes = checkFrameLimit(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     return new Promise((resolve, reject) => {
       const socket = createConnection({ path: socketPath });
-      const timer = setTimeout(() => {
+      const timer = startDeadline(connectTimeoutMs, () => {
         socket.destroy();
         reject(new AgentTimeoutError('connect', connectTimeoutMs));
-      }, connectTimeoutMs);
+      });
       const onError = (error: Error) => {
-        clearTimeout(timer);
+        timer.clear();
         socket.destroy();
         const errno = errnoOf(error);
         reject(
@@ -115,7 +115,7 @@ export class AgentConnection {
       };
       socket.once('error', onError);
       socket.once('connect', () => {
-        clearTimeout(timer);
+        timer.clear();
         socket.off('error', onError);
         resolve(new AgentConnection(socket, maxFrameBytes));
       });
@@ -130,19 +130,19 @@ export class AgentConnection {
     const id = String(this.#nextId++);
     const frame = encodeFrame({ ...body, v: PROTOCOL_VERSION, id }, this.#maxFrameBytes);
     const replyBody = await new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = startDeadline(replyTimeoutMs, () => {
         this.#waiting = undefined;
         const error = new AgentTimeoutError('reply', replyTimeoutMs);
         this.#fail(error);
         reject(error);
-      }, replyTimeoutMs);
+      });
       this.#waiting = {
         resolve: (value) => {
-          clearTimeout(timer);
+          timer.clear();
           resolve(value);
         },
         reject: (error) => {
-          clearTimeout(timer);
+          timer.clear();
           reject(error instanceof Error ? error : new Error(String(error)));
         },
       };
@@ -198,4 +198,25 @@ export async function sendRequest(socketPath: string, body: RequestBody, options
   } finally {
     connection.close();
   }
+}
+
+/**
+ * A deadline that lets I/O already done have its turn first. libuv runs due
+ * timers before it delivers a finished connect or reads a readable socket,
+ * so a process that got no CPU for the whole wait (fifty hooks starting at
+ * once on two cores) would time out on an answer that had already arrived.
+ * When the timer is due, the expiry is checked once more after that turn's
+ * I/O (setImmediate runs after the poll phase).
+ */
+function startDeadline(ms: number, onExpiry: () => void): { clear(): void } {
+  let immediate: NodeJS.Immediate | undefined;
+  const timer = setTimeout(() => {
+    immediate = setImmediate(onExpiry);
+  }, ms);
+  return {
+    clear() {
+      clearTimeout(timer);
+      if (immediate !== undefined) clearImmediate(immediate);
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { chown, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { BulwarkError } from '@bulwark/errors';
 import {
   AgentConnection,
@@ -194,6 +194,55 @@ describe('hook server and client', () => {
       expect(elapsed).toBeLessThan(600);
     } finally {
       silent.close();
+    }
+  });
+
+  // The hook's process may get no CPU for its whole deadline (fifty hooks
+  // starting at once on two cores). An answer that arrived meanwhile counts.
+  const busyWait = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // The process is "descheduled": nothing else of it runs.
+    }
+  };
+
+  it('a connect that finished while the process was starved past its deadline is not a timeout', async () => {
+    await startServer(() => ({ pong: true }));
+    const pending = AgentConnection.connect(socketPath, { connectTimeoutMs: 30 });
+    busyWait(200);
+    const connection = await pending;
+    expect(await connection.request({ type: 'ping' })).toEqual({ pong: true });
+    connection.close();
+  });
+
+  it('a reply that arrived while the process was starved past its deadline is taken', async () => {
+    await mkdir(join(directory, 'run'), { mode: 0o700 });
+    // The agent in another process, so that it answers while this one is busy.
+    const agent = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const net = require('node:net');
+         net.createServer((socket) => socket.on('data', (data) => {
+           const request = JSON.parse(data.subarray(4).toString());
+           const body = Buffer.from(JSON.stringify({ v: 1, id: request.id, ok: true, result: { pong: true } }));
+           const head = Buffer.alloc(4);
+           head.writeUInt32BE(body.length);
+           socket.write(Buffer.concat([head, body]));
+         })).listen(process.argv[1], () => process.stdout.write('ready\\n'));`,
+        socketPath,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await once(agent.stdout!, 'data');
+      const connection = await AgentConnection.connect(socketPath);
+      const reply = connection.request({ type: 'ping' }, { replyTimeoutMs: 30 });
+      busyWait(300);
+      expect(await reply).toEqual({ pong: true });
+      connection.close();
+    } finally {
+      agent.kill();
     }
   });
 

@@ -23,7 +23,7 @@ export const RULE_OPEN = 4;
 /** Operation: executing the path is denied (lsm/bprm_check_security). */
 export const RULE_EXEC = 8;
 /** Scope indexes the outer map holds (0 to MAX_SCOPES - 1). */
-export const MAX_SCOPES = 1024;
+export const MAX_SCOPES = 4096;
 
 /** An operation a rule denies. */
 export type RuleOperation = 'open' | 'exec';

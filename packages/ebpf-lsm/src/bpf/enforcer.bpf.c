@@ -47,7 +47,7 @@
 #define EPERM 1
 
 #define LAYOUT_VERSION 2
-#define MAX_SCOPES 1024
+#define MAX_SCOPES 4096
 #define PATH_BUFFER_SIZE 4096
 #define RULE_KEY_SIZE 256
 #define RULE_EXACT 1

@@ -1,73 +1,154 @@
 import { describe, expect, it } from 'vitest';
-import { LAYOUT_VERSION, RULE_EXACT, RULE_EXEC, RULE_KEY_SIZE, RULE_OPEN, RULE_PATH_MAX, RULE_SUBTREE, encodeRuleKey, encodeRules } from './rules.js';
+import {
+  CATEGORY_OPERATIONS,
+  FILE_OPERATIONS,
+  LAYOUT_VERSION,
+  OPERATION_BITS as OP,
+  RULE_KEY_SIZE,
+  RULE_PATH_MAX,
+  RULE_VALUE_SIZE,
+  SOURCE_DEFINITION,
+  SOURCE_SETTINGS,
+  WRITE_OPERATIONS,
+  capabilityKey,
+  decodeRuleValue,
+  encodeRules,
+  pathKey,
+  settingsKey,
+  socketKey,
+  type Rule,
+} from './rules.js';
 
-const OPEN = RULE_OPEN;
-import { codecs } from './codec.js';
+const PROTECT = OP.rename | OP.link;
 
-function decode(entries: ReturnType<typeof encodeRules>): [string, number][] {
+/** Entries as readable rows: [source, what, value]. */
+function decode(entries: ReturnType<typeof encodeRules>) {
   return entries.map(({ key, value }) => {
     expect(key.length).toBe(RULE_KEY_SIZE);
-    const end = key.indexOf(0);
-    expect(key.subarray(end).every((byte) => byte === 0)).toBe(true);
-    return [key.subarray(0, end).toString('utf8'), codecs.u32.decode(value)];
+    expect(value.length).toBe(RULE_VALUE_SIZE);
+    const source = key.readUInt32LE(0);
+    const body = key.subarray(4);
+    const what = body[0] === 0x2f ? body.subarray(0, body.indexOf(0)).toString('utf8') : body.subarray(0, 12).toString('hex');
+    return [source, what, decodeRuleValue(value)] as const;
   });
 }
 
-describe('encodeRules', () => {
-  it('encodes exact paths and directories (the directory itself and its subtree), sorted by key bytes', () => {
-    expect(decode(encodeRules([{ path: '/srv/secret.txt' }, { path: '/etc/ssl/private/' }, { path: '/' }]))).toEqual([
-      ['/', RULE_SUBTREE | OPEN],
-      ['/etc/ssl/private', RULE_EXACT | OPEN],
-      ['/etc/ssl/private/', RULE_SUBTREE | OPEN],
-      ['/srv/secret.txt', RULE_EXACT | OPEN],
+const value = (parts: { ops?: number[]; childOps?: number[]; ownerOps?: number[]; ruleId?: number[] }) => ({
+  ops: parts.ops ?? [0, 0, 0],
+  childOps: parts.childOps ?? [0, 0, 0],
+  ownerOps: parts.ownerOps ?? [0, 0, 0],
+  ruleId: parts.ruleId ?? [0, 0, 0],
+});
+
+describe('encodeRules (layout 3)', () => {
+  it('encodes a block rule on a file with every file operation, and protects its name and the directories above it', () => {
+    expect(LAYOUT_VERSION).toBe(3);
+    expect(decode(encodeRules([{ path: '/etc/shadow' }]))).toEqual([
+      [0, '/etc', value({ ops: [PROTECT, 0, 0], ruleId: [1, 0, 0] })],
+      [0, '/etc/shadow', value({ ops: [FILE_OPERATIONS, 0, 0], ruleId: [1, 0, 0] })],
     ]);
   });
 
-  it('encodes operations as bits beside the match kind (default open), merging the operations of equal keys', () => {
-    expect(LAYOUT_VERSION).toBe(2);
-    expect([RULE_EXACT, RULE_SUBTREE, RULE_OPEN, RULE_EXEC]).toEqual([1, 2, 4, 8]);
-    expect(
-      decode(
-        encodeRules([
-          { path: '/bin/sh', operations: ['exec'] },
-          { path: '/opt/tools/', operations: ['exec', 'open'] },
-          { path: '/opt/tools', operations: ['exec'] },
-          { path: '/etc/shadow' },
-          { path: '/bin/sh', operations: ['open', 'open'] },
-        ]),
-      ),
-    ).toEqual([
-      ['/bin/sh', RULE_EXACT | RULE_OPEN | RULE_EXEC],
-      ['/etc/shadow', RULE_EXACT | RULE_OPEN],
-      ['/opt/tools', RULE_EXACT | RULE_OPEN | RULE_EXEC],
-      ['/opt/tools/', RULE_SUBTREE | RULE_OPEN | RULE_EXEC],
-    ]);
-    expect(encodeRules([{ path: '/a', operations: ['exec', 'open'] }])).toEqual(encodeRules([{ path: '/a', operations: ['open', 'exec'] }]));
-    expect(decode(encodeRules([{ path: '/usr/bin/', operations: ['exec'] }]))).toEqual([
-      ['/usr/bin', RULE_EXACT | RULE_EXEC],
-      ['/usr/bin/', RULE_SUBTREE | RULE_EXEC],
+  it('encodes recursive and non-recursive directories, the directory itself included', () => {
+    const rows = decode(
+      encodeRules([
+        { path: '/srv/data/', action: 'audit', operations: ['write'] },
+        { path: '/srv/logs/', recursive: false, action: 'audit', operations: ['unlink'] },
+      ]),
+    );
+    expect(rows).toEqual([
+      [0, '/srv/data', value({ ops: [0, OP.write, 0], ruleId: [0, 1, 0] })],
+      [0, '/srv/data/', value({ ops: [0, OP.write, 0], ruleId: [0, 1, 0] })],
+      [0, '/srv/logs', value({ ops: [0, OP.unlink, 0], ruleId: [0, 2, 0] })],
+      [0, '/srv/logs/', value({ childOps: [0, OP.unlink, 0], ruleId: [0, 2, 0] })],
     ]);
   });
 
-  it('is deterministic: order and duplicates of the input do not change the bytes', () => {
-    const a = encodeRules([{ path: '/a/' }, { path: '/b' }, { path: '/a' }]);
-    const b = encodeRules([{ path: '/a' }, { path: '/b' }, { path: '/a/' }, { path: '/b' }]);
-    expect(a).toEqual(b);
-    expect(decode(a)).toEqual([
-      ['/a', RULE_EXACT | OPEN],
-      ['/a/', RULE_SUBTREE | OPEN],
-      ['/b', RULE_EXACT | OPEN],
+  it('maps readOnly and ownerOnly per action, and open to read and write', () => {
+    const rows = decode(
+      encodeRules([
+        { path: '/data/ro', readOnly: true },
+        { path: '/data/mine', ownerOnly: true, operations: ['open'] },
+        { path: '/data/allowed', action: 'allow', readOnly: true },
+      ]),
+    );
+    const byPath = Object.fromEntries(rows.map(([, what, decoded]) => [what, decoded]));
+    expect(byPath['/data/ro']).toEqual(value({ ops: [WRITE_OPERATIONS, 0, 0], ruleId: [1, 0, 0] }));
+    expect(byPath['/data/mine']).toEqual(value({ ops: [OP.read | OP.write | PROTECT, 0, 0], ownerOps: [OP.read | OP.write, 0, 0], ruleId: [2, 0, 0] }));
+    expect(byPath['/data/allowed']).toEqual(value({ ops: [0, 0, OP.read], ruleId: [0, 0, 3] }));
+    // The allow rule puts files (not exec) in allow-list mode, posture block by default.
+    expect(rows.at(-1)).toEqual([SOURCE_SETTINGS, '000000000000000000000000', value({ ops: [CATEGORY_OPERATIONS.file, 0, 0] })]);
+  });
+
+  it('writes the settings key only for categories with an allow rule, with their postures', () => {
+    const entries = encodeRules(
+      [
+        { kind: 'socket', type: 2, action: 'allow' },
+        { kind: 'capability', capability: 13, action: 'allow' },
+        { path: '/bin/', operations: ['exec'], action: 'allow' },
+      ],
+      { postures: { network: 'audit', process: 'block' } },
+    );
+    const settings = entries.find(({ key }) => key.equals(settingsKey()))!;
+    expect(decodeRuleValue(settings.value).ops).toEqual([OP.exec | OP.capability, OP.socket, 0]);
+    expect(encodeRules([{ path: '/a' }]).some(({ key }) => key.equals(settingsKey()))).toBe(false);
+  });
+
+  it('encodes socket and capability keys, wildcards as 0xffff', () => {
+    const entries = encodeRules([
+      { kind: 'socket', type: 3 },
+      { kind: 'socket', family: 2, type: 1, protocol: 6, action: 'audit' },
+      { kind: 'capability', capability: 12 },
     ]);
+    const keys = entries.map(({ key }) => key);
+    expect(keys).toContainEqual(socketKey(0, 0xffff, 3, 0xffff));
+    expect(keys).toContainEqual(socketKey(0, 2, 1, 6));
+    expect(keys).toContainEqual(capabilityKey(0, 12));
+    expect(socketKey(0, 2, 1, 6).subarray(0, 12)).toEqual(Buffer.from([0, 0, 0, 0, 1, 2, 0, 1, 0, 6, 0, 0]));
+    expect(decodeRuleValue(entries.find(({ key }) => key.equals(capabilityKey(0, 12)))!.value).ops).toEqual([OP.capability, 0, 0]);
+  });
+
+  it('gives each fromSource executable an index, a definition key, and keys of its own', () => {
+    const rows = decode(
+      encodeRules([
+        { path: '/secret', action: 'allow', operations: ['read'], fromSource: '/usr/bin/reader' },
+        { kind: 'capability', capability: 13, fromSource: '/bin/ping' },
+      ]),
+    );
+    // Sources are numbered by sorted path: /bin/ping is 1, /usr/bin/reader 2.
+    expect(rows.filter(([source]) => source === SOURCE_DEFINITION).map(([, what, decoded]) => [what, decoded.ruleId[0]])).toEqual([
+      ['/bin/ping', 1],
+      ['/usr/bin/reader', 2],
+    ]);
+    expect(rows.filter(([source]) => source === 2).map(([, what]) => what)).toEqual(['/secret']);
+    expect(rows.filter(([source]) => source === 1).map(([, what]) => what)).toEqual([capabilityKey(1, 13).subarray(4, 16).toString('hex')]);
+  });
+
+  it('merges rules on one key: operations add up, each action keeps its lowest rule id', () => {
+    const rows = decode(
+      encodeRules([
+        { path: '/x', operations: ['read'], id: 9 },
+        { path: '/x', operations: ['write'], id: 4 },
+        { path: '/x', action: 'audit', operations: ['exec'], id: 7 },
+      ]),
+    );
+    expect(rows.find(([, what]) => what === '/x')![2]).toEqual(value({ ops: [OP.read | OP.write | PROTECT, OP.exec, 0], ruleId: [4, 7, 0] }));
+  });
+
+  it('is deterministic: the order of rules and of operations does not change the bytes', () => {
+    const rules: Rule[] = [{ path: '/a/' }, { path: '/b', operations: ['read', 'write'] }, { kind: 'capability', capability: 1, id: 3 }];
+    const reordered: Rule[] = [rules[2]!, { path: '/b', operations: ['write', 'read'], id: 2 }, { ...rules[0]!, id: 1 }];
+    expect(encodeRules(rules)).toEqual(encodeRules(reordered));
     expect(encodeRules([])).toEqual([]);
   });
 
   it('pads keys with zeros and takes paths of up to RULE_PATH_MAX bytes, in UTF-8', () => {
     const longest = `/${'x'.repeat(RULE_PATH_MAX - 1)}`;
-    const key = encodeRuleKey(longest);
+    const key = pathKey(0, longest);
     expect(key.length).toBe(RULE_KEY_SIZE);
     expect(key[RULE_KEY_SIZE - 1]).toBe(0);
-    expect(encodeRuleKey('/é').subarray(0, 4)).toEqual(Buffer.from([0x2f, 0xc3, 0xa9, 0]));
-    expect(() => encodeRuleKey(`${longest}y`)).toThrow(/at most 255 bytes, got 256/);
+    expect(pathKey(5, '/é').subarray(0, 8)).toEqual(Buffer.from([5, 0, 0, 0, 0x2f, 0xc3, 0xa9, 0]));
+    expect(() => pathKey(0, `${longest}y`)).toThrow(/at most 251 bytes, got 252/);
   });
 
   it('names every rule it refuses', () => {
@@ -75,28 +156,38 @@ describe('encodeRules', () => {
       { path: 'relative' },
       { path: '/ok' },
       { path: '/a/../b' },
-      { path: '/a//b' },
-      { path: '/a/./' },
       { path: '/nul\0' },
-      { path: `/${'é'.repeat(128)}` },
+      { path: `/${'é'.repeat(126)}` },
       { path: '/x', operations: [] },
-      { path: '/y', operations: ['write'] as unknown as ['open'] },
-      { path: 'rel', operations: [] },
-    ];
-    expect(() => encodeRules(rules)).toThrow(
+      { path: '/y', operations: ['fly'] },
+      { path: '/z', action: 'deny' },
+      { path: '/f', recursive: false },
+      { path: '/r', readOnly: true, operations: ['read'] },
+      { path: '/s', fromSource: '/bin/' },
+      { kind: 'socket', family: 2 },
+      { kind: 'capability', capability: 64 },
+      { kind: 'other' },
+      { path: '/i', id: 0 },
+    ] as unknown as Rule[];
+    expect(() => encodeRules(rules, { postures: { file: 'deny' } as never })).toThrow(
       expect.objectContaining({
         code: 'ERR_VALIDATION',
         message:
           'encode rules: rules[0].path: expected an absolute path (starting with /); ' +
           "rules[2].path: expected a normalised path (no empty, '.' or '..' component); " +
-          "rules[3].path: expected a normalised path (no empty, '.' or '..' component); " +
-          "rules[4].path: expected a normalised path (no empty, '.' or '..' component); " +
-          'rules[5].path: expected no NUL byte; ' +
-          'rules[6].path: expected at most 255 bytes, got 257; ' +
-          "rules[7].operations: expected a non-empty list of 'open' and 'exec'; " +
-          `rules[8].operations: expected 'open' or 'exec', got "write"; ` +
-          'rules[9].path: expected an absolute path (starting with /); ' +
-          "rules[9].operations: expected a non-empty list of 'open' and 'exec'",
+          'rules[3].path: expected no NUL byte; ' +
+          'rules[4].path: expected at most 251 bytes, got 253; ' +
+          "rules[5].operations: expected a non-empty list of 'open', 'read', 'write', 'exec', 'unlink', 'rmdir', 'mkdir', 'rename', 'truncate', 'chmod', 'link', 'symlink', 'mknod'; " +
+          'rules[6].operations: expected one of open, read, write, exec, unlink, rmdir, mkdir, rename, truncate, chmod, link, symlink, mknod, got "fly"; ' +
+          "rules[7].action: expected 'block', 'audit' or 'allow'; " +
+          "rules[8].recursive: applies to a directory rule (a path ending in '/'); " +
+          'rules[9].operations: readOnly leaves none of these operations; ' +
+          'rules[10].fromSource: expected a file, not a directory; ' +
+          'rules[11].type: expected a socket type (the program always looks the type up); ' +
+          'rules[12].capability: expected a capability number from 0 to 63; ' +
+          "rules[13].kind: expected 'path', 'socket' or 'capability'; " +
+          'rules[14].id: expected an integer from 1 to 4294967295; ' +
+          "postures.file: expected 'block' or 'audit'",
       }),
     );
   });

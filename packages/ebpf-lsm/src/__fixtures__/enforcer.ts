@@ -8,7 +8,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { codecs, createMap, type BpfMap, type LoadedObject } from '../index.js';
-import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type PathRule } from '../rules.js';
+import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type Postures, type Rule } from '../rules.js';
 
 const cgroupRoot = '/sys/fs/cgroup';
 
@@ -33,8 +33,8 @@ export function probe(script: string, cgroup?: string): Record<string, string> {
 }
 
 /** A scope's rule set as a fresh inner map, sized to its entries. */
-export function ruleMap(name: string, rules: readonly PathRule[]): BpfMap {
-  const entries = encodeRules(rules);
+export function ruleMap(name: string, rules: readonly Rule[], postures?: Postures): BpfMap {
+  const entries = encodeRules(rules, postures === undefined ? {} : { postures });
   const map = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name });
   map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
   return map;
@@ -46,8 +46,8 @@ export function setRules(object: LoadedObject, scope: number, map: BpfMap): void
   map.close();
 }
 
-export function readDecisions(object: LoadedObject, scope: number): { allowed: bigint; denied: bigint; failed: bigint } {
+export function readDecisions(object: LoadedObject, scope: number): { allowed: bigint; denied: bigint; failed: bigint; audited: bigint } {
   const value = object.map('decisions').lookup(codecs.u32.encode(scope));
   if (value === undefined) throw new Error(`no decisions for scope ${scope}`);
-  return { allowed: value.readBigUInt64LE(0), denied: value.readBigUInt64LE(8), failed: value.readBigUInt64LE(16) };
+  return { allowed: value.readBigUInt64LE(0), denied: value.readBigUInt64LE(8), failed: value.readBigUInt64LE(16), audited: value.readBigUInt64LE(24) };
 }

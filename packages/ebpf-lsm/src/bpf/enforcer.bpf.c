@@ -1,39 +1,33 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The Bulwark enforcer: lsm/file_open denies opening paths, and
- * lsm/bprm_check_security denies executing them, to the processes of a
- * container scope. The layout below is versioned by
- * LAYOUT_VERSION, which src/rules.ts repeats; README.md describes it.
+ * The Bulwark enforcer: BPF LSM programs that decide, for the processes of
+ * a container scope, file operations (open for read or write, exec, unlink,
+ * rmdir, mkdir, mknod and file creation, rename, link, symlink, truncate,
+ * chmod), socket creation and capability use, by the scope's rules; and
+ * that stop any scoped process from signalling the protected processes
+ * (the agent's). The layout is versioned by LAYOUT_VERSION, which
+ * src/rules.ts repeats; README.md describes it field by field.
  *
  * scopes:    cgroup id (u64) -> scope index (u32). A task whose cgroup is
  *            not in it is not affected.
- * rules:     ARRAY_OF_MAPS, scope index -> inner HASH of the scope's rules.
- *            An empty slot means the scope has no rules. Replacing the inner
- *            map swaps the whole rule set at once.
- *   key:     char[RULE_KEY_SIZE], the path's bytes padded with zeros. A rule
- *            path is at most RULE_KEY_SIZE - 1 bytes, so a key always ends in
- *            at least one zero.
- *   value:   u32 flags: a match kind, RULE_EXACT (the path itself) or
- *            RULE_SUBTREE (the key ends in '/' and everything under it), and
- *            the operations denied, RULE_OPEN and/or RULE_EXEC. A rule
- *            without an operation bit denies nothing. Keys ending in '/'
- *            only ever carry RULE_SUBTREE, others only RULE_EXACT, so the
- *            bits of rules merged on one key cannot mix.
- * decisions: ARRAY, scope index -> { allowed, denied, failed } counts.
- * scratch:   PERCPU_ARRAY, the resolved path and the key being built.
+ * rules:     ARRAY_OF_MAPS, scope index -> inner HASH of the scope's rule
+ *            set (struct rule_key -> struct rule_value). Replacing the inner
+ *            map swaps the whole set, its settings included, at once.
+ * decisions: ARRAY, scope index -> counts of allowed, denied, failed
+ *            (undecidable, denied) and audited decisions.
+ * throttle:  ARRAY, scope index -> the event throttle's state.
+ * config:    ARRAY[1], the event throttle's limits.
+ * protected: HASH, tgid -> 1: processes no scoped process may signal.
+ * sources:   TASK_STORAGE, the source index of a task's executable.
+ * events:    RINGBUF of struct event, one per Block or Audit decision.
  *
- * The opened or executed file's path (file_open's file, bprm->file) comes
- * from bpf_d_path (relative to the task's
- * root, symlinks resolved), so a rule applies to what is opened. When it
- * cannot be resolved (bpf_d_path fails, e.g. longer than PATH_BUFFER_SIZE),
- * a scope with rules is denied the open (fail closed, counted as failed).
- *
- * Matching walks the first RULE_KEY_SIZE - 1 bytes of the path, copying
- * them into a zeroed key; at each '/' the key (the prefix up to and with
- * the '/') is looked up for RULE_SUBTREE, at the end the whole path for
- * RULE_EXACT. A path longer than RULE_KEY_SIZE - 1 bytes can match no exact
- * rule and no directory rule beyond that length, because no rule is longer;
- * its directory prefixes within the length are still checked.
+ * A path comes from bpf_d_path where the kernel allows it (file_open,
+ * bprm_check_security, bprm_committed_creds) and from a bounded walk of the
+ * dentry chain elsewhere (the path_* hooks); both stop at the task's root,
+ * so rules name paths as the container sees them, with symlinks resolved.
+ * A path that cannot be resolved (longer than PATH_MAX, deeper than
+ * MAX_COMPONENTS, or a failed read) is denied to a scope with rules (fail
+ * closed, counted as failed).
  *
  * The per-CPU scratch buffer relies on the program not being preempted by
  * another run of itself on the same CPU: true with PREEMPT_NONE and
@@ -43,25 +37,134 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 
 #define EPERM 1
 
-#define LAYOUT_VERSION 2
+#define LAYOUT_VERSION 3
 #define MAX_SCOPES 4096
-#define PATH_BUFFER_SIZE 4096
+#define PATH_MAX_BYTES 4096
+/* The scratch path buffer is twice PATH_MAX so that any index below
+ * PATH_MAX_BYTES plus a key's length stays inside it after masking. */
+#define SCRATCH_PATH_SIZE (2 * PATH_MAX_BYTES)
 #define RULE_KEY_SIZE 256
-#define RULE_EXACT 1
-#define RULE_SUBTREE 2
-#define RULE_OPEN 4
-#define RULE_EXEC 8
+#define RULE_PATH_SIZE (RULE_KEY_SIZE - 4)
+#define MAX_COMPONENTS 160
+#define NAME_MAX_BYTES 255
 
-/* Only the field used here; CO-RE relocates it against the running kernel's BTF. */
+/* Key sources with a meaning of their own. */
+#define SOURCE_ANY 0
+#define SOURCE_SETTINGS 0xffffffff
+#define SOURCE_DEFINITION 0xfffffffe
+
+/* Non-path resources: the first byte of the key's path. */
+#define RESOURCE_SOCKET 1
+#define RESOURCE_CAPABILITY 2
+#define ANY_16 0xffff
+
+/* Operations, one bit each. */
+#define OP_READ (1 << 0)
+#define OP_WRITE (1 << 1)
+#define OP_EXEC (1 << 2)
+#define OP_UNLINK (1 << 3)
+#define OP_RMDIR (1 << 4)
+#define OP_MKDIR (1 << 5)
+#define OP_RENAME (1 << 6)
+#define OP_TRUNCATE (1 << 7)
+#define OP_CHMOD (1 << 8)
+#define OP_LINK (1 << 9)
+#define OP_SYMLINK (1 << 10)
+#define OP_MKNOD (1 << 11)
+#define OP_SOCKET (1 << 12)
+#define OP_CAPABILITY (1 << 13)
+#define OP_SIGNAL (1 << 14)
+
+/* Actions, indexes into a rule value's arrays. */
+#define ACTION_BLOCK 0
+#define ACTION_AUDIT 1
+#define ACTION_ALLOW 2
+#define ACTIONS 3
+
+/* Verdicts, as events report them. */
+#define VERDICT_ALLOW 0
+#define VERDICT_BLOCK 1
+#define VERDICT_AUDIT 2
+#define VERDICT_POSTURE_BLOCK 3
+#define VERDICT_POSTURE_AUDIT 4
+#define VERDICT_FAIL_CLOSED 5
+#define VERDICT_DROPPED 6
+#define VERDICT_PROTECTED 7
+
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define S_IFMT 00170000
+#define S_IFREG 0100000
+
+/* Only the fields used here; CO-RE relocates them against the running kernel's BTF. */
+struct qstr {
+	union {
+		struct {
+			__u32 hash;
+			__u32 len;
+		};
+		__u64 hash_len;
+	};
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	struct {
+		__u32 val;
+	} i_uid;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+	struct inode *d_inode;
+} __attribute__((preserve_access_index));
+
+struct vfsmount {
+	struct dentry *mnt_root;
+} __attribute__((preserve_access_index));
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
 struct path {
-	void *mnt;
+	struct vfsmount *mnt;
+	struct dentry *dentry;
 } __attribute__((preserve_access_index));
 
 struct file {
 	struct path f_path;
+	struct inode *f_inode;
+	unsigned int f_mode;
+} __attribute__((preserve_access_index));
+
+struct fs_struct {
+	struct path root;
+} __attribute__((preserve_access_index));
+
+struct cred {
+	struct {
+		__u32 val;
+	} fsuid;
+} __attribute__((preserve_access_index));
+
+struct mm_struct {
+	struct file *exe_file;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct fs_struct *fs;
+	struct mm_struct *mm;
+	const struct cred *cred;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -69,18 +172,75 @@ struct linux_binprm {
 } __attribute__((preserve_access_index));
 
 struct rule_key {
-	char path[RULE_KEY_SIZE];
+	__u32 source;
+	char path[RULE_PATH_SIZE];
+};
+
+/*
+ * Per action (block, audit, allow): the operations a key matches (for a
+ * path that ends in '/', everything under it), the operations it matches
+ * for direct children only (non-recursive directory rules), the subset of
+ * both qualified by ownerOnly, and a rule id for events. The settings key
+ * reuses it: ops[BLOCK] and ops[AUDIT] are the operations in allow-list
+ * mode whose default posture is block or audit.
+ */
+struct rule_value {
+	__u32 ops[ACTIONS];
+	__u32 child_ops[ACTIONS];
+	__u32 owner_ops[ACTIONS];
+	__u32 rule_id[ACTIONS];
 };
 
 struct decision_counts {
 	__u64 allowed;
 	__u64 denied;
 	__u64 failed;
+	__u64 audited;
+};
+
+struct throttle_state {
+	__u64 window_start;
+	__u64 suppressed_until;
+	__u32 emitted;
+	__u32 dropped;
+};
+
+struct throttle_config {
+	/* Events a scope may emit per second; 0 means DEFAULT_EVENTS_PER_SECOND. */
+	__u32 events_per_second;
+	__u32 reserved;
+	/* Once over the limit, nothing is emitted for this long; 0 means one second. */
+	__u64 suppress_ns;
+};
+
+#define DEFAULT_EVENTS_PER_SECOND 100
+#define NSEC_PER_SEC 1000000000ULL
+
+struct event {
+	__u64 time_ns;
+	__u64 cgroup_id;
+	__u32 scope;
+	__u32 pid;
+	__u32 tgid;
+	__u32 uid;
+	__u32 operation;
+	__u32 rule_id;
+	__u32 verdict;
+	/* For VERDICT_DROPPED: how many events the throttle did not emit. */
+	__u32 dropped;
+	char comm[16];
+	char resource[RULE_PATH_SIZE];
+	char source[RULE_PATH_SIZE];
 };
 
 struct scratch {
-	char path[PATH_BUFFER_SIZE];
+	char path[SCRATCH_PATH_SIZE];
 	struct rule_key key;
+	struct rule_key settings;
+	/* Unused. A struct reached only through the inner-map template's
+	 * pointer gets a forward declaration in BTF, and libbpf needs the
+	 * value's size: naming it here emits its definition. */
+	struct rule_value btf_anchor;
 };
 
 /* Read by user space to check that it writes the layout this object reads. */
@@ -98,7 +258,7 @@ struct scope_rules {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__type(key, struct rule_key);
-	__type(value, __u32);
+	__type(value, struct rule_value);
 };
 
 struct {
@@ -116,92 +276,771 @@ struct {
 } decisions SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SCOPES);
+	__type(key, __u32);
+	__type(value, struct throttle_state);
+} throttle SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct throttle_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} protected SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} sources SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-static __always_inline int matches(void *scope_rules, struct rule_key *key, __u32 kind, __u32 operation)
-{
-	__u32 *value = bpf_map_lookup_elem(scope_rules, key);
+/* The scope of the current task: its index and inner rule map, or 0. */
+struct scope_ref {
+	__u64 cgroup_id;
+	__u32 index;
+	void *rules;
+};
 
-	return value && (*value & kind) && (*value & operation);
+static __always_inline int current_scope(struct scope_ref *scope)
+{
+	__u32 *index;
+
+	scope->cgroup_id = bpf_get_current_cgroup_id();
+	index = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
+	if (!index)
+		return 0;
+	scope->index = *index;
+	scope->rules = bpf_map_lookup_elem(&rules, index);
+	return 1;
 }
 
-/* 1: deny, 0: allow, -1: cannot decide (deny). */
-static __always_inline int decide(void *scope_rules, struct path *path, __u32 operation)
+static __always_inline __u32 current_source(void)
 {
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	long length;
-	__u32 i;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 *source = bpf_task_storage_get(&sources, task, 0, 0);
 
-	if (!s)
-		return -1;
-	length = bpf_d_path(path, s->path, sizeof(s->path));
-	if (length <= 0)
-		return -1;
-	__builtin_memset(&s->key, 0, sizeof(s->key));
-	for (i = 0; i < RULE_KEY_SIZE - 1; i++) {
-		char c = s->path[i];
+	return source ? *source : SOURCE_ANY;
+}
 
-		if (c == 0)
-			break;
-		s->key.path[i] = c;
-		if (c == '/' && matches(scope_rules, &s->key, RULE_SUBTREE, operation))
-			return 1;
-	}
-	/* The whole path fits in a key: look it up as an exact rule. */
-	if (s->path[i & (RULE_KEY_SIZE - 1)] == 0 && matches(scope_rules, &s->key, RULE_EXACT, operation))
+/* ---- Paths ---------------------------------------------------------------- */
+
+/* State of one dentry walk, all kernel addresses as scalars (read with probe reads). */
+struct walk {
+	__u64 dentry;
+	__u64 mount;      /* struct mount * */
+	__u64 mnt_root;   /* the current mount's root dentry */
+	__u64 root_dentry;
+	__u64 root_mnt;   /* struct vfsmount * of the task's root */
+	char *buffer;
+	__s32 position;   /* the path so far starts here; it ends at PATH_MAX_BYTES - 1 */
+	__s32 status;     /* 0 walking, 1 done, -1 failed */
+};
+
+static __always_inline __u64 vfsmount_of(__u64 mount)
+{
+	return mount + bpf_core_field_offset(struct mount, mnt);
+}
+
+static long walk_step(__u32 index, struct walk *w)
+{
+	struct dentry *dentry = (struct dentry *)w->dentry;
+	struct mount *mount = (struct mount *)w->mount;
+	struct dentry *parent;
+	const unsigned char *name;
+	__u32 length;
+	__s32 position;
+
+	if (w->dentry == w->root_dentry && vfsmount_of(w->mount) == w->root_mnt) {
+		w->status = 1;
 		return 1;
+	}
+	if (w->dentry == w->mnt_root) {
+		struct mount *up = BPF_CORE_READ(mount, mnt_parent);
+
+		if (!up || (__u64)up == w->mount) {
+			/* The top of the mount tree, outside the task's root: stop here, as d_path would. */
+			w->status = 1;
+			return 1;
+		}
+		w->dentry = (__u64)BPF_CORE_READ(mount, mnt_mountpoint);
+		w->mount = (__u64)up;
+		w->mnt_root = (__u64)BPF_CORE_READ(up, mnt.mnt_root);
+		return 0;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (!parent || (__u64)parent == w->dentry) {
+		w->status = 1;
+		return 1;
+	}
+	length = BPF_CORE_READ(dentry, d_name.len);
+	name = BPF_CORE_READ(dentry, d_name.name);
+	position = w->position;
+	if (length == 0 || length > NAME_MAX_BYTES || position < (__s32)length + 1) {
+		w->status = -1;
+		return 1;
+	}
+	position -= length;
+	if (bpf_probe_read_kernel(w->buffer + (position & (PATH_MAX_BYTES - 1)), length & NAME_MAX_BYTES, name)) {
+		w->status = -1;
+		return 1;
+	}
+	position -= 1;
+	w->buffer[position & (PATH_MAX_BYTES - 1)] = '/';
+	w->position = position;
+	w->dentry = (__u64)parent;
 	return 0;
 }
 
-/* The decision for the current task on `path` for `operation`, counted: 0 or -EPERM. */
-static __always_inline int enforce(struct path *path, __u32 operation)
+/*
+ * Writes the path of `dentry` on the mount `vfsmnt`, relative to the
+ * current task's root, into buffer[start..PATH_MAX_BYTES - 1) (NUL at the
+ * end) and returns start, or -1 when it cannot be resolved.
+ */
+static __noinline int walk_path(char *buffer, struct dentry *dentry, struct vfsmount *vfsmnt)
 {
-	__u64 cgroup_id;
-	__u32 *scope;
-	void *scope_rules;
-	struct decision_counts *counts;
-	int verdict;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct walk w = {};
 
-	cgroup_id = bpf_get_current_cgroup_id();
-	scope = bpf_map_lookup_elem(&scopes, &cgroup_id);
-	if (!scope)
-		return 0;
-	scope_rules = bpf_map_lookup_elem(&rules, scope);
-	if (!scope_rules)
-		return 0;
-	verdict = decide(scope_rules, path, operation);
-	counts = bpf_map_lookup_elem(&decisions, scope);
-	if (counts) {
-		if (verdict == 0)
-			__sync_fetch_and_add(&counts->allowed, 1);
-		else if (verdict > 0)
-			__sync_fetch_and_add(&counts->denied, 1);
-		else
-			__sync_fetch_and_add(&counts->failed, 1);
+	if (!buffer || !dentry || !vfsmnt)
+		return -1;
+	w.dentry = (__u64)dentry;
+	w.mount = (__u64)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w.mnt_root = (__u64)BPF_CORE_READ(vfsmnt, mnt_root);
+	w.root_dentry = (__u64)BPF_CORE_READ(task, fs, root.dentry);
+	w.root_mnt = (__u64)BPF_CORE_READ(task, fs, root.mnt);
+	w.buffer = buffer;
+	w.position = PATH_MAX_BYTES - 1;
+	buffer[PATH_MAX_BYTES - 1] = 0;
+	bpf_loop(MAX_COMPONENTS, walk_step, &w, 0);
+	if (w.status != 1)
+		return -1;
+	if (w.position == PATH_MAX_BYTES - 1) {
+		w.position -= 1;
+		buffer[PATH_MAX_BYTES - 2] = '/';
 	}
-	return verdict == 0 ? 0 : -EPERM;
+	return w.position;
+}
+
+/* ---- Rules ---------------------------------------------------------------- */
+
+struct match {
+	__u32 ops[ACTIONS];
+	__u32 rule_id[ACTIONS];
+	__u32 owner_ops[ACTIONS];
+};
+
+static __always_inline void add_match(struct match *m, struct rule_value *v, int children, __u32 operation)
+{
+	int a;
+
+	for (a = 0; a < ACTIONS; a++) {
+		__u32 hit = (children ? v->child_ops[a] : v->ops[a]) & operation;
+
+		if (hit) {
+			if (!m->ops[a])
+				m->rule_id[a] = v->rule_id[a];
+			m->ops[a] |= hit;
+			m->owner_ops[a] |= v->owner_ops[a] & hit;
+		}
+	}
+}
+
+/* State of one match walk (bpf_loop's context). */
+struct match_walk {
+	void *scope_rules;
+	struct scratch *s;
+	struct match *m;
+	struct rule_value *last_dir;
+	__u32 start;
+	__u32 operation;
+	__u32 end;     /* the path's length when it fits in a key, else RULE_PATH_SIZE */
+};
+
+static long match_step(__u32 index, struct match_walk *w)
+{
+	struct scratch *s = w->s;
+	struct rule_value *v;
+	/* Masked as well as checked: the verifier must see the bound on the register that indexes. */
+	__u32 i = index & 0xff;
+	char c;
+
+	if (!s || i >= RULE_PATH_SIZE - 1)
+		return 1;
+	c = s->path[(w->start + i) & (SCRATCH_PATH_SIZE - 1)];
+	if (c == 0) {
+		w->end = i;
+		return 1;
+	}
+	s->key.path[i] = c;
+	if (c == '/') {
+		v = bpf_map_lookup_elem(w->scope_rules, &s->key);
+		if (v && w->m)
+			add_match(w->m, v, 0, w->operation);
+		w->last_dir = v;
+	}
+	return 0;
+}
+
+/*
+ * Matches the path at s->path[start...] for one key source: at each '/',
+ * the prefix so far (with the '/') is looked up for what lies under it; the
+ * value found at the last '/' also gives the direct-children operations;
+ * at the end the whole path is looked up as itself. A path longer than a
+ * key is matched by its directory prefixes only (no rule is that long).
+ */
+static __always_inline void match_path(void *scope_rules, struct scratch *s, __u32 start, __u32 source, __u32 operation, struct match *m)
+{
+	struct match_walk w = { scope_rules, s, m, 0, start, operation, RULE_PATH_SIZE };
+	struct rule_value *v;
+	__u32 end;
+
+	if (!s || !m)
+		return;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.source = source;
+	bpf_loop(RULE_PATH_SIZE - 1, match_step, &w, 0);
+	end = w.end;
+	if (end == 0 || end >= RULE_PATH_SIZE - 1)
+		return;
+	/* The last '/' seen is the parent directory's, unless the path ends with it. */
+	if (w.last_dir && s->key.path[end - 1] != '/')
+		add_match(m, w.last_dir, 1, operation);
+	v = bpf_map_lookup_elem(scope_rules, &s->key);
+	if (v)
+		add_match(m, v, 0, operation);
+}
+
+static __always_inline void match_key(void *scope_rules, struct rule_key *key, __u32 operation, struct match *m)
+{
+	struct rule_value *v = bpf_map_lookup_elem(scope_rules, key);
+
+	if (v)
+		add_match(m, v, 0, operation);
+}
+
+/* ---- Decisions and events --------------------------------------------------- */
+
+struct decision {
+	__u32 verdict;
+	__u32 rule_id;
+};
+
+/* The verdict from what matched, ownerOnly applied, then the scope's posture. */
+static __always_inline struct decision decide(void *scope_rules, struct scratch *s, struct match *m, __u32 operation, int is_owner)
+{
+	struct decision d = { VERDICT_ALLOW, 0 };
+	struct rule_value *settings;
+	__u32 block = m->ops[ACTION_BLOCK];
+	__u32 audit = m->ops[ACTION_AUDIT];
+	__u32 allow = m->ops[ACTION_ALLOW];
+
+	/* ownerOnly: a block or audit rule spares the owner; an allow rule allows only the owner. */
+	if (is_owner) {
+		block &= ~m->owner_ops[ACTION_BLOCK];
+		audit &= ~m->owner_ops[ACTION_AUDIT];
+	} else {
+		allow &= ~m->owner_ops[ACTION_ALLOW];
+	}
+	if (block) {
+		d.verdict = VERDICT_BLOCK;
+		d.rule_id = m->rule_id[ACTION_BLOCK];
+		return d;
+	}
+	if (audit) {
+		d.verdict = VERDICT_AUDIT;
+		d.rule_id = m->rule_id[ACTION_AUDIT];
+		return d;
+	}
+	if (allow)
+		return d;
+	__builtin_memset(&s->settings, 0, sizeof(s->settings));
+	s->settings.source = SOURCE_SETTINGS;
+	settings = bpf_map_lookup_elem(scope_rules, &s->settings);
+	if (!settings)
+		return d;
+	if (settings->ops[ACTION_BLOCK] & operation)
+		d.verdict = VERDICT_POSTURE_BLOCK;
+	else if (settings->ops[ACTION_AUDIT] & operation)
+		d.verdict = VERDICT_POSTURE_AUDIT;
+	return d;
+}
+
+static __always_inline void count(__u32 scope, __u32 verdict)
+{
+	struct decision_counts *counts = bpf_map_lookup_elem(&decisions, &scope);
+
+	if (!counts)
+		return;
+	switch (verdict) {
+	case VERDICT_ALLOW:
+		__sync_fetch_and_add(&counts->allowed, 1);
+		break;
+	case VERDICT_AUDIT:
+	case VERDICT_POSTURE_AUDIT:
+		__sync_fetch_and_add(&counts->audited, 1);
+		break;
+	case VERDICT_FAIL_CLOSED:
+		__sync_fetch_and_add(&counts->failed, 1);
+		break;
+	default:
+		__sync_fetch_and_add(&counts->denied, 1);
+	}
+}
+
+/* The throttle: 1 to emit, 0 to drop; *dropped is set when a summary is due first. */
+static __always_inline int throttle_admit(__u32 scope, __u32 *dropped)
+{
+	__u32 zero = 0;
+	struct throttle_config *limits = bpf_map_lookup_elem(&config, &zero);
+	struct throttle_state *state = bpf_map_lookup_elem(&throttle, &scope);
+	__u64 now = bpf_ktime_get_ns();
+	__u32 per_second = DEFAULT_EVENTS_PER_SECOND;
+	__u64 suppress = NSEC_PER_SEC;
+
+	*dropped = 0;
+	if (!state)
+		return 1;
+	if (limits && limits->events_per_second)
+		per_second = limits->events_per_second;
+	if (limits && limits->suppress_ns)
+		suppress = limits->suppress_ns;
+	if (now < state->suppressed_until) {
+		__sync_fetch_and_add(&state->dropped, 1);
+		return 0;
+	}
+	if (now - state->window_start >= NSEC_PER_SEC || state->window_start == 0) {
+		*dropped = state->dropped;
+		state->dropped = 0;
+		state->emitted = 0;
+		state->window_start = now;
+	}
+	if (state->emitted >= per_second) {
+		state->suppressed_until = now + suppress;
+		state->window_start = 0;
+		__sync_fetch_and_add(&state->dropped, 1);
+		return 0;
+	}
+	state->emitted += 1;
+	return 1;
+}
+
+static __always_inline struct event *reserve_event(struct scope_ref *scope, __u32 operation, __u32 verdict, __u32 rule_id)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64 id;
+
+	if (!e)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	e->time_ns = bpf_ktime_get_ns();
+	e->cgroup_id = scope->cgroup_id;
+	e->scope = scope->index;
+	e->pid = (__u32)id;
+	e->tgid = id >> 32;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->operation = operation;
+	e->rule_id = rule_id;
+	e->verdict = verdict;
+	e->dropped = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->resource[0] = 0;
+	e->source[0] = 0;
+	return e;
+}
+
+/* The current task's executable, into e->source (what the source walk fits in RULE_PATH_SIZE). */
+static __always_inline void fill_source(struct scratch *s, struct event *e)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	int start;
+
+	if (!exe)
+		return;
+	start = walk_path(s->path + PATH_MAX_BYTES, BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt));
+	if (start < 0)
+		return;
+	bpf_probe_read_kernel_str(e->source, sizeof(e->source), s->path + PATH_MAX_BYTES + (start & (PATH_MAX_BYTES - 1)));
+}
+
+/*
+ * Counts a decision and, for a block or an audit, emits an event (through
+ * the throttle). `resource` is the resolved path in s->path from `start`,
+ * or a NUL-terminated description when `start` is negative.
+ */
+static __noinline void report(struct scope_ref *scope, struct scratch *s, int start, __u32 operation, struct decision *d)
+{
+	struct event *e;
+	__u32 dropped;
+
+	if (!scope || !s || !d)
+		return;
+	count(scope->index, d->verdict);
+	if (d->verdict == VERDICT_ALLOW)
+		return;
+	if (!throttle_admit(scope->index, &dropped))
+		return;
+	if (dropped) {
+		e = reserve_event(scope, 0, VERDICT_DROPPED, 0);
+		if (e) {
+			e->dropped = dropped;
+			bpf_ringbuf_submit(e, 0);
+		}
+	}
+	e = reserve_event(scope, operation, d->verdict, d->rule_id);
+	if (!e)
+		return;
+	if (start >= 0)
+		bpf_probe_read_kernel_str(e->resource, sizeof(e->resource), s->path + (start & (PATH_MAX_BYTES - 1)));
+	else
+		bpf_probe_read_kernel_str(e->resource, sizeof(e->resource), &s->key.path);
+	fill_source(s, e);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int verdict_errno(__u32 verdict)
+{
+	return verdict == VERDICT_ALLOW || verdict == VERDICT_AUDIT || verdict == VERDICT_POSTURE_AUDIT ? 0 : -EPERM;
+}
+
+/*
+ * The decision on the path at s->path[start...] (start < 0: unresolvable)
+ * for `operation`, counted and reported: 0 or -EPERM.
+ */
+static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, int start, __u32 operation, int is_owner)
+{
+	struct match m = {};
+	struct decision d;
+	__u32 source;
+
+	if (!scope || !s || !scope->rules)
+		return 0;
+	if (start < 0) {
+		d.verdict = VERDICT_FAIL_CLOSED;
+		d.rule_id = 0;
+		s->key.path[0] = 0;
+		report(scope, s, -1, operation, &d);
+		return -EPERM;
+	}
+	source = current_source();
+	match_path(scope->rules, s, start & (PATH_MAX_BYTES - 1), SOURCE_ANY, operation, &m);
+	if (source != SOURCE_ANY)
+		match_path(scope->rules, s, start & (PATH_MAX_BYTES - 1), source, operation, &m);
+	d = decide(scope->rules, s, &m, operation, is_owner);
+	report(scope, s, start, operation, &d);
+	return verdict_errno(d.verdict);
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline int is_owner_of(struct inode *inode)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 fsuid = BPF_CORE_READ(task, cred, fsuid.val);
+
+	/* A file about to be created has no inode yet: its creator will own it. */
+	return !inode || BPF_CORE_READ(inode, i_uid.val) == fsuid;
+}
+
+/* ---- Hooks ------------------------------------------------------------------ */
+
+static __always_inline int check_file(struct file *file, __u32 operation)
+{
+	struct scope_ref scope;
+	struct scratch *s;
+	long length;
+
+	if (!current_scope(&scope) || !scope.rules)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	length = bpf_d_path(&file->f_path, s->path, PATH_MAX_BYTES);
+	return decide_path(&scope, s, length > 0 ? 0 : -1, operation, is_owner_of(file->f_inode));
 }
 
 SEC("lsm/file_open")
-int BPF_PROG(enforce_file_open, struct file *file, int ret)
+int BPF_PROG(enforce_file_open, struct file *file)
 {
-	if (ret != 0)
-		return ret;
-	return enforce(&file->f_path, RULE_OPEN);
+	unsigned int mode = file->f_mode;
+	__u32 operation = 0;
+
+	if (mode & FMODE_READ)
+		operation |= OP_READ;
+	if (mode & FMODE_WRITE)
+		operation |= OP_WRITE;
+	if (!operation)
+		operation = OP_READ;
+	return check_file(file, operation);
 }
 
-/* bpf_d_path is allowed here on 6.1 (for LSM programs the kernel allows it in the hooks it lists as sleepable, bprm_check_security among them); the kernel tests load it. */
 SEC("lsm/bprm_check_security")
-int BPF_PROG(enforce_bprm_check_security, struct linux_binprm *bprm, int ret)
+int BPF_PROG(enforce_bprm_check_security, struct linux_binprm *bprm)
 {
-	if (ret != 0)
-		return ret;
-	return enforce(&bprm->file->f_path, RULE_EXEC);
+	return check_file(bprm->file, OP_EXEC);
+}
+
+/*
+ * After the point of no return of an exec, the task's source is the new
+ * executable's index when the scope's rules name it (fromSource), or none.
+ */
+SEC("lsm/bprm_committed_creds")
+int BPF_PROG(track_bprm_committed_creds, struct linux_binprm *bprm)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct scope_ref scope;
+	struct scratch *s;
+	struct rule_value *definition;
+	__u32 *slot;
+	long length;
+
+	slot = bpf_task_storage_get(&sources, task, 0, 0);
+	if (slot)
+		*slot = SOURCE_ANY;
+	if (!current_scope(&scope) || !scope.rules)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	length = bpf_d_path(&bprm->file->f_path, s->path, PATH_MAX_BYTES);
+	if (length <= 0 || length > RULE_PATH_SIZE)
+		return 0;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.source = SOURCE_DEFINITION;
+	bpf_probe_read_kernel_str(s->key.path, sizeof(s->key.path), s->path);
+	definition = bpf_map_lookup_elem(scope.rules, &s->key);
+	if (!definition)
+		return 0;
+	slot = bpf_task_storage_get(&sources, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (slot)
+		*slot = definition->rule_id[0];
+	return 0;
+}
+
+/* A new task runs its parent's executable until it execs: it inherits the source. */
+SEC("lsm/task_alloc")
+int BPF_PROG(track_task_alloc, struct task_struct *task)
+{
+	struct task_struct *parent = bpf_get_current_task_btf();
+	__u32 *source = bpf_task_storage_get(&sources, parent, 0, 0);
+	__u32 *slot;
+
+	if (!source || *source == SOURCE_ANY)
+		return 0;
+	slot = bpf_task_storage_get(&sources, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (slot)
+		*slot = *source;
+	return 0;
+}
+
+/* A path hook: the path of `dentry` on `vfsmnt`, decided for `operation`. */
+static __always_inline int check_dentry(struct dentry *dentry, struct vfsmount *vfsmnt, __u32 operation)
+{
+	struct scope_ref scope;
+	struct scratch *s;
+
+	if (!current_scope(&scope) || !scope.rules)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	return decide_path(&scope, s, walk_path(s->path, dentry, vfsmnt), operation, is_owner_of(BPF_CORE_READ(dentry, d_inode)));
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(enforce_path_unlink, const struct path *dir, struct dentry *dentry)
+{
+	return check_dentry(dentry, BPF_CORE_READ(dir, mnt), OP_UNLINK);
+}
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(enforce_path_rmdir, const struct path *dir, struct dentry *dentry)
+{
+	return check_dentry(dentry, BPF_CORE_READ(dir, mnt), OP_RMDIR);
+}
+
+SEC("lsm/path_mkdir")
+int BPF_PROG(enforce_path_mkdir, const struct path *dir, struct dentry *dentry)
+{
+	return check_dentry(dentry, BPF_CORE_READ(dir, mnt), OP_MKDIR);
+}
+
+/* Also called for open(O_CREAT) of a new regular file: that is a write. */
+SEC("lsm/path_mknod")
+int BPF_PROG(enforce_path_mknod, const struct path *dir, struct dentry *dentry, unsigned short mode)
+{
+	return check_dentry(dentry, BPF_CORE_READ(dir, mnt), (mode & S_IFMT) == S_IFREG || (mode & S_IFMT) == 0 ? OP_WRITE : OP_MKNOD);
+}
+
+SEC("lsm/path_symlink")
+int BPF_PROG(enforce_path_symlink, const struct path *dir, struct dentry *dentry)
+{
+	return check_dentry(dentry, BPF_CORE_READ(dir, mnt), OP_SYMLINK);
+}
+
+SEC("lsm/path_link")
+int BPF_PROG(enforce_path_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
+{
+	struct vfsmount *mnt = BPF_CORE_READ(new_dir, mnt);
+	int verdict = check_dentry(old_dentry, mnt, OP_LINK);
+
+	return verdict ? verdict : check_dentry(new_dentry, mnt, OP_LINK);
+}
+
+SEC("lsm/path_rename")
+int BPF_PROG(enforce_path_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
+{
+	int verdict = check_dentry(old_dentry, BPF_CORE_READ(old_dir, mnt), OP_RENAME);
+
+	return verdict ? verdict : check_dentry(new_dentry, BPF_CORE_READ(new_dir, mnt), OP_RENAME);
+}
+
+SEC("lsm/path_truncate")
+int BPF_PROG(enforce_path_truncate, const struct path *path)
+{
+	return check_dentry(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), OP_TRUNCATE);
+}
+
+SEC("lsm/path_chmod")
+int BPF_PROG(enforce_path_chmod, const struct path *path)
+{
+	return check_dentry(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), OP_CHMOD);
+}
+
+/* A resource that is not a path: the key is built by the caller in s->key. */
+static __always_inline int check_resource(struct scope_ref *scope, struct scratch *s, __u32 operation, struct rule_key *wildcard)
+{
+	struct match m = {};
+	struct decision d;
+	__u32 source = current_source();
+
+	match_key(scope->rules, &s->key, operation, &m);
+	if (wildcard)
+		match_key(scope->rules, wildcard, operation, &m);
+	if (source != SOURCE_ANY) {
+		s->key.source = source;
+		match_key(scope->rules, &s->key, operation, &m);
+		s->key.source = SOURCE_ANY;
+	}
+	d = decide(scope->rules, s, &m, operation, 1);
+	report(scope, s, -1, operation, &d);
+	return verdict_errno(d.verdict);
+}
+
+/*
+ * socket_create: keys are (family, type, protocol) as u16 each after the
+ * RESOURCE_SOCKET byte, ANY_16 for any. Looked up: all three, then the
+ * family and type with any protocol, then the type alone.
+ */
+SEC("lsm/socket_create")
+int BPF_PROG(enforce_socket_create, int family, int type, int protocol, int kern)
+{
+	struct scope_ref scope;
+	struct scratch *s;
+	struct match m = {};
+	struct decision d;
+	__u16 sock_type = type & 0xf; /* without SOCK_NONBLOCK and SOCK_CLOEXEC */
+	__u16 fields[3][3] = {
+		{ family, sock_type, protocol },
+		{ family, sock_type, ANY_16 },
+		{ ANY_16, sock_type, ANY_16 },
+	};
+	__u32 source;
+	int i;
+
+	if (kern || !current_scope(&scope) || !scope.rules)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	source = current_source();
+	for (i = 0; i < 3; i++) {
+		__builtin_memset(&s->key, 0, sizeof(s->key));
+		s->key.path[0] = RESOURCE_SOCKET;
+		__builtin_memcpy(&s->key.path[1], fields[i], sizeof(fields[i]));
+		match_key(scope.rules, &s->key, OP_SOCKET, &m);
+		if (source != SOURCE_ANY) {
+			s->key.source = source;
+			match_key(scope.rules, &s->key, OP_SOCKET, &m);
+		}
+	}
+	d = decide(scope.rules, s, &m, OP_SOCKET, 1);
+	/* The resource as text for events: "socket <family> <type> <protocol>" is left to user space; keep the exact key. */
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.path[0] = RESOURCE_SOCKET;
+	__builtin_memcpy(&s->key.path[1], fields[0], sizeof(fields[0]));
+	report(&scope, s, -1, OP_SOCKET, &d);
+	return verdict_errno(d.verdict);
+}
+
+SEC("lsm/capable")
+int BPF_PROG(enforce_capable, const struct cred *cred, void *ns, int cap, unsigned int opts)
+{
+	struct scope_ref scope;
+	struct scratch *s;
+	__u32 capability = cap;
+
+	if (!current_scope(&scope) || !scope.rules)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.path[0] = RESOURCE_CAPABILITY;
+	__builtin_memcpy(&s->key.path[1], &capability, sizeof(capability));
+	return check_resource(&scope, s, OP_CAPABILITY, 0);
+}
+
+/* No scoped process may signal a protected one, whatever its rules. */
+SEC("lsm/task_kill")
+int BPF_PROG(enforce_task_kill, struct task_struct *target, void *info, int sig)
+{
+	struct scope_ref scope;
+	struct scratch *s;
+	struct decision d = { VERDICT_PROTECTED, 0 };
+	__u32 tgid = target->tgid;
+	__u32 *guarded;
+
+	guarded = bpf_map_lookup_elem(&protected, &tgid);
+	if (!guarded || !current_scope(&scope))
+		return 0;
+	if ((bpf_get_current_pid_tgid() >> 32) == tgid)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.path[0] = 's';
+	s->key.path[1] = 'i';
+	s->key.path[2] = 'g';
+	report(&scope, s, -1, OP_SIGNAL, &d);
+	return -EPERM;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

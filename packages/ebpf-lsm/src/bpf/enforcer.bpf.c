@@ -237,10 +237,6 @@ struct scratch {
 	char path[SCRATCH_PATH_SIZE];
 	struct rule_key key;
 	struct rule_key settings;
-	/* Unused. A struct reached only through the inner-map template's
-	 * pointer gets a forward declaration in BTF, and libbpf needs the
-	 * value's size: naming it here emits its definition. */
-	struct rule_value btf_anchor;
 };
 
 /* Read by user space to check that it writes the layout this object reads. */
@@ -253,12 +249,17 @@ struct {
 	__type(value, __u32);
 } scopes SEC(".maps");
 
-/* The template; inner hash maps may hold any number of entries. */
+/*
+ * The template; inner hash maps may hold any number of entries. Sizes, not
+ * BTF types: on 6.1 an inner map must match the template's timer offset,
+ * which is -EINVAL for a map without BTF (as user space creates them) but
+ * -ENOENT for one whose BTF value is a struct without a timer.
+ */
 struct scope_rules {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
-	__type(key, struct rule_key);
-	__type(value, struct rule_value);
+	__uint(key_size, sizeof(struct rule_key));
+	__uint(value_size, sizeof(struct rule_value));
 };
 
 struct {
@@ -471,10 +472,19 @@ struct match_walk {
 	void *scope_rules;
 	struct scratch *s;
 	struct match *m;
-	struct rule_value *last_dir;
 	__u32 start;
 	__u32 operation;
 	__u32 end;     /* the path's length when it fits in a key, else RULE_PATH_SIZE */
+	/*
+	 * What the value at the last '/' says about direct children, copied:
+	 * 6.1's verifier simulates a bpf_loop callback once, and a map value
+	 * pointer kept across it was taken for always NULL, so the check was
+	 * dropped as dead code.
+	 */
+	__u32 has_children;
+	__u32 child_ops[ACTIONS];
+	__u32 child_owner[ACTIONS];
+	__u32 child_rule[ACTIONS];
 };
 
 static long match_step(__u32 index, struct match_walk *w)
@@ -495,9 +505,18 @@ static long match_step(__u32 index, struct match_walk *w)
 	s->key.path[i] = c;
 	if (c == '/') {
 		v = bpf_map_lookup_elem(w->scope_rules, &s->key);
-		if (v && w->m)
+		w->has_children = 0;
+		if (v && w->m) {
+			int a;
+
 			add_match(w->m, v, 0, w->operation);
-		w->last_dir = v;
+			for (a = 0; a < ACTIONS; a++) {
+				w->child_ops[a] = v->child_ops[a];
+				w->child_owner[a] = v->owner_ops[a];
+				w->child_rule[a] = v->rule_id[a];
+			}
+			w->has_children = 1;
+		}
 	}
 	return 0;
 }
@@ -511,12 +530,19 @@ static long match_step(__u32 index, struct match_walk *w)
  */
 static __always_inline void match_path(void *scope_rules, struct scratch *s, __u32 start, __u32 source, __u32 operation, struct match *m)
 {
-	struct match_walk w = { scope_rules, s, m, 0, start, operation, RULE_PATH_SIZE };
+	struct match_walk w = {};
 	struct rule_value *v;
 	__u32 end;
+	int a;
 
 	if (!s || !m)
 		return;
+	w.scope_rules = scope_rules;
+	w.s = s;
+	w.m = m;
+	w.start = start;
+	w.operation = operation;
+	w.end = RULE_PATH_SIZE;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
 	s->key.source = source;
 	bpf_loop(RULE_PATH_SIZE - 1, match_step, &w, 0);
@@ -524,8 +550,18 @@ static __always_inline void match_path(void *scope_rules, struct scratch *s, __u
 	if (end == 0 || end >= RULE_PATH_SIZE - 1)
 		return;
 	/* The last '/' seen is the parent directory's, unless the path ends with it. */
-	if (w.last_dir && s->key.path[end - 1] != '/')
-		add_match(m, w.last_dir, 1, operation);
+	if (w.has_children && s->key.path[(end - 1) & 0xff] != '/') {
+		for (a = 0; a < ACTIONS; a++) {
+			__u32 hit = w.child_ops[a] & operation;
+
+			if (hit) {
+				if (!m->ops[a])
+					m->rule_id[a] = w.child_rule[a];
+				m->ops[a] |= hit;
+				m->owner_ops[a] |= w.child_owner[a] & hit;
+			}
+		}
+	}
 	v = bpf_map_lookup_elem(scope_rules, &s->key);
 	if (v)
 		add_match(m, v, 0, operation);

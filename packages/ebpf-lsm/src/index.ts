@@ -3,7 +3,7 @@
  * libbpf. Importing does nothing; the first call loads libbpf.so.1.
  */
 export { openObject, OpenObject, LoadedObject, type OpenObjectOptions } from './object.js';
-export { Program } from './program.js';
+export { Program, type ProgramInfo, type ProgramTestRun } from './program.js';
 export { Link, type OpenPinnedLinkOptions } from './link.js';
 export {
   BpfMap,
@@ -55,6 +55,8 @@ export {
   type RingBufferPointer,
   type CreateMapSettings,
   type KernelMapInfo,
+  type KernelProgramInfo,
+  type TestRunOutcome,
   type LookupBatchResult,
   type SampleHandler,
 } from './binding.js';

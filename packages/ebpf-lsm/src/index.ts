@@ -37,6 +37,18 @@ export {
   type RuleEntry,
   type RuleOperation,
 } from './rules.js';
+export {
+  GLOB_MAX_STEPS,
+  GLOB_PATH_SIZE,
+  GLOB_PATTERN_MAX,
+  GLOB_PATTERN_SIZE,
+  findGlobProblem,
+  globMatch,
+  validateGlob,
+  type GlobMatchOptions,
+  type GlobMatchResult,
+  type ValidGlob,
+} from './glob.js';
 export { StateError, LibbpfError, VerifierError, type LogEntry, type LibbpfErrorDetails } from './errors.js';
 export type { LogOptions } from './call.js';
 export {

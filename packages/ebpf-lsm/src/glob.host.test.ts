@@ -6,16 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestPrograms, compileTestPrograms } from './__fixtures__/bpf.js';
-import { type GlobCase, globCases, globCorpus, longGlobCorpus } from './__fixtures__/glob-corpus.js';
-import { GLOB_MAX_STEPS, GLOB_PATH_SIZE, GLOB_PATTERN_SIZE, type GlobMatchResult, globMatch, runGlob } from './glob.js';
+import { globCases, globCorpus, longGlobCorpus } from './__fixtures__/glob-corpus.js';
+import { BPF_PROG_TYPE_SYSCALL, compareGlob, contextSize, kernelGlob } from './__fixtures__/glob-kernel.js';
+import { GLOB_MAX_STEPS, GLOB_PATH_SIZE, GLOB_PATTERN_SIZE, globMatch, runGlob } from './glob.js';
 import { type LoadedObject, openObject } from './object.js';
 import type { Program } from './program.js';
-
-/** struct glob_test in test-glob.bpf.c: u32 pattern_len, u32 path_len, s32 result, u32 reserved, the pattern, the path. */
-const headerSize = 16;
-const contextSize = headerSize + GLOB_PATTERN_SIZE + GLOB_PATH_SIZE;
-const results: Record<number, GlobMatchResult> = { 1: 'match', 0: 'no-match', [-1]: 'undecided' };
-const BPF_PROG_TYPE_SYSCALL = 31;
 
 let programs: TestPrograms;
 let loaded: LoadedObject;
@@ -32,37 +27,6 @@ afterAll(() => {
   programs[Symbol.dispose]();
 });
 
-function kernelGlob(pattern: string | Uint8Array, path: string | Uint8Array): GlobMatchResult {
-  const patternBytes = typeof pattern === 'string' ? Buffer.from(pattern) : pattern;
-  const pathBytes = typeof path === 'string' ? Buffer.from(path) : path;
-  const context = Buffer.alloc(contextSize);
-  context.writeUInt32LE(patternBytes.length, 0);
-  context.writeUInt32LE(pathBytes.length, 4);
-  context.writeInt32LE(-99, 8);
-  context.set(patternBytes.subarray(0, GLOB_PATTERN_SIZE), headerSize);
-  context.set(pathBytes.subarray(0, GLOB_PATH_SIZE), headerSize + GLOB_PATTERN_SIZE);
-  const run = program.testRun(context);
-  // The program writes its result into the context too, and leaves the rest as it was.
-  if (run.context.readInt32LE(8) !== run.returnValue || !run.context.subarray(headerSize).equals(context.subarray(headerSize))) {
-    expect.fail(`run_glob returned ${run.returnValue} but left ${run.context.readInt32LE(8)} in its context, or changed its inputs`);
-  }
-  const result = results[run.returnValue];
-  if (result === undefined) throw new Error(`run_glob returned ${run.returnValue}`);
-  return result;
-}
-
-/** Runs every case in both matchers; returns the counts of each result, failing on the first difference. */
-function compare(cases: readonly GlobCase[]): Record<GlobMatchResult, number> {
-  const counts: Record<GlobMatchResult, number> = { match: 0, 'no-match': 0, undecided: 0 };
-  for (const { pattern, path } of cases) {
-    const expected = globMatch(pattern, path);
-    const actual = kernelGlob(pattern, path);
-    if (actual !== expected) expect.fail(`${JSON.stringify(pattern)} against ${JSON.stringify(path)}: the kernel says ${actual}, globMatch ${expected}`);
-    counts[actual]++;
-  }
-  return counts;
-}
-
 describe('glob_match in the kernel', () => {
   it('passes the verifier as a syscall program and says how much it checked', () => {
     const info = program.info;
@@ -75,24 +39,24 @@ describe('glob_match in the kernel', () => {
 
   it('decides the hand-written cases as globMatch does', () => {
     for (const [pattern, path, matches] of globCases) {
-      expect(kernelGlob(pattern, path), `${pattern} against ${path}`).toBe(matches ? 'match' : 'no-match');
+      expect(kernelGlob(program, pattern, path), `${pattern} against ${path}`).toBe(matches ? 'match' : 'no-match');
     }
   });
 
   it('agrees with globMatch on 5,000 random valid patterns and paths', () => {
-    const counts = compare(globCorpus(0x6c6f62, 5000));
+    const counts = compareGlob(program, globCorpus(0x6c6f62, 5000));
     expect(counts.match).toBeGreaterThan(1000);
     expect(counts['no-match']).toBeGreaterThan(1000);
   });
 
   it('agrees with globMatch on 3,000 random patterns that validateGlob refuses or accepts', () => {
-    compare(globCorpus(0x0dd, 3000, { validOnly: false }));
+    compareGlob(program, globCorpus(0x0dd, 3000, { validOnly: false }));
   });
 
   it('agrees with globMatch on 2,000 patterns of 200 to 255 bytes and paths of 3,900 to 4,096 bytes', () => {
     const corpus = longGlobCorpus(0x10ad, 2000);
     expect(Math.max(...corpus.map(({ path }) => path.length))).toBeGreaterThan(GLOB_PATH_SIZE - 10);
-    const counts = compare(corpus);
+    const counts = compareGlob(program, corpus);
     expect(counts.match).toBeGreaterThan(200);
     expect(counts['no-match']).toBeGreaterThan(200);
   });
@@ -105,18 +69,18 @@ describe('glob_match in the kernel', () => {
     expect(steps[2]).toBeGreaterThan(GLOB_MAX_STEPS - 200);
     expect(globMatch(near[2]!, path)).toBe('no-match');
     expect(steps[3]).toBe(GLOB_MAX_STEPS);
-    for (const pattern of near) expect(kernelGlob(pattern, path)).toBe(globMatch(pattern, path));
+    for (const pattern of near) expect(kernelGlob(program, pattern, path)).toBe(globMatch(pattern, path));
     const started = performance.now();
-    expect(kernelGlob(near[3]!, path)).toBe('undecided');
+    expect(kernelGlob(program, near[3]!, path)).toBe('undecided');
     console.info(`glob: ${GLOB_MAX_STEPS} steps (undecided) took ${(performance.now() - started).toFixed(2)} ms in a test run, system call included`);
     // A path of the whole buffer, GLOB_PATH_SIZE bytes.
     const whole = Buffer.from(`/${'a/'.repeat(2046)}bbb`);
     expect(whole.length).toBe(GLOB_PATH_SIZE);
-    expect(kernelGlob('/**/*b', whole)).toBe('match');
-    expect(kernelGlob('/**/*a', whole)).toBe('no-match');
+    expect(kernelGlob(program, '/**/*b', whole)).toBe('match');
+    expect(kernelGlob(program, '/**/*a', whole)).toBe('no-match');
     // A 256-byte pattern (more than validateGlob allows, as much as the buffer holds) still runs.
     const full = `/**/${'x'.repeat(GLOB_PATTERN_SIZE - 5)}`;
-    expect(kernelGlob(full, `/a/${'x'.repeat(GLOB_PATTERN_SIZE - 5)}`)).toBe('match');
+    expect(kernelGlob(program, full, `/a/${'x'.repeat(GLOB_PATTERN_SIZE - 5)}`)).toBe('match');
     // Lengths beyond the buffers (the context cannot carry the bytes, only the length).
     const context = Buffer.alloc(contextSize);
     context.writeUInt32LE(1, 0);
@@ -135,7 +99,7 @@ describe('glob_match in the kernel', () => {
       [Buffer.from([0x2f, 0x00, 0x2a]), Buffer.from([0x2f, 0x00, 0x01])],
     ];
     for (const [pattern, path] of cases) {
-      expect(kernelGlob(pattern, path)).toBe('match');
+      expect(kernelGlob(program, pattern, path)).toBe('match');
       expect(globMatch(pattern, path)).toBe('match');
     }
   });

@@ -3,7 +3,7 @@
  * glob_match: path globs matched in the kernel, for the enforcer and its
  * tests. src/glob.ts holds the same algorithm in TypeScript (globMatch)
  * and checks patterns (validateGlob); the two must stay step for step the
- * same, because the host test compares them on random inputs.
+ * same, because the host and kernel tests compare them on random inputs.
  *
  * Syntax, over bytes:
  *   *     any run of bytes except '/', within one component
@@ -47,8 +47,9 @@
  * GLOB_MAX_STEPS costs it nothing. The working variables (struct
  * glob_vars) must be in a map value, such as a member of the caller's
  * per-CPU scratch buffer, not on the stack: the verifier tracks the values
- * of stack slots, and since Linux 6.8 it checks a bpf_loop callback again
- * until the state it starts from repeats, which with known positions
+ * of stack slots, and newer verifiers (about Linux 6.7 on, and stable
+ * kernels that took that fix) check a bpf_loop callback again until the
+ * state it starts from repeats, which with known positions
  * (0, 1, 2, ...) runs out of its budget; it does not track what a map
  * value holds, so every step starts from the same state. Like any per-CPU
  * scratch, the variables must not be shared by two runs at once on one

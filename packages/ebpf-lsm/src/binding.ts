@@ -19,6 +19,7 @@ import {
   type bpf_map_batch_opts,
   type bpf_map_create_opts,
   type bpf_object_open_opts,
+  type bpf_test_run_opts,
   loadLibbpf,
 } from './raw/libbpf.js';
 
@@ -82,6 +83,28 @@ export interface KernelMapInfo extends MapDefinition {
   readonly flags: number;
 }
 
+/** A program as the kernel describes the program behind an fd (struct bpf_prog_info). */
+export interface KernelProgramInfo {
+  /** `enum bpf_prog_type` */
+  readonly type: number;
+  /** The kernel's id of the program, unique while it exists. */
+  readonly id: number;
+  /** The name the program was loaded with, at most 15 bytes. */
+  readonly name: string;
+  /** Instructions after the verifier's rewrites (`xlated_prog_len` / 8). */
+  readonly translatedInstructions: number;
+  /** Instructions the verifier processed to accept it (`verified_insns`, Linux 5.16; 0 before). */
+  readonly verifiedInstructions: number;
+}
+
+/** What one BPF_PROG_TEST_RUN gave back. */
+export interface TestRunOutcome {
+  /** The program's return value (`retval`, a u32). */
+  readonly returnValue: number;
+  /** The run's duration in nanoseconds, as the kernel measured it (0 for types it does not time). */
+  readonly duration: number;
+}
+
 export interface CreateMapSettings {
   /** A map-in-map's template: the fd of a map like those it will hold. */
   readonly innerMapFd?: number;
@@ -131,6 +154,15 @@ export interface LibbpfBinding {
   /** Attaches as the program's section says (bpf_program__attach). */
   attachProgram(program: ProgramPointer): LinkPointer;
   attachTracepoint(program: ProgramPointer, category: string, name: string): LinkPointer;
+  /**
+   * Runs the program behind `fd` once (bpf_prog_test_run_opts) with
+   * `context` as its context (`ctx_in`; none when empty). `context` is in
+   * and out: afterwards it holds what the kernel left in `ctx_in`, which is
+   * where BPF_PROG_TYPE_SYSCALL programs write their context back.
+   */
+  testRun(fd: number, context: Uint8Array): TestRunOutcome;
+  /** What the kernel knows about the program behind `fd`. */
+  programInfo(fd: number): KernelProgramInfo;
 
   destroyLink(link: LinkPointer): void;
   pinLink(link: LinkPointer, path: string): void;
@@ -216,6 +248,8 @@ export const ENOSPC = 28;
 
 /** struct bpf_map_info up to `name`, the fields read here; the buffer is the whole struct (80 bytes), zeroed. */
 const mapInfoSize = 80;
+/** struct bpf_prog_info as of Linux 6.1 (232 bytes), zeroed, so that the kernel fills no arrays; verified_insns is at 216. */
+const programInfoSize = 232;
 /** Samples up to this size are copied into shared slabs, larger ones into buffers of their own. */
 const slabSize = 16 * 1024;
 /** What the sample callback returns to make ring_buffer__consume stop; libbpf returns it as the result. */
@@ -291,6 +325,24 @@ function createRealBinding(loaded: LoadedLibbpf): LibbpfBinding {
     if (size > 0) libc.memcpy(sample, data, size);
     return sample;
   }
+
+  const testRunOptions = (context: Pointer | null, size: number): bpf_test_run_opts => ({
+    sz: ffi.sizeof_bpf_test_run_opts,
+    data_in: null,
+    data_out: null,
+    data_size_in: 0,
+    data_size_out: 0,
+    ctx_in: context,
+    ctx_out: null,
+    ctx_size_in: size,
+    ctx_size_out: 0,
+    retval: 0,
+    repeat: 0,
+    duration: 0,
+    flags: 0,
+    cpu: 0,
+    batch_size: 0,
+  });
 
   const batchOptions = (): bpf_map_batch_opts => ({ sz: ffi.sizeof_bpf_map_batch_opts, elem_flags: 0, flags: 0 });
 
@@ -398,6 +450,40 @@ function createRealBinding(loaded: LoadedLibbpf): LibbpfBinding {
     attachProgram: (program) => pointer('bpf_program__attach', libbpf.bpf_program__attach(program)) as LinkPointer,
     attachTracepoint: (program, category, name) =>
       pointer('bpf_program__attach_tracepoint', libbpf.bpf_program__attach_tracepoint(program, category, name)) as LinkPointer,
+    testRun(fd, context) {
+      // The kernel reads and writes the context through a C pointer: a copy in memory of our own.
+      let copy: Pointer | null = null;
+      if (context.length > 0) {
+        copy = libc.malloc(context.length);
+        if (copy === null) throw new LibbpfCallError('malloc', ffi.errno());
+      }
+      try {
+        if (copy !== null) libc.memcpy(copy, context, context.length);
+        const options = testRunOptions(copy, context.length);
+        check('bpf_prog_test_run_opts', libbpf.bpf_prog_test_run_opts(fd, options));
+        if (copy !== null) libc.memcpy(context, copy, context.length);
+        return { returnValue: options.retval, duration: options.duration };
+      } finally {
+        if (copy !== null) libc.free(copy);
+      }
+    },
+    programInfo(fd) {
+      const info = new Uint8Array(programInfoSize);
+      const length = new Uint32Array([programInfoSize]);
+      check('bpf_obj_get_info_by_fd', libbpf.bpf_obj_get_info_by_fd(fd, info, length));
+      const view = new DataView(info.buffer);
+      const little = littleEndian;
+      const nameBytes = info.subarray(64, 80);
+      const end = nameBytes.indexOf(0);
+      return {
+        type: view.getUint32(0, little),
+        id: view.getUint32(4, little),
+        name: Buffer.from(end === -1 ? nameBytes : nameBytes.subarray(0, end)).toString('utf8'),
+        translatedInstructions: view.getUint32(20, little) / 8,
+        // A kernel older than the field leaves it zero (it writes only what it knows, up to length).
+        verifiedInstructions: length[0]! >= 220 ? view.getUint32(216, little) : 0,
+      };
+    },
 
     destroyLink(link) {
       check('bpf_link__destroy', libbpf.bpf_link__destroy(link));

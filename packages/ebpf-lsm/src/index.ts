@@ -3,7 +3,7 @@
  * libbpf. Importing does nothing; the first call loads libbpf.so.1.
  */
 export { openObject, OpenObject, LoadedObject, type OpenObjectOptions } from './object.js';
-export { Program } from './program.js';
+export { Program, type ProgramInfo, type ProgramTestRun } from './program.js';
 export { Link, type OpenPinnedLinkOptions } from './link.js';
 export {
   BpfMap,
@@ -59,6 +59,18 @@ export {
   type SocketRule,
   type Verdict,
 } from './rules.js';
+export {
+  GLOB_MAX_STEPS,
+  GLOB_PATH_SIZE,
+  GLOB_PATTERN_MAX,
+  GLOB_PATTERN_SIZE,
+  findGlobProblem,
+  globMatch,
+  validateGlob,
+  type GlobMatchOptions,
+  type GlobMatchResult,
+  type ValidGlob,
+} from './glob.js';
 export { StateError, LibbpfError, VerifierError, type LogEntry, type LibbpfErrorDetails } from './errors.js';
 export type { LogOptions } from './call.js';
 export {
@@ -77,6 +89,8 @@ export {
   type RingBufferPointer,
   type CreateMapSettings,
   type KernelMapInfo,
+  type KernelProgramInfo,
+  type TestRunOutcome,
   type LookupBatchResult,
   type SampleHandler,
 } from './binding.js';

@@ -8,6 +8,33 @@ import type { ObjectState } from './state.js';
 
 const tracepointPart = /^[A-Za-z0-9_]+$/;
 
+/** What the kernel knows about a loaded program. */
+export interface ProgramInfo {
+  /** `enum bpf_prog_type` (e.g. 29 for BPF_PROG_TYPE_LSM, 31 for BPF_PROG_TYPE_SYSCALL). */
+  readonly type: number;
+  /** The kernel's id of the program. */
+  readonly id: number;
+  /** The name the kernel has for it (the C name, cut to 15 bytes). */
+  readonly name: string;
+  /** Instructions after the verifier's rewrites. */
+  readonly translatedInstructions: number;
+  /** Instructions the verifier processed to accept it (Linux 5.16 or later; 0 before). */
+  readonly verifiedInstructions: number;
+}
+
+/** What one test run gave back. */
+export interface ProgramTestRun {
+  /** The program's return value as a signed 32-bit integer (a program that returns -1 gives -1). */
+  readonly returnValue: number;
+  /** The context after the run: a copy of the one passed in, with what the program wrote into it (syscall programs). */
+  readonly context: Buffer;
+  /** Nanoseconds, as the kernel measured the run (0 for types it does not time). */
+  readonly duration: number;
+}
+
+/** The largest context BPF_PROG_TEST_RUN takes (the kernel refuses more with EINVAL). */
+const maxTestRunContext = 0xffff;
+
 export class Program {
   readonly #state: ObjectState;
   readonly #pointer: ProgramPointer;
@@ -29,6 +56,38 @@ export class Program {
     const state = this.#state;
     state.assertPhase(`get fd of program ${this.name}`, 'loaded');
     return callLibbpf(state.binding, `get fd of program ${this.name}`, () => state.binding.programFd(this.#pointer));
+  }
+
+  /** What the kernel knows about the program, read from it on each access. */
+  get info(): ProgramInfo {
+    const state = this.#state;
+    const operation = `get info of program ${this.name}`;
+    state.assertPhase(operation, 'loaded');
+    const fd = callLibbpf(state.binding, operation, () => state.binding.programFd(this.#pointer));
+    return callLibbpf(state.binding, operation, () => state.binding.programInfo(fd));
+  }
+
+  /**
+   * Runs the program once in the kernel, without attaching it
+   * (BPF_PROG_TEST_RUN), with `context` as its context (none by default),
+   * and returns its return value and the context as the kernel left it.
+   * Only types the kernel can run this way with a context alone work:
+   * `syscall` programs (which may write their context back) and
+   * `raw_tracepoint` ones, for example; the others fail with EINVAL or
+   * ENOTSUPP. The input is not changed.
+   */
+  testRun(context: Uint8Array = new Uint8Array(0)): ProgramTestRun {
+    const state = this.#state;
+    const operation = `test run program ${this.name}`;
+    if (!(context instanceof Uint8Array) || context.length > maxTestRunContext) {
+      const got = context instanceof Uint8Array ? `${context.length} bytes` : typeof context;
+      throw addContext(operation, new ValidationError('context', [{ path: '', message: `expected at most ${maxTestRunContext} bytes, got ${got}` }]));
+    }
+    state.assertPhase(operation, 'loaded');
+    const copy = Buffer.from(context);
+    const fd = callLibbpf(state.binding, operation, () => state.binding.programFd(this.#pointer));
+    const outcome = callLibbpf(state.binding, operation, () => state.binding.testRun(fd, copy), { log: state.log });
+    return { returnValue: outcome.returnValue | 0, context: copy, duration: outcome.duration };
   }
 
   /**

@@ -25,6 +25,8 @@ export interface TestPrograms extends Disposable {
   readonly ringbuf: string;
   /** src/__fixtures__/bpf/map-in-map.bpf.c: read_policy, maps of maps `policies` and `routes`, array `seen`. */
   readonly mapInMap: string;
+  /** src/bpf/test-glob.bpf.c: run_glob, a syscall program that runs glob.h's glob_match on its context. */
+  readonly glob: string;
 }
 
 /** Compiles the test programs into a fresh directory that any user may read. */
@@ -42,6 +44,7 @@ export function compileTestPrograms(): TestPrograms {
     rejected: compile('bpf/rejected.bpf.c'),
     ringbuf: compile('../bpf/test-ringbuf.bpf.c'),
     mapInMap: compile('bpf/map-in-map.bpf.c'),
+    glob: compile('../bpf/test-glob.bpf.c'),
     [Symbol.dispose]: () => rmSync(directory, { recursive: true, force: true }),
   };
 }

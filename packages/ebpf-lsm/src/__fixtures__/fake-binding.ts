@@ -9,6 +9,7 @@
 import {
   type CreateMapSettings,
   type KernelMapInfo,
+  type KernelProgramInfo,
   type LibbpfBinding,
   LibbpfCallError,
   type LinkPointer,
@@ -21,6 +22,7 @@ import {
   type ProgramPointer,
   type RingBufferPointer,
   type SampleHandler,
+  type TestRunOutcome,
   logLevels,
 } from '../binding.js';
 import type { LogEntry } from '../errors.js';
@@ -55,6 +57,10 @@ const batchTypes = new Set([BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_
 export interface FakeProgramSpec {
   readonly name: string;
   readonly section: string;
+  /** What the program does when test-run: may change the context in place; returns retval (as a u32). Without it, test runs fail with ENOTSUPP, as for a type the kernel cannot test-run. */
+  readonly run?: (context: Buffer) => number;
+  /** `enum bpf_prog_type` in programInfo (default 5, BPF_PROG_TYPE_TRACEPOINT). */
+  readonly type?: number;
 }
 
 export interface FakeMapSpec extends MapDefinition {
@@ -124,6 +130,8 @@ const functionNames: Partial<Record<Method, string>> = {
   programFd: 'bpf_program__fd',
   attachProgram: 'bpf_program__attach',
   attachTracepoint: 'bpf_program__attach_tracepoint',
+  testRun: 'bpf_prog_test_run_opts',
+  programInfo: 'bpf_obj_get_info_by_fd',
   destroyLink: 'bpf_link__destroy',
   pinLink: 'bpf_link__pin',
   unpinLink: 'bpf_link__unpin',
@@ -366,6 +374,22 @@ export class FakeBinding implements LibbpfBinding {
     const fake = this.#program(program);
     this.#enter('programFd', fake.spec.name);
     return fake.fd;
+  }
+
+  testRun(fd: number, context: Uint8Array): TestRunOutcome {
+    const fake = this.#programByFd(fd);
+    this.#enter('testRun', fake.spec.name);
+    if (fake.spec.run === undefined) throw new LibbpfCallError('bpf_prog_test_run_opts', ENOTSUPP);
+    const copy = Buffer.from(context);
+    const returnValue = fake.spec.run(copy) >>> 0;
+    context.set(copy);
+    return { returnValue, duration: 0 };
+  }
+
+  programInfo(fd: number): KernelProgramInfo {
+    const fake = this.#programByFd(fd);
+    this.#enter('programInfo', fake.spec.name);
+    return { type: fake.spec.type ?? 5, id: fake.fd + 1000, name: fake.spec.name.slice(0, 15), translatedInstructions: 8, verifiedInstructions: 10 };
   }
 
   attachProgram(program: ProgramPointer): LinkPointer {
@@ -769,6 +793,14 @@ export class FakeBinding implements LibbpfBinding {
     const fake = this.#programs.get(pointer);
     if (fake === undefined) throw new Error(`fake: unknown bpf_program ${pointer}`);
     this.#object(fake.object);
+    return fake;
+  }
+
+  #programByFd(fd: number): { spec: FakeProgramSpec; object: ObjectPointer; fd: number } {
+    const fake = [...this.#programs.values()].find((program) => program.fd === fd);
+    if (fake === undefined) throw new Error(`fake: unknown program fd ${fd}`);
+    const object = this.#object(fake.object);
+    if (!object.loaded) throw new Error(`fake: program fd ${fd} of an object that is not loaded`);
     return fake;
   }
 

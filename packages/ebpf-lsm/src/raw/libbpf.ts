@@ -63,6 +63,29 @@ export interface bpf_map_create_opts {
   map_ifindex: number;
 }
 
+/**
+ * struct bpf_test_run_opts as of libbpf 1.1. The buffers are C pointers
+ * (malloc'd by the caller); `*_size_out` and `retval`, `duration` are
+ * written back by bpf_prog_test_run_opts.
+ */
+export interface bpf_test_run_opts {
+  sz: number;
+  data_in: Pointer | null;
+  data_out: Pointer | null;
+  data_size_in: number;
+  data_size_out: number;
+  ctx_in: Pointer | null;
+  ctx_out: Pointer | null;
+  ctx_size_in: number;
+  ctx_size_out: number;
+  retval: number;
+  repeat: number;
+  duration: number;
+  flags: number;
+  cpu: number;
+  batch_size: number;
+}
+
 /** struct bpf_map_batch_opts */
 export interface bpf_map_batch_opts {
   sz: number;
@@ -106,6 +129,8 @@ export interface Libbpf {
   bpf_program__fd(prog: Pointer): number;
   bpf_program__attach(prog: Pointer): Pointer | null;
   bpf_program__attach_tracepoint(prog: Pointer, tp_category: string, tp_name: string): Pointer | null;
+  /** Runs the program behind `prog_fd` in the kernel (BPF_PROG_TEST_RUN). `opts` is in/out: koffi writes the struct back into the object. Returns 0 or a negative errno. */
+  bpf_prog_test_run_opts(prog_fd: number, opts: bpf_test_run_opts): number;
 
   bpf_link__destroy(link: Pointer): number;
   bpf_link__pin(link: Pointer, path: string): number;
@@ -139,7 +164,7 @@ export interface Libbpf {
   ): number;
   /** Returns a new fd for the map with this id, or a negative errno. */
   bpf_map_get_fd_by_id(id: number): number;
-  /** Fills `info` (a struct bpf_map_info for a map's fd); `info_len` is in/out: a one-element array. */
+  /** Fills `info` (a struct bpf_map_info or bpf_prog_info, by the fd's kind); `info_len` is in/out: a one-element array. */
   bpf_obj_get_info_by_fd(bpf_fd: number, info: Uint8Array, info_len: Uint32Array): number;
 
   bpf_map_update_elem(fd: number, key: Uint8Array | null, value: Uint8Array, flags: number | bigint): number;
@@ -199,6 +224,7 @@ export interface Ffi {
   sizeof_bpf_object_open_opts: number;
   sizeof_bpf_map_batch_opts: number;
   sizeof_bpf_map_create_opts: number;
+  sizeof_bpf_test_run_opts: number;
 }
 
 export interface LoadedLibbpf {
@@ -300,6 +326,23 @@ function declareTypes(koffi: typeof Koffi): void {
     numa_node: 'uint32_t',
     map_ifindex: 'uint32_t',
   });
+  koffi.struct('bpf_test_run_opts', {
+    sz: 'size_t',
+    data_in: 'void *',
+    data_out: 'void *',
+    data_size_in: 'uint32_t',
+    data_size_out: 'uint32_t',
+    ctx_in: 'void *',
+    ctx_out: 'void *',
+    ctx_size_in: 'uint32_t',
+    ctx_size_out: 'uint32_t',
+    retval: 'uint32_t',
+    repeat: 'int',
+    duration: 'uint32_t',
+    flags: 'uint32_t',
+    cpu: 'uint32_t',
+    batch_size: 'uint32_t',
+  });
   koffi.proto('int libbpf_print_fn_t(int level, void *format, void *ap)');
   koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
 }
@@ -334,6 +377,7 @@ function declare(koffi: typeof Koffi, library: Koffi.LibraryHandle, libcLibrary:
     bpf_program__attach_tracepoint: f(
       'bpf_link *bpf_program__attach_tracepoint(const bpf_program *prog, const char *tp_category, const char *tp_name)',
     ),
+    bpf_prog_test_run_opts: f('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)'),
 
     bpf_link__destroy: f('int bpf_link__destroy(bpf_link *link)'),
     bpf_link__pin: f('int bpf_link__pin(bpf_link *link, const char *path)'),
@@ -399,6 +443,7 @@ function declare(koffi: typeof Koffi, library: Koffi.LibraryHandle, libcLibrary:
     sizeof_bpf_object_open_opts: koffi.sizeof('bpf_object_open_opts'),
     sizeof_bpf_map_batch_opts: koffi.sizeof('bpf_map_batch_opts'),
     sizeof_bpf_map_create_opts: koffi.sizeof('bpf_map_create_opts'),
+    sizeof_bpf_test_run_opts: koffi.sizeof('bpf_test_run_opts'),
   };
   return { libbpf, libc, ffi };
 }

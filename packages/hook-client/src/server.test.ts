@@ -235,7 +235,7 @@ describe('hook server and client', () => {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     try {
-      await once(agent.stdout!, 'data');
+      await once(agent.stdout, 'data');
       const connection = await AgentConnection.connect(socketPath);
       const reply = connection.request({ type: 'ping' }, { replyTimeoutMs: 30 });
       busyWait(300);

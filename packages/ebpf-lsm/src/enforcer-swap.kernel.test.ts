@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { compileBpf } from '../scripts/build-bpf.ts';
+import { makeCgroup as makeScopeCgroup, ruleMap } from './__fixtures__/enforcer.js';
+import { codecs, createMap, openObject, type LoadedObject } from './index.js';
+import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type Rule } from './rules.js';
+
+/**
+ * Kernel tier: a scope's rule set is replaced atomically. One rule set
+ * blocks reading a file, the other blocks writing it, so an open for
+ * reading and writing is denied under either; only a mix of the two (the
+ * old rule gone, the new one not yet there) would let it through. A reader
+ * in the scope opens the file that way in a tight loop while the rule sets
+ * are swapped back and forth. The control does the same change in place
+ * (delete, then insert, in one inner map), which does let it through: so
+ * the reader can see a mix when there is one.
+ */
+
+let work: string;
+let object: LoadedObject;
+const cgroups: string[] = [];
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'bulwark-swap-'));
+  const objectPath = join(work, 'enforcer.bpf.o');
+  compileBpf(fileURLToPath(new URL('bpf/enforcer.bpf.c', import.meta.url)), objectPath);
+  object = openObject(objectPath).load();
+  object.program('enforce_file_open').attach();
+  writeFileSync(join(work, 'file'), 'data\n');
+});
+
+afterAll(() => {
+  object?.close();
+  for (const cgroup of cgroups) rmdirSync(cgroup);
+  if (work !== undefined) spawnSync('rm', ['-rf', work]);
+});
+
+/** Starts the reader in `cgroup`: it prints `open` each time an open for reading and writing succeeds, and `ready` first. */
+function startReader(cgroup: string) {
+  const file = join(work, 'file');
+  const script = `echo $$ > ${cgroup}/cgroup.procs; echo ready; while :; do if (: 1<> ${file}) 2>/dev/null; then echo open; fi; done`;
+  const reader = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  const ready = new Promise<void>((resolve) => {
+    reader.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      if (output.startsWith('ready')) resolve();
+    });
+  });
+  return {
+    ready,
+    async stop(): Promise<number> {
+      const exited = new Promise((resolve) => reader.once('exit', resolve));
+      spawnSync('pkill', ['-KILL', '-P', String(reader.pid)]);
+      reader.kill('SIGKILL');
+      await exited;
+      return output.split('\n').filter((line) => line === 'open').length;
+    },
+  };
+}
+
+const readBlocked: Rule[] = [{ path: '', operations: ['read'] }];
+const writeBlocked: Rule[] = [{ path: '', operations: ['write'] }];
+const withPath = (rules: Rule[], path: string): Rule[] => rules.map((rule) => ({ ...rule, path }));
+
+describe('atomic rule-set replacement in the kernel guest', () => {
+  it('never lets an open through while whole rule sets are swapped; an in-place change does', async () => {
+    const file = join(work, 'file');
+    const scopes = object.map('scopes').typed(codecs.u64, codecs.u32);
+
+    // Swapped whole: a new inner map each time.
+    const swapped = makeScopeCgroup('bulwark-swap', 'whole', cgroups);
+    scopes.update(swapped.id, 0);
+    object.map('rules').updateInnerMap(codecs.u32.encode(0), ruleMap('swap_first', withPath(readBlocked, file)));
+    const reader = startReader(swapped.path);
+    await reader.ready;
+    const swaps = 120;
+    for (let index = 0; index < swaps; index++) {
+      const map = ruleMap(`swap_${index % 2}`, withPath(index % 2 === 0 ? writeBlocked : readBlocked, file));
+      object.map('rules').updateInnerMap(codecs.u32.encode(0), map);
+      map.close();
+      // Let the reader run between swaps too.
+      if (index % 10 === 0) await sleep(5);
+    }
+    expect(await reader.stop()).toBe(0);
+
+    // Changed in place: delete the old rule's key, wait a moment, insert the new one.
+    const inPlace = makeScopeCgroup('bulwark-swap', 'in-place', cgroups);
+    scopes.update(inPlace.id, 1);
+    const inner = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: 16, name: 'swap_in_place' });
+    const readEntries = encodeRules(withPath(readBlocked, file));
+    const writeEntries = encodeRules(withPath(writeBlocked, file));
+    inner.updateBatch(readEntries.map(({ key, value }) => [key, value] as const));
+    object.map('rules').updateInnerMap(codecs.u32.encode(1), inner);
+    const control = startReader(inPlace.path);
+    await control.ready;
+    for (let index = 0; index < 20; index++) {
+      const [from, to] = index % 2 === 0 ? [readEntries, writeEntries] : [writeEntries, readEntries];
+      for (const { key } of from) inner.delete(key);
+      await sleep(20);
+      for (const { key, value } of to) inner.update(key, value);
+      await sleep(5);
+    }
+    inner.close();
+    expect(await control.stop()).toBeGreaterThan(0);
+  });
+});

@@ -12,7 +12,7 @@
  *       Each round runs every loop in three modes, in an order that
  *       alternates from round to round (detached, enforced, unscoped; then
  *       unscoped, enforced, detached):
- *         - enforced: both programs attached, the loop's cgroup in scope 0;
+ *         - enforced: every program attached, the loop's cgroup in scope 0;
  *         - detached: no program attached at all (links destroyed), same
  *           cgroup, same maps: the kernel without the enforcer, the baseline;
  *         - unscoped: attached, the loop in a cgroup that is no scope: what
@@ -212,7 +212,8 @@ function inGuest(): void {
     }
 
     const attach = () => {
-      if (links.length === 0) links = [loaded.program('enforce_file_open').attach(), loaded.program('enforce_bprm_check_security').attach()];
+      // Every program of the enforcer: the path, exec, fork (task_alloc) and capability hooks all run in these loops.
+      if (links.length === 0) links = loaded.programs().map((program) => program.attach());
     };
     const detach = () => {
       for (const link of links) link.destroy();

@@ -157,22 +157,24 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
   const sourceIndex = new Map(sources.map((path, index) => [path, index + 1]));
   let allowOps = 0;
 
-  const entry = (key: Buffer) => {
-    const text = key.toString('hex');
-    let found = values.get(text);
+  // Entries are found by a cheap text name; a key's bytes are built once, for a new name.
+  type KeyRef = readonly [name: string, make: () => Buffer];
+  const entry = ([name, make]: KeyRef) => {
+    let found = values.get(name);
     if (found === undefined) {
-      found = { key, value: emptyValue() };
-      values.set(text, found);
+      found = { key: make(), value: emptyValue() };
+      values.set(name, found);
     }
     return found.value;
   };
-  const add = (key: Buffer, action: number, ops: number, id: number, options: { children?: boolean; owner?: boolean } = {}) => {
+  const add = (key: KeyRef, action: number, ops: number, id: number, options: { children?: boolean; owner?: boolean } = {}) => {
     const value = entry(key);
     (options.children === true ? value.childOps : value.ops)[action]! |= ops;
     if (options.owner === true) value.ownerOps[action]! |= ops;
     const current = value.ruleId[action]!;
     if (current === 0 || id < current) value.ruleId[action] = id;
   };
+  const forPath = (source: number, path: string): KeyRef => [`p${source}\u0000${path}`, () => pathKey(source, path)];
 
   rules.forEach((rule, index) => {
     const where = `rules[${index}]`;
@@ -198,7 +200,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
       if (socket.type === undefined) issues.push({ path: `${where}.type`, message: 'expected a socket type (the program always looks the type up)' });
       if (issues.length > before) return;
       if (action === ACTION_INDEX.allow) allowOps |= OPERATION_BITS.socket;
-      add(socketKey(source, fields[0]!, fields[1]!, fields[2]!), action, OPERATION_BITS.socket, id);
+      add([`s${source}\u0000${fields.join(',')}`, () => socketKey(source, fields[0]!, fields[1]!, fields[2]!)], action, OPERATION_BITS.socket, id);
       return;
     }
     if (kind === 'capability') {
@@ -206,7 +208,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
       if (!Number.isInteger(capability) || capability < 0 || capability > 63) issues.push({ path: `${where}.capability`, message: 'expected a capability number from 0 to 63' });
       if (issues.length > before) return;
       if (action === ACTION_INDEX.allow) allowOps |= OPERATION_BITS.capability;
-      add(capabilityKey(source, capability), action, OPERATION_BITS.capability, id);
+      add([`c${source}\u0000${capability}`, () => capabilityKey(source, capability)], action, OPERATION_BITS.capability, id);
       return;
     }
     if (kind !== 'path') {
@@ -231,17 +233,17 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     const owner = pathRule.ownerOnly === true;
     const path = pathRule.path;
     if (path.endsWith('/')) {
-      add(pathKey(source, path), action, ops, id, { children: pathRule.recursive === false, owner });
-      if (path !== '/') add(pathKey(source, path.slice(0, -1)), action, ops, id, { owner });
+      add(forPath(source, path), action, ops, id, { children: pathRule.recursive === false, owner });
+      if (path !== '/') add(forPath(source, path.slice(0, -1)), action, ops, id, { owner });
     } else {
-      add(pathKey(source, path), action, ops, id, { owner });
+      add(forPath(source, path), action, ops, id, { owner });
     }
     if (action === ACTION_INDEX.block) {
       // The name is protected with the rule: no moving or linking it, or a directory above it, away.
       const protect = OPERATION_BITS.rename | OPERATION_BITS.link;
       const trimmed = path.endsWith('/') ? path.slice(0, -1) : path;
       for (let cut = trimmed.length; cut > 0; cut = trimmed.lastIndexOf('/', cut - 1)) {
-        add(pathKey(source, trimmed.slice(0, cut)), action, protect, id);
+        add(forPath(source, trimmed.slice(0, cut)), action, protect, id);
       }
     }
   });
@@ -254,7 +256,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
   if (issues.length > 0) throw new ValidationError('encode rules', issues);
 
   for (const [path, index] of sourceIndex) {
-    const value = entry(pathKey(SOURCE_DEFINITION, path));
+    const value = entry(forPath(SOURCE_DEFINITION, path));
     value.ruleId[0] = index;
   }
   const settings = emptyValue();

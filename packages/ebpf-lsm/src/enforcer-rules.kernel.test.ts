@@ -228,6 +228,50 @@ t plain-write sh -c 'echo y >> plain'
     expect(runProbe('files', body)).toEqual(allOk);
   });
 
+  it('each glob form (*, ?, ** between directories, trailing /**) blocks in the scope only, and a matching file cannot be renamed away', () => {
+    const w = join(work, 'globs');
+    const files = ['etc/a.conf', 'etc/a.txt', 'etc/sub/b.conf', 'keys/id_rsa', 'keys/id_ecdsa', 'logs/x.gz', 'logs/a/b/y.gz', 'logs/a/y.txt', 'data/x', 'data/d/e', 'database'];
+    const setup = () => {
+      spawnSync('rm', ['-rf', w]);
+      for (const name of files) {
+        mkdirSync(join(w, name, '..'), { recursive: true });
+        writeFileSync(join(w, name), `${name}\n`);
+      }
+    };
+    const a = scopeWith('globs-a', [
+      { path: `${w}/etc/*.conf`, operations: ['read'] },
+      { path: `${w}/keys/id_?sa`, operations: ['read'] },
+      { path: `${w}/logs/**/*.gz`, operations: ['read'] },
+      { path: `${w}/data/**`, operations: ['read'] },
+    ]);
+    const b = scopeWith('globs-b', [{ path: '/nonexistent/**' }]);
+    const body = `cd ${w}
+${files.map((name) => `t ${name.replaceAll('/', ':')} cat ${name}`).join('\n')}
+t rename-away mv etc/a.conf etc/a.bak
+`;
+    setup();
+    const expected = {
+      'etc:a.conf': denied,
+      'etc:a.txt': 'ok',
+      'etc:sub:b.conf': 'ok',
+      'keys:id_rsa': denied,
+      'keys:id_ecdsa': 'ok',
+      'logs:x.gz': denied,
+      'logs:a:b:y.gz': denied,
+      'logs:a:y.txt': 'ok',
+      'data:x': denied,
+      'data:d:e': denied,
+      database: 'ok',
+      'rename-away': denied,
+    };
+    expect(runProbe('globs', body, a.path)).toEqual(expected);
+    const allOk = Object.fromEntries(Object.keys(expected).map((label) => [label, 'ok']));
+    setup();
+    expect(runProbe('globs', body, b.path)).toEqual(allOk);
+    setup();
+    expect(runProbe('globs', body)).toEqual(allOk);
+  });
+
   it('Audit allows and reports, Block reports with its rule id, source and comm; a throttled scope reports how many it dropped', async () => {
     const w = join(work, 'audit');
     mkdirSync(w);

@@ -10,9 +10,12 @@ import {
   SOURCE_DEFINITION,
   SOURCE_SETTINGS,
   WRITE_OPERATIONS,
+  MAX_GLOBS,
+  RESOURCE_GLOB,
   capabilityKey,
   decodeRuleValue,
   encodeRules,
+  globKey,
   pathKey,
   settingsKey,
   socketKey,
@@ -122,6 +125,26 @@ describe('encodeRules (layout 3)', () => {
     ]);
     expect(rows.filter(([source]) => source === 2).map(([, what]) => what)).toEqual(['/secret']);
     expect(rows.filter(([source]) => source === 1).map(([, what]) => what)).toEqual([capabilityKey(1, 13).subarray(4, 16).toString('hex')]);
+  });
+
+  it('puts glob rules in numbered slots per source, with their patterns, and protects the fixed part of a blocked pattern', () => {
+    const entries = encodeRules([
+      { path: '/etc/ssh/*_key', operations: ['read'], id: 5 },
+      { path: '/var/log/**/*.gz', action: 'audit', operations: ['unlink'], id: 6 },
+      { path: '/home/*/.ssh/id_?sa', operations: ['read'], fromSource: '/usr/bin/scp', id: 7 },
+    ]);
+    const globs = entries.filter(({ key }) => key[4] === RESOURCE_GLOB).map(({ key, value }) => [key.readUInt32LE(0), key[5], decodeRuleValue(value)] as const);
+    expect(globs).toEqual([
+      [0, 0, { ...value({ ops: [OP.read | PROTECT, 0, 0], ruleId: [5, 0, 0] }), pattern: '/etc/ssh/*_key' }],
+      [0, 1, { ...value({ ops: [0, OP.unlink, 0], ruleId: [0, 6, 0] }), pattern: '/var/log/**/*.gz' }],
+      [1, 0, { ...value({ ops: [OP.read | PROTECT, 0, 0], ruleId: [7, 0, 0] }), pattern: '/home/*/.ssh/id_?sa' }],
+    ]);
+    expect(entries.find(({ key }) => key.equals(globKey(0, 0)))!.value.readUInt32LE(48)).toBe('/etc/ssh/*_key'.length);
+    // The fixed part of a blocked pattern and the directories above it cannot be renamed; an audit pattern protects nothing.
+    const paths = decode(entries).filter(([source]) => source === 0).map(([, what]) => what);
+    expect(paths.filter((what) => what.startsWith('/'))).toEqual(['/etc', '/etc/ssh']);
+    expect(() => encodeRules(Array.from({ length: MAX_GLOBS + 1 }, (_, index) => ({ path: `/g/${index}/*` })))).toThrow(/at most 32 glob patterns per source/);
+    expect(() => encodeRules([{ path: '/a/**b' }, { path: '/c/*/', recursive: false }])).toThrow(/rules\[0\]\.path: .*rules\[1\]\.path: /);
   });
 
   it('merges rules on one key: operations add up, each action keeps its lowest rule id', () => {

@@ -5,6 +5,7 @@
  * in the same order, wherever it runs.
  */
 import { ValidationError, type ValidationIssue } from '@bulwark/errors';
+import { GLOB_PATTERN_SIZE, findGlobProblem, validateGlob } from './glob.js';
 
 /** The version of the map layout below; `layout_version` in enforcer.bpf.c's .rodata must equal it. */
 export const LAYOUT_VERSION = 3;
@@ -14,8 +15,8 @@ export const RULE_KEY_SIZE = 256;
 export const RULE_PATH_SIZE = RULE_KEY_SIZE - 4;
 /** The longest rule path in bytes (UTF-8), so that every key's path ends in a zero. */
 export const RULE_PATH_MAX = RULE_PATH_SIZE - 1;
-/** Bytes in an inner map's value: four arrays of three u32 (per action), in host byte order. */
-export const RULE_VALUE_SIZE = 48;
+/** Bytes in an inner map's value: four arrays of three u32 (per action), then a glob key's pattern length, a reserved u32 and its pattern (256 bytes), in host byte order. */
+export const RULE_VALUE_SIZE = 48 + 8 + GLOB_PATTERN_SIZE;
 /** Scope indexes the outer map holds (0 to MAX_SCOPES - 1). */
 export const MAX_SCOPES = 4096;
 
@@ -26,6 +27,9 @@ export const SOURCE_DEFINITION = 0xfffffffe;
 /** First byte of a key's path for resources that are not paths. */
 export const RESOURCE_SOCKET = 1;
 export const RESOURCE_CAPABILITY = 2;
+export const RESOURCE_GLOB = 3;
+/** Glob rules one source may have in one scope. */
+export const MAX_GLOBS = 32;
 /** A socket key field that matches any value. */
 export const ANY_16 = 0xffff;
 
@@ -132,9 +136,14 @@ interface Value {
   childOps: [number, number, number];
   ownerOps: [number, number, number];
   ruleId: [number, number, number];
+  /** Glob keys only. */
+  pattern?: string;
 }
 
 const emptyValue = (): Value => ({ ops: [0, 0, 0], childOps: [0, 0, 0], ownerOps: [0, 0, 0], ruleId: [0, 0, 0] });
+
+/** A path rule whose path has `*` or `?` is a glob rule. */
+export const isGlob = (path: string): boolean => path.includes('*') || path.includes('?');
 
 /**
  * Encodes a rule set into inner-map entries, sorted by key bytes. Rules on
@@ -216,11 +225,12 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
       return;
     }
     const pathRule = rule as PathRule;
-    const problem = checkPath(pathRule.path, true);
+    const glob = typeof pathRule.path === 'string' && isGlob(pathRule.path);
+    const problem = glob ? findGlobProblem(pathRule.path) : checkPath(pathRule.path, true);
     if (problem !== undefined) issues.push({ path: `${where}.path`, message: problem });
     let ops = operationsFlags(pathRule.operations, `${where}.operations`, issues);
     if (pathRule.recursive !== undefined && typeof pathRule.recursive !== 'boolean') issues.push({ path: `${where}.recursive`, message: 'expected a boolean' });
-    if (pathRule.recursive === false && typeof pathRule.path === 'string' && !pathRule.path.endsWith('/')) {
+    if (pathRule.recursive === false && typeof pathRule.path === 'string' && (glob || !pathRule.path.endsWith('/'))) {
       issues.push({ path: `${where}.recursive`, message: "applies to a directory rule (a path ending in '/')" });
     }
     if (issues.length > before) return;
@@ -232,6 +242,17 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     if (action === ACTION_INDEX.allow) allowOps |= ops;
     const owner = pathRule.ownerOnly === true;
     const path = pathRule.path;
+    if (glob) {
+      const { prefix } = validateGlob(path);
+      const protect = action === ACTION_INDEX.block ? OPERATION_BITS.rename | OPERATION_BITS.link : 0;
+      // A matching file cannot be moved or linked away from its name, nor a directory above the pattern's fixed part.
+      add([`g${source}\u0000${path}`, () => Buffer.alloc(0)], action, ops | protect, id, { owner });
+      if (protect !== 0) {
+        const trimmed = prefix.slice(0, -1);
+        for (let cut = trimmed.length; cut > 0; cut = trimmed.lastIndexOf('/', cut - 1)) add(forPath(source, trimmed.slice(0, cut)), action, protect, id);
+      }
+      return;
+    }
     if (path.endsWith('/')) {
       add(forPath(source, path), action, ops, id, { children: pathRule.recursive === false, owner });
       if (path !== '/') add(forPath(source, path.slice(0, -1)), action, ops, id, { owner });
@@ -254,6 +275,20 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     else if (posture !== 'block' && posture !== 'audit') issues.push({ path: `postures.${category}`, message: "expected 'block' or 'audit'" });
   }
   if (issues.length > 0) throw new ValidationError('encode rules', issues);
+
+  // Glob keys get their slots now: per source, in the order of their patterns' bytes.
+  const globNames = [...values.keys()].filter((name) => name.startsWith('g')).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const slots = new Map<number, number>();
+  for (const name of globNames) {
+    const found = values.get(name)!;
+    const separator = name.indexOf('\u0000');
+    const source = Number(name.slice(1, separator));
+    const slot = slots.get(source) ?? 0;
+    if (slot >= MAX_GLOBS) throw new ValidationError('encode rules', [{ path: 'rules', message: `expected at most ${MAX_GLOBS} glob patterns per source, got more` }]);
+    slots.set(source, slot + 1);
+    found.key = globKey(source, slot);
+    found.value.pattern = name.slice(separator + 1);
+  }
 
   for (const [path, index] of sourceIndex) {
     const value = entry(forPath(SOURCE_DEFINITION, path));
@@ -303,6 +338,13 @@ export function capabilityKey(source: number, capability: number): Buffer {
   return buffer;
 }
 
+export function globKey(source: number, slot: number): Buffer {
+  const buffer = key(source);
+  buffer[4] = RESOURCE_GLOB;
+  buffer[5] = slot;
+  return buffer;
+}
+
 export function settingsKey(): Buffer {
   return key(SOURCE_SETTINGS);
 }
@@ -310,6 +352,7 @@ export function settingsKey(): Buffer {
 function encodeValue(value: Value): Buffer {
   const buffer = Buffer.alloc(RULE_VALUE_SIZE);
   [...value.ops, ...value.childOps, ...value.ownerOps, ...value.ruleId].forEach((number, index) => buffer.writeUInt32LE(number >>> 0, index * 4));
+  if (value.pattern !== undefined) buffer.writeUInt32LE(buffer.write(value.pattern, 56, 'utf8'), 48);
   return buffer;
 }
 
@@ -318,7 +361,10 @@ export function decodeRuleValue(buffer: Buffer): Value {
   if (buffer.length !== RULE_VALUE_SIZE) throw new ValidationError('decode rule value', [{ path: '', message: `expected ${RULE_VALUE_SIZE} bytes, got ${buffer.length}` }]);
   const at = (index: number) => buffer.readUInt32LE(index * 4);
   const three = (from: number): [number, number, number] => [at(from), at(from + 1), at(from + 2)];
-  return { ops: three(0), childOps: three(3), ownerOps: three(6), ruleId: three(9) };
+  const decoded: Value = { ops: three(0), childOps: three(3), ownerOps: three(6), ruleId: three(9) };
+  const patternLength = at(12);
+  if (patternLength > 0) decoded.pattern = buffer.subarray(56, 56 + patternLength).toString('utf8');
+  return decoded;
 }
 
 function checkAction(action: unknown, where: string, issues: ValidationIssue[]): number {

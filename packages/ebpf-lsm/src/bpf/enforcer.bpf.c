@@ -38,6 +38,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "glob.h"
 
 #define EPERM 1
 
@@ -60,6 +61,9 @@
 /* Non-path resources: the first byte of the key's path. */
 #define RESOURCE_SOCKET 1
 #define RESOURCE_CAPABILITY 2
+#define RESOURCE_GLOB 3
+/* Glob rules a source may have in one scope (slots 0 to MAX_GLOBS - 1, consecutive). */
+#define MAX_GLOBS 32
 #define ANY_16 0xffff
 
 /* Operations, one bit each. */
@@ -189,6 +193,10 @@ struct rule_value {
 	__u32 child_ops[ACTIONS];
 	__u32 owner_ops[ACTIONS];
 	__u32 rule_id[ACTIONS];
+	/* Glob keys only: the pattern (glob.h), its length in bytes. */
+	__u32 pattern_len;
+	__u32 reserved;
+	char pattern[GLOB_PATTERN_SIZE];
 };
 
 struct decision_counts {
@@ -237,6 +245,10 @@ struct scratch {
 	char path[SCRATCH_PATH_SIZE];
 	struct rule_key key;
 	struct rule_key settings;
+	/* The resolved path's length in bytes, for the glob matcher. */
+	__u32 path_len;
+	__u32 reserved;
+	struct glob_vars glob;
 };
 
 /* Read by user space to check that it writes the layout this object reads. */
@@ -575,6 +587,66 @@ static __always_inline void match_key(void *scope_rules, struct rule_key *key, _
 		add_match(m, v, 0, operation);
 }
 
+/*
+ * Glob rules: keys RESOURCE_GLOB, slot (0, 1, ...) per source, each value
+ * holding one pattern. Every pattern of the source is matched against the
+ * whole path; a pair the matcher cannot decide within its bound counts as
+ * a match for block and audit rules, never for allow (fail closed). The
+ * slots are walked with bpf_loop, so the verifier checks one slot's work
+ * once rather than MAX_GLOBS times.
+ */
+struct glob_walk {
+	void *scope_rules;
+	struct scratch *s;
+	struct match *m;
+	__u32 start;
+	__u32 operation;
+};
+
+static long glob_slot(__u32 index, struct glob_walk *w)
+{
+	struct scratch *s = w->s;
+	struct match *m = w->m;
+	struct rule_value *v;
+	int result, a;
+
+	if (!s || !m || index >= MAX_GLOBS)
+		return 1;
+	s->key.path[1] = index;
+	v = bpf_map_lookup_elem(w->scope_rules, &s->key);
+	if (!v)
+		return 1;
+	result = glob_match(&s->glob, v->pattern, v->pattern_len, s->path + (w->start & (PATH_MAX_BYTES - 1)), s->path_len);
+	if (result == GLOB_NO_MATCH)
+		return 0;
+	for (a = 0; a < ACTIONS; a++) {
+		__u32 hit = v->ops[a] & w->operation;
+
+		if (!hit || (a == ACTION_ALLOW && result != GLOB_MATCH))
+			continue;
+		if (!m->ops[a])
+			m->rule_id[a] = v->rule_id[a];
+		m->ops[a] |= hit;
+		m->owner_ops[a] |= v->owner_ops[a] & hit;
+	}
+	return 0;
+}
+
+static __always_inline void match_globs(void *scope_rules, struct scratch *s, __u32 start, __u32 source, __u32 operation, struct match *m)
+{
+	struct glob_walk w = {};
+
+	w.scope_rules = scope_rules;
+	w.s = s;
+	w.m = m;
+	w.start = start;
+	w.operation = operation;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.source = source;
+	s->key.path[0] = RESOURCE_GLOB;
+	bpf_loop(MAX_GLOBS, glob_slot, &w, 0);
+}
+
 /* ---- Decisions and events --------------------------------------------------- */
 
 struct decision {
@@ -781,8 +853,11 @@ static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, in
 	}
 	source = current_source();
 	match_path(scope->rules, s, start & (PATH_MAX_BYTES - 1), SOURCE_ANY, operation, &m);
-	if (source != SOURCE_ANY)
+	match_globs(scope->rules, s, start & (PATH_MAX_BYTES - 1), SOURCE_ANY, operation, &m);
+	if (source != SOURCE_ANY) {
 		match_path(scope->rules, s, start & (PATH_MAX_BYTES - 1), source, operation, &m);
+		match_globs(scope->rules, s, start & (PATH_MAX_BYTES - 1), source, operation, &m);
+	}
 	d = decide(scope->rules, s, &m, operation, is_owner);
 	report(scope, s, start, operation, &d);
 	return verdict_errno(d.verdict);
@@ -818,6 +893,7 @@ static __always_inline int check_file(struct file *file, __u32 operation)
 	if (!s)
 		return -EPERM;
 	length = bpf_d_path(&file->f_path, s->path, PATH_MAX_BYTES);
+	s->path_len = length > 0 ? length - 1 : 0;
 	return decide_path(&scope, s, length > 0 ? 0 : -1, operation, is_owner_of(file->f_inode));
 }
 
@@ -900,13 +976,16 @@ static __always_inline int check_dentry(struct dentry *dentry, struct vfsmount *
 {
 	struct scope_ref scope;
 	struct scratch *s;
+	int start;
 
 	if (!current_scope(&scope) || !scope.rules)
 		return 0;
 	s = get_scratch();
 	if (!s)
 		return -EPERM;
-	return decide_path(&scope, s, walk_path(s->path, dentry, vfsmnt), operation, is_owner_of(BPF_CORE_READ(dentry, d_inode)));
+	start = walk_path(s->path, dentry, vfsmnt);
+	s->path_len = start >= 0 ? PATH_MAX_BYTES - 1 - start : 0;
+	return decide_path(&scope, s, start, operation, is_owner_of(BPF_CORE_READ(dentry, d_inode)));
 }
 
 SEC("lsm/path_unlink")

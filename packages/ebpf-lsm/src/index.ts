@@ -99,3 +99,14 @@ export {
   type SampleHandler,
 } from './binding.js';
 export { errnoName } from './errno.js';
+export {
+  EVENT_SIZE,
+  Enforcer,
+  decodeEnforcerEvent,
+  enforcerObjectPath,
+  loadEnforcer,
+  type DecisionCounts,
+  type EnforcerEvent,
+  type LoadEnforcerOptions,
+  type ThrottleLimits,
+} from './enforcer.js';

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { EVENT_SIZE, Enforcer, decodeEnforcerEvent } from './enforcer.js';
+import type { LoadedObject } from './object.js';
+
+describe('enforcer events', () => {
+  it('decodes a record field by field, paths as text and other resources as key bytes', () => {
+    const record = Buffer.alloc(EVENT_SIZE);
+    record.writeBigUInt64LE(123n, 0);
+    record.writeBigUInt64LE(456n, 8);
+    [7, 100, 99, 1000, 2, 42, 1, 0].forEach((value, index) => record.writeUInt32LE(value, 16 + index * 4));
+    record.write('cat', 48);
+    record.write('/etc/shadow', 64);
+    record.write('/usr/bin/cat', 64 + 252);
+    expect(decodeEnforcerEvent(record)).toEqual({
+      timeNs: 123n,
+      cgroupId: 456n,
+      scope: 7,
+      pid: 100,
+      tgid: 99,
+      uid: 1000,
+      operation: 2,
+      ruleId: 42,
+      verdict: 'block',
+      dropped: 0,
+      comm: 'cat',
+      resource: '/etc/shadow',
+      source: '/usr/bin/cat',
+    });
+    record.fill(0, 64, 64 + 252);
+    record[64] = 2; // a capability key: 2, then u32 13
+    record.writeUInt32LE(13, 65);
+    record.writeUInt32LE(6, 40);
+    expect(decodeEnforcerEvent(record)).toMatchObject({ resource: '020d0000000000000000000000000000'.slice(0, 24), verdict: 'dropped' });
+    expect(() => decodeEnforcerEvent(record.subarray(1))).toThrow(/decode enforcer event: expected 568 bytes, got 567/);
+  });
+});
+
+describe('Enforcer argument checks (before any map is touched)', () => {
+  // An object whose maps must never be reached: every check below fails first.
+  const untouchable = new Proxy({}, { get: () => { throw new Error('touched the object'); } }) as unknown as LoadedObject;
+  const enforcer = new Enforcer(untouchable, new Map());
+
+  it('refuses scope indexes outside 0 to 4095', () => {
+    expect(() => enforcer.setScope(1n, 4096)).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION', message: 'set scope: scope: expected an integer from 0 to 4095, got 4096' }));
+    expect(() => enforcer.setRules(-1, [])).toThrow(/set rules: scope: expected an integer from 0 to 4095, got -1/);
+    expect(() => enforcer.decisions(1.5)).toThrow(/read decisions: scope/);
+  });
+
+  it('refuses a bad rule set whole, naming the rule', () => {
+    expect(() => enforcer.setRules(0, [{ path: 'relative' }])).toThrow(/encode rules: rules\[0\]\.path: expected an absolute path/);
+  });
+
+  it('refuses throttle limits that are not positive', () => {
+    expect(() => enforcer.setThrottle({ eventsPerSecond: 0, suppressMs: -1 })).toThrow(
+      'set throttle: eventsPerSecond: expected a positive integer; suppressMs: expected a positive number of milliseconds',
+    );
+  });
+});

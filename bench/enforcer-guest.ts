@@ -9,14 +9,17 @@
  *         - stat-open: stat, open and close the same files;
  *         - exec-static: posix_spawn the static workload itself (exits at once);
  *         - exec-dynamic: posix_spawn /usr/bin/true (the loader opens its libraries).
- *       Each round runs every loop in three modes, in an order that
- *       alternates from round to round (detached, enforced, unscoped; then
- *       unscoped, enforced, detached):
+ *       Each round runs every loop in four modes, in an order that
+ *       alternates from round to round (detached, enforced, unscoped, noop;
+ *       then the reverse):
  *         - enforced: every program attached, the loop's cgroup in scope 0;
  *         - detached: no program attached at all (links destroyed), same
  *           cgroup, same maps: the kernel without the enforcer, the baseline;
  *         - unscoped: attached, the loop in a cgroup that is no scope: what
- *           every other process on the machine pays.
+ *           every other process on the machine pays;
+ *         - noop: the enforcer detached and bench/enforcer-guest/noop.bpf.c
+ *           (returns 0) attached to file_open and bprm_check_security alone:
+ *           the floor of any BPF LSM enforcer on these hooks.
  *       After each attach or detach it waits a second and runs every loop
  *       briefly, unmeasured, so that the kernel's clean-up is not measured.
  *       A ratio is enforced/detached (or unscoped/detached) within one round;
@@ -46,6 +49,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compileBpf } from '../packages/ebpf-lsm/scripts/build-bpf.ts';
 import {
   type BpfMap,
   type Link,
@@ -163,7 +167,7 @@ function runInGuest(): number {
 
 // --- guest: the measurements --------------------------------------------------------------------------------
 
-type Mode = 'enforced' | 'detached' | 'unscoped';
+type Mode = 'enforced' | 'detached' | 'unscoped' | 'noop';
 type Loop = 'open' | 'stat-open' | 'exec-static' | 'exec-dynamic';
 const loops: readonly Loop[] = ['open', 'stat-open', 'exec-static', 'exec-dynamic'];
 /** Operations per iteration of each loop, for the per-operation times. */
@@ -177,6 +181,8 @@ function inGuest(): void {
   const cgroups: string[] = [];
   let object: LoadedObject | undefined;
   let links: Link[] = [];
+  let noop: LoadedObject | undefined;
+  let noopLinks: Link[] = [];
   try {
     // The workload on tmpfs (the work folder is 9p, which every exec would read through).
     const workload = join(work, 'workload');
@@ -211,6 +217,11 @@ function inGuest(): void {
       loaded.map('rules').updateInnerMap(codecs.u32.encode(0), inner);
     }
 
+    // The floor of any BPF LSM enforcer here: a program that allows everything, alone on the same hooks.
+    const noopObject = join(work, 'noop.bpf.o');
+    compileBpf(join(dirname(fileURLToPath(import.meta.url)), 'enforcer-guest', 'noop.bpf.c'), noopObject);
+    noop = openObject(noopObject).load();
+    const loadedNoop = noop;
     const attach = () => {
       // Every program of the enforcer: the path, exec, fork (task_alloc) and capability hooks all run in these loops.
       if (links.length === 0) links = loaded.programs().map((program) => program.attach());
@@ -238,10 +249,15 @@ function inGuest(): void {
      * each loop briefly, unmeasured.
      */
     const enter = (mode: Mode) => {
-      const attached = links.length > 0;
-      if (mode === 'detached') detach();
+      const before = `${String(links.length > 0)} ${String(noopLinks.length > 0)}`;
+      if (mode === 'detached' || mode === 'noop') detach();
       else attach();
-      if (attached === links.length > 0) return;
+      if (mode === 'noop' && noopLinks.length === 0) noopLinks = loadedNoop.programs().map((program) => program.attach());
+      if (mode !== 'noop') {
+        for (const link of noopLinks) link.destroy();
+        noopLinks = [];
+      }
+      if (before === `${String(links.length > 0)} ${String(noopLinks.length > 0)}`) return;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
       for (const loop of loops) runLoop(loop, mode, loop.startsWith('exec') ? 2 : 20);
     };
@@ -269,11 +285,11 @@ function inGuest(): void {
     }
 
     const times: Record<Loop, Record<Mode, number[]>> = Object.fromEntries(
-      loops.map((loop) => [loop, { enforced: [], detached: [], unscoped: [] }]),
+      loops.map((loop) => [loop, { enforced: [], detached: [], unscoped: [], noop: [] }]),
     ) as unknown as Record<Loop, Record<Mode, number[]>>;
     const started = now();
     for (let round = 0; round < rounds; round++) {
-      const order: Mode[] = round % 2 === 0 ? ['detached', 'enforced', 'unscoped'] : ['unscoped', 'enforced', 'detached'];
+      const order: Mode[] = round % 2 === 0 ? ['detached', 'enforced', 'unscoped', 'noop'] : ['noop', 'unscoped', 'enforced', 'detached'];
       for (const mode of order) {
         enter(mode);
         for (const loop of loops) times[loop][mode].push(runLoop(loop, mode, iterations[loop]));
@@ -287,13 +303,14 @@ function inGuest(): void {
       `(a) enforcement overhead: ${overheadRules} rules (${entries.length} keys) in the loop's scope, none matching; ${rounds} rounds, modes interleaved, ${roundsTime.toFixed(0)} s`,
     );
     for (const loop of loops) {
-      const { enforced, detached, unscoped } = times[loop];
+      const { enforced, detached, unscoped, noop: noopTimes } = times[loop];
       const ratios = enforced.map((time, index) => time / detached[index]!);
       const unscopedRatios = unscoped.map((time, index) => time / detached[index]!);
+      const noopRatios = noopTimes.map((time, index) => time / detached[index]!);
       const perOperation = (list: number[]) => ((median(list) * 1000) / iterations[loop] / (loop.startsWith('exec') ? 1 : files.length)).toFixed(1);
       lines.push(
         `  ${loop.padEnd(12)} enforced/detached ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}); ` +
-          `unscoped/detached ${median(unscopedRatios).toFixed(3)}; ${loopOperations[loop]} ${perOperation(enforced)} / ${perOperation(detached)} / ${perOperation(unscoped)} us ` +
+          `unscoped/detached ${median(unscopedRatios).toFixed(3)}; noop/detached ${median(noopRatios).toFixed(3)} (min ${Math.min(...noopRatios).toFixed(3)}, max ${Math.max(...noopRatios).toFixed(3)}); ${loopOperations[loop]} ${perOperation(enforced)} / ${perOperation(detached)} / ${perOperation(unscoped)} us ` +
           `(enforced / detached / unscoped, TCG); ${format(iterations[loop])} iterations`,
       );
     }
@@ -303,7 +320,9 @@ function inGuest(): void {
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     for (const link of links) link.destroy();
+    for (const link of noopLinks) link.destroy();
     object?.close();
+    noop?.close();
     for (const cgroup of cgroups) rmdirSync(cgroup);
     rmSync(work, { recursive: true, force: true });
   }

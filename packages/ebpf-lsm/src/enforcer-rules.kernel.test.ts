@@ -45,12 +45,7 @@ sh_() { label=$1; shift; t "$label" sh -c "$1"; }
 function runProbe(name: string, body: string, cgroup?: string, options: { pidNamespace?: boolean } = {}): Record<string, string> {
   const file = join(work, `${name}.sh`);
   writeFileSync(file, prelude + body);
-  if (options.pidNamespace !== false) return probeScope(file, cgroup);
-  // In the scope but in the host's pid namespace, so that host pids can be named.
-  const enter = cgroup === undefined ? '' : `echo $$ > ${cgroup}/cgroup.procs && `;
-  const run = spawnSync('sh', ['-c', `${enter}exec sh ${file}`], { encoding: 'utf8', timeout: 60_000 });
-  expect(run.status, run.stderr).toBe(0);
-  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+  return probeScope(file, cgroup, options);
 }
 
 const denied = expect.stringMatching(/Operation not permitted|Permission denied/);

@@ -184,6 +184,12 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     if (current === 0 || id < current) value.ruleId[action] = id;
   };
   const forPath = (source: number, path: string): KeyRef => [`p${source}\u0000${path}`, () => pathKey(source, path)];
+  /** Block rename and link on `path` and every directory above it (not '/'). */
+  const protectAncestors = (source: number, path: string, id: number) => {
+    for (let cut = path.length; cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
+      add(forPath(source, path.slice(0, cut)), ACTION_INDEX.block, OPERATION_BITS.rename | OPERATION_BITS.link, id);
+    }
+  };
 
   rules.forEach((rule, index) => {
     const where = `rules[${index}]`;
@@ -247,10 +253,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
       const protect = action === ACTION_INDEX.block ? OPERATION_BITS.rename | OPERATION_BITS.link : 0;
       // A matching file cannot be moved or linked away from its name, nor a directory above the pattern's fixed part.
       add([`g${source}\u0000${path}`, () => Buffer.alloc(0)], action, ops | protect, id, { owner });
-      if (protect !== 0) {
-        const trimmed = prefix.slice(0, -1);
-        for (let cut = trimmed.length; cut > 0; cut = trimmed.lastIndexOf('/', cut - 1)) add(forPath(source, trimmed.slice(0, cut)), action, protect, id);
-      }
+      if (protect !== 0) protectAncestors(source, prefix.slice(0, -1), id);
       return;
     }
     if (path.endsWith('/')) {
@@ -259,14 +262,8 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     } else {
       add(forPath(source, path), action, ops, id, { owner });
     }
-    if (action === ACTION_INDEX.block) {
-      // The name is protected with the rule: no moving or linking it, or a directory above it, away.
-      const protect = OPERATION_BITS.rename | OPERATION_BITS.link;
-      const trimmed = path.endsWith('/') ? path.slice(0, -1) : path;
-      for (let cut = trimmed.length; cut > 0; cut = trimmed.lastIndexOf('/', cut - 1)) {
-        add(forPath(source, trimmed.slice(0, cut)), action, protect, id);
-      }
-    }
+    // The name is protected with the rule: no moving or linking it, or a directory above it, away.
+    if (action === ACTION_INDEX.block) protectAncestors(source, path.endsWith('/') ? path.slice(0, -1) : path, id);
   });
 
   const postures = options.postures ?? {};

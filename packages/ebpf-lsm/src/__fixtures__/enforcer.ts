@@ -20,16 +20,23 @@ export function makeCgroup(prefix: string, name: string, created: string[]): { p
   return { path, id: statSync(path, { bigint: true }).ino };
 }
 
+/** Probe output, one `label result` per line, as label -> result. */
+function parseLabels(stdout: string): Record<string, string> {
+  return Object.fromEntries(stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+}
+
 /**
  * Runs `script` in `cgroup` (or here, without one) with new mount and pid
- * namespaces, as a container's process would; each output line is
- * `label result`, returned as label -> result.
+ * namespaces, as a container's process would (`pidNamespace: false` keeps
+ * the host's pid namespace, so that host pids can be named); each output
+ * line is `label result`, returned as label -> result.
  */
-export function probe(script: string, cgroup?: string): Record<string, string> {
+export function probe(script: string, cgroup?: string, options: { pidNamespace?: boolean } = {}): Record<string, string> {
   const enter = cgroup === undefined ? '' : `echo $$ > ${cgroup}/cgroup.procs && `;
-  const run = spawnSync('sh', ['-c', `${enter}exec unshare --mount --pid --fork sh ${script}`], { encoding: 'utf8', timeout: 60_000 });
+  const command = options.pidNamespace === false ? `exec sh ${script}` : `exec unshare --mount --pid --fork sh ${script}`;
+  const run = spawnSync('sh', ['-c', `${enter}${command}`], { encoding: 'utf8', timeout: 60_000 });
   expect(run.status, run.stderr).toBe(0);
-  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+  return parseLabels(run.stdout);
 }
 
 /** One open to try: `label` is printed with the result, `path` is opened while in `cgroup`. */
@@ -54,7 +61,7 @@ export function checkOpens(checks: readonly OpenCheck[]): Record<string, string>
   );
   const run = spawnSync('sh', ['-c', lines.join('\n')], { encoding: 'utf8', timeout: 120_000 });
   expect(run.status, run.stderr).toBe(0);
-  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+  return parseLabels(run.stdout);
 }
 
 /** A scope's rule set as a fresh inner map, sized to its entries. */

@@ -9,10 +9,14 @@
  *         - stat-open: stat, open and close the same files;
  *         - exec-static: posix_spawn the static workload itself (exits at once);
  *         - exec-dynamic: posix_spawn /usr/bin/true (the loader opens its libraries).
- *       Each round runs every loop in four modes, in an order that
- *       alternates from round to round (detached, enforced, unscoped, noop;
- *       then the reverse):
+ *       Each round runs every loop in five modes, in an order that
+ *       alternates from round to round (detached, enforced, uncached,
+ *       unscoped, noop; then the reverse):
  *         - enforced: every program attached, the loop's cgroup in scope 0;
+ *           the loops reopen the same files, so after the first round the
+ *           decision cache allows them;
+ *         - uncached: the same with the decision cache turned off: every
+ *           open resolves its path and walks the rules (a first open);
  *         - detached: no program attached at all (links destroyed), same
  *           cgroup, same maps: the kernel without the enforcer, the baseline;
  *         - unscoped: attached, the loop in a cgroup that is no scope: what
@@ -39,6 +43,9 @@
  * Usage (build first; root):
  *   node bench/enforcer-guest.ts [--rounds N] [--loads N] [--target-ms N] [--timeout S]
  *       compiles the workload, boots the guest and runs the bench there
+ *   node bench/enforcer-guest.ts --profile
+ *       only each enforcer program's mean time per run in each loop, as the
+ *       kernel counts it (kernel.bpf_stats_enabled): quick, exact, no ratios
  *   node bench/enforcer-guest.ts --load-only [--loads N]
  *       (b) only, on this machine
  * (--in-guest is what the guest runs.)
@@ -67,6 +74,7 @@ const { values } = parseArgs({
   options: {
     'in-guest': { type: 'boolean', default: false },
     'load-only': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
     workload: { type: 'string' },
     rounds: { type: 'string', default: '15' },
     loads: { type: 'string', default: '7' },
@@ -154,6 +162,7 @@ function runInGuest(): number {
     execFileSync('clang', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', workload, join(import.meta.dirname, 'enforcer-guest', 'workload.c')], { stdio: 'inherit' });
     execFileSync(join(repo, 'tools', 'kernel-vm', 'prepare.sh'), { stdio: 'inherit' });
     const args = ['--in-guest', '--workload', workload, '--rounds', String(rounds), '--loads', String(loads), '--target-ms', String(targetMs)];
+    if (values.profile) args.push('--profile');
     const run = spawnSync(
       join(repo, 'tools', 'kernel-vm', 'run.sh'),
       ['--workdir', work, '--timeout', values.timeout, '--', process.execPath, fileURLToPath(import.meta.url), ...args],
@@ -167,7 +176,7 @@ function runInGuest(): number {
 
 // --- guest: the measurements --------------------------------------------------------------------------------
 
-type Mode = 'enforced' | 'detached' | 'unscoped' | 'noop';
+type Mode = 'enforced' | 'uncached' | 'detached' | 'unscoped' | 'noop';
 type Loop = 'open' | 'stat-open' | 'exec-static' | 'exec-dynamic';
 const loops: readonly Loop[] = ['open', 'stat-open', 'exec-static', 'exec-dynamic'];
 /** Operations per iteration of each loop, for the per-operation times. */
@@ -248,7 +257,15 @@ function inGuest(): void {
      * which would land in the next measurement: wait a second, then run
      * each loop briefly, unmeasured.
      */
+    /** The decision cache on or off (struct throttle_config's flags, CONFIG_NO_CACHE). */
+    const setCache = (enabled: boolean) => {
+      const config = loaded.map('config');
+      const value = config.lookup(codecs.u32.encode(0)) ?? Buffer.alloc(16);
+      value.writeUInt32LE(enabled ? 0 : 1, 4);
+      config.update(codecs.u32.encode(0), value);
+    };
     const enter = (mode: Mode) => {
+      setCache(mode !== 'uncached');
       const before = `${String(links.length > 0)} ${String(noopLinks.length > 0)}`;
       if (mode === 'detached' || mode === 'noop') detach();
       else attach();
@@ -284,12 +301,51 @@ function inGuest(): void {
       iterations[loop] = Math.max(trial, Math.round((trial * targetMs) / Math.max(ms, 1)));
     }
 
+    /**
+     * The kernel's own account (kernel.bpf_stats_enabled): each enforcer
+     * program's mean time per run while the loops run enforced. It leaves
+     * out the trampoline around the program, and it is exact where the
+     * ratios are noisy, so it shows what a change to a program is worth.
+     */
+    const profile = (mode: 'enforced' | 'uncached') => {
+      enter(mode);
+      const sysctl = '/proc/sys/kernel/bpf_stats_enabled';
+      for (const loop of loops) {
+        const before = new Map(loaded.programs().map((program) => [program.name, program.info] as const));
+        writeFileSync(sysctl, '1');
+        try {
+          runLoop(loop, mode, iterations[loop]);
+        } finally {
+          writeFileSync(sysctl, '0');
+        }
+        const parts: string[] = [];
+        for (const program of loaded.programs()) {
+          const { runTimeNs, runCount } = program.info;
+          const runs = runCount - before.get(program.name)!.runCount;
+          // Programs the loop does not run (a stray run by another process aside).
+          if (runs < iterations[loop] / 20) continue;
+          const ns = (runTimeNs - before.get(program.name)!.runTimeNs) / runs;
+          parts.push(`${program.name} ${format(ns)} ns x ${(runs / iterations[loop]).toFixed(1)}`);
+        }
+        lines.push(`  ${mode.padEnd(8)} ${loop.padEnd(12)} per run (TCG), x runs per iteration: ${parts.join('; ')}`);
+      }
+    };
+    if (values.profile) {
+      lines.push(`program profile, ${overheadRules} rules (${entries.length} keys) in the loop's scope:`);
+      profile('enforced');
+      profile('uncached');
+      checkLive();
+      detach();
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return;
+    }
+
     const times: Record<Loop, Record<Mode, number[]>> = Object.fromEntries(
-      loops.map((loop) => [loop, { enforced: [], detached: [], unscoped: [], noop: [] }]),
+      loops.map((loop) => [loop, { enforced: [], uncached: [], detached: [], unscoped: [], noop: [] }]),
     ) as unknown as Record<Loop, Record<Mode, number[]>>;
     const started = now();
     for (let round = 0; round < rounds; round++) {
-      const order: Mode[] = round % 2 === 0 ? ['detached', 'enforced', 'unscoped', 'noop'] : ['noop', 'unscoped', 'enforced', 'detached'];
+      const order: Mode[] = round % 2 === 0 ? ['detached', 'enforced', 'uncached', 'unscoped', 'noop'] : ['noop', 'unscoped', 'uncached', 'enforced', 'detached'];
       for (const mode of order) {
         enter(mode);
         for (const loop of loops) times[loop][mode].push(runLoop(loop, mode, iterations[loop]));
@@ -303,17 +359,24 @@ function inGuest(): void {
       `(a) enforcement overhead: ${overheadRules} rules (${entries.length} keys) in the loop's scope, none matching; ${rounds} rounds, modes interleaved, ${roundsTime.toFixed(0)} s`,
     );
     for (const loop of loops) {
-      const { enforced, detached, unscoped, noop: noopTimes } = times[loop];
+      const { enforced, uncached, detached, unscoped, noop: noopTimes } = times[loop];
       const ratios = enforced.map((time, index) => time / detached[index]!);
+      const uncachedRatios = uncached.map((time, index) => time / detached[index]!);
       const unscopedRatios = unscoped.map((time, index) => time / detached[index]!);
       const noopRatios = noopTimes.map((time, index) => time / detached[index]!);
       const perOperation = (list: number[]) => ((median(list) * 1000) / iterations[loop] / (loop.startsWith('exec') ? 1 : files.length)).toFixed(1);
       lines.push(
         `  ${loop.padEnd(12)} enforced/detached ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}); ` +
-          `unscoped/detached ${median(unscopedRatios).toFixed(3)}; noop/detached ${median(noopRatios).toFixed(3)} (min ${Math.min(...noopRatios).toFixed(3)}, max ${Math.max(...noopRatios).toFixed(3)}); ${loopOperations[loop]} ${perOperation(enforced)} / ${perOperation(detached)} / ${perOperation(unscoped)} us ` +
-          `(enforced / detached / unscoped, TCG); ${format(iterations[loop])} iterations`,
+          `uncached/detached ${median(uncachedRatios).toFixed(3)} (min ${Math.min(...uncachedRatios).toFixed(3)}, max ${Math.max(...uncachedRatios).toFixed(3)}); ` +
+          `unscoped/detached ${median(unscopedRatios).toFixed(3)}; noop/detached ${median(noopRatios).toFixed(3)} (min ${Math.min(...noopRatios).toFixed(3)}, max ${Math.max(...noopRatios).toFixed(3)}); ${loopOperations[loop]} ${perOperation(enforced)} / ${perOperation(uncached)} / ${perOperation(detached)} / ${perOperation(unscoped)} us ` +
+          `(enforced / uncached / detached / unscoped, TCG); ${format(iterations[loop])} iterations`,
       );
     }
+
+    lines.push('  program profile:');
+    profile('enforced');
+    profile('uncached');
+    detach();
 
     // (b): into scope 1, which no cgroup maps to.
     benchLoad(lines, loaded.map('rules'), 1, makeRules(join(work, 'load'), loadRules), "the enforcer's rules map in the guest (TCG)");

@@ -95,6 +95,10 @@ export interface KernelProgramInfo {
   readonly translatedInstructions: number;
   /** Instructions the verifier processed to accept it (`verified_insns`, Linux 5.16; 0 before). */
   readonly verifiedInstructions: number;
+  /** Nanoseconds spent in the program while the kernel kept statistics (`run_time_ns`; see kernel.bpf_stats_enabled). */
+  readonly runTimeNs: number;
+  /** Runs counted while the kernel kept statistics (`run_cnt`). */
+  readonly runCount: number;
 }
 
 /** What one BPF_PROG_TEST_RUN gave back. */
@@ -482,6 +486,8 @@ function createRealBinding(loaded: LoadedLibbpf): LibbpfBinding {
         translatedInstructions: view.getUint32(20, little) / 8,
         // A kernel older than the field leaves it zero (it writes only what it knows, up to length).
         verifiedInstructions: length[0]! >= 220 ? view.getUint32(216, little) : 0,
+        runTimeNs: length[0]! >= 200 ? Number(view.getBigUint64(192, little)) : 0,
+        runCount: length[0]! >= 208 ? Number(view.getBigUint64(200, little)) : 0,
       };
     },
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { indexUrl, packageDirectory, sourceNodeArguments } from './__fixtures__/child.js';
 import { makeCgroup, probe as probeScope, ruleMap } from './__fixtures__/enforcer.js';
-import { BpfMap, Link, codecs } from './index.js';
+import { BpfMap, Link, codecs, markRulesChanged } from './index.js';
 
 /**
  * Kernel tier: enforcement survives its loader. A child Node process loads
@@ -44,6 +44,7 @@ object.map('rules').updateInnerMap(ebpf.codecs.u32.encode(0), inner);
 inner.close();
 object.map('scopes').pin(pinDirectory + '/scopes');
 object.map('rules').pin(pinDirectory + '/rules');
+object.map('generations').pin(pinDirectory + '/generations');
 link.pin(pinDirectory + '/link');
 process.stdout.write('ready\\n');
 setInterval(() => {}, 1 << 30);
@@ -109,6 +110,7 @@ describe('the enforcer, pinned', () => {
     const link = Link.openPinned(join(pinDirectory, 'link'));
     const rules = BpfMap.openPinned(join(pinDirectory, 'rules'));
     const scopes = BpfMap.openPinned(join(pinDirectory, 'scopes'));
+    const generations = BpfMap.openPinned(join(pinDirectory, 'generations'));
     expect(rules.info).toMatchObject({ name: 'rules', type: 'array_of_maps' });
     expect(scopes.typed(codecs.u64, codecs.u32).lookup(scope.id)).toBe(0);
     // The rule set the loader put in the scope's slot is still there.
@@ -120,12 +122,15 @@ describe('the enforcer, pinned', () => {
     const replacement = ruleMap('rules_takeover', [{ path: join(work, 'plain.txt') }]);
     rules.updateInnerMap(codecs.u32.encode(0), replacement);
     replacement.close();
+    // plain.txt's allow is in the decision cache: the new set must say it is out of date.
+    markRulesChanged(generations, 0);
     expect(probe()).toEqual({ secret: 'ok', plain: denied });
 
-    for (const handle of [rules, scopes, link]) handle.unpin();
+    for (const handle of [rules, scopes, generations, link]) handle.unpin();
     rmdirSync(pinDirectory);
     rules.close();
     scopes.close();
+    generations.close();
     // The last handle on the attachment: destroying it detaches the program.
     link.destroy();
     expect(probe()).toEqual({ secret: 'ok', plain: 'ok' });

@@ -11,7 +11,7 @@ import { codecs, openObject, openRingBuffer, type BpfMap, type LoadedObject, typ
 import { LAYOUT_VERSION, OPERATION_BITS as OP, type Postures, type Rule } from './rules.js';
 
 /**
- * Kernel tier: the enforcer's layout 3 in the QEMU guest, every program
+ * Kernel tier: the enforcer's layout 4 in the QEMU guest, every program
  * attached. Each case runs the same shell probe in a container scope (a
  * fresh cgroup, new mount and pid namespaces), in a scope whose rules do not
  * name these files, and on the host, rebuilding the file tree in between so
@@ -93,7 +93,7 @@ afterAll(() => {
   if (work !== undefined) spawnSync('rm', ['-rf', work]);
 });
 
-describe('enforcer layout 3 in the kernel guest', () => {
+describe('enforcer layout 4 in the kernel guest', () => {
   it('checks the layout version and attaches every program', () => {
     const rodata = object.maps().find((map) => map.name.endsWith('.rodata'));
     expect(rodata?.lookup(codecs.u32.encode(0))?.readUInt32LE(0)).toBe(LAYOUT_VERSION);
@@ -114,7 +114,13 @@ describe('enforcer layout 3 in the kernel guest', () => {
         'enforce_socket_create',
         'enforce_task_kill',
         'track_bprm_committed_creds',
+        'track_dentry_move_end',
+        'track_dentry_move_start',
+        'track_mount_move_end',
+        'track_mount_move_start',
         'track_task_alloc',
+        'track_umount_end',
+        'track_umount_start',
       ].sort(),
     );
   });

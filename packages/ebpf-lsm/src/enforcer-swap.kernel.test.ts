@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, ruleMap } from './__fixtures__/enforcer.js';
-import { codecs, createMap, openObject, type LoadedObject } from './index.js';
+import { codecs, createMap, markRulesChanged, openObject, type LoadedObject } from './index.js';
 import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type Rule } from './rules.js';
 
 /**
@@ -77,7 +77,9 @@ describe('atomic rule-set replacement in the kernel guest', () => {
     // Swapped whole: a new inner map each time.
     const swapped = makeScopeCgroup('bulwark-swap', 'whole', cgroups);
     scopes.update(swapped.id, 0);
+    const generations = object.map('generations');
     object.map('rules').updateInnerMap(codecs.u32.encode(0), ruleMap('swap_first', withPath(readBlocked, file)));
+    markRulesChanged(generations, 0);
     const reader = startReader(swapped.path);
     await reader.ready;
     const swaps = 120;
@@ -85,6 +87,8 @@ describe('atomic rule-set replacement in the kernel guest', () => {
       const map = ruleMap(`swap_${index % 2}`, withPath(index % 2 === 0 ? writeBlocked : readBlocked, file));
       object.map('rules').updateInnerMap(codecs.u32.encode(0), map);
       map.close();
+      // As Enforcer.setRules does: the decision cache drops what the old set allowed.
+      markRulesChanged(generations, 0);
       // Let the reader run between swaps too.
       if (index % 10 === 0) await sleep(5);
     }
@@ -106,8 +110,10 @@ describe('atomic rule-set replacement in the kernel guest', () => {
     for (let index = 0; index < 20; index++) {
       const [from, to] = index % 2 === 0 ? [readEntries, writeEntries] : [writeEntries, readEntries];
       for (const { key } of from) inner.delete(key);
+      markRulesChanged(generations, 1);
       await sleep(20);
       for (const { key, value } of to) inner.update(key, value);
+      markRulesChanged(generations, 1);
       await sleep(5);
     }
     inner.close();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_SIZE, Enforcer, decodeEnforcerEvent } from './enforcer.js';
+import { DECISION_COUNTS_SIZE, EVENT_SIZE, Enforcer, MOVE_TRACKERS, decodeDecisionCounts, decodeEnforcerEvent, markRulesChanged } from './enforcer.js';
+import type { BpfMap } from './map.js';
 import type { LoadedObject } from './object.js';
 
 describe('enforcer events', () => {
@@ -35,6 +36,15 @@ describe('enforcer events', () => {
   });
 });
 
+describe('decision counters', () => {
+  it('decodes the five counters and refuses a value of another size', () => {
+    const value = Buffer.alloc(DECISION_COUNTS_SIZE);
+    [5n, 4n, 3n, 2n, 1n].forEach((count, index) => value.writeBigUInt64LE(count, index * 8));
+    expect(decodeDecisionCounts(value)).toEqual({ allowed: 5n, denied: 4n, failed: 3n, audited: 2n, cached: 1n });
+    expect(() => decodeDecisionCounts(value.subarray(0, 32))).toThrow('decode decision counts: expected 40 bytes, got 32');
+  });
+});
+
 describe('Enforcer argument checks (before any map is touched)', () => {
   // An object whose maps must never be reached: every check below fails first.
   const untouchable = new Proxy({}, { get: () => { throw new Error('touched the object'); } }) as unknown as LoadedObject;
@@ -48,6 +58,16 @@ describe('Enforcer argument checks (before any map is touched)', () => {
 
   it('refuses a bad rule set whole, naming the rule', () => {
     expect(() => enforcer.setRules(0, [{ path: 'relative' }])).toThrow(/encode rules: rules\[0\]\.path: expected an absolute path/);
+  });
+
+  it('refuses to turn the decision cache on without the programs that see renames and mount moves', () => {
+    expect(() => enforcer.setDecisionCache(true)).toThrow(
+      expect.objectContaining({ code: 'ERR_STATE', message: `turn on the decision cache: it needs every program that sees renames and mount moves attached; not attached: ${MOVE_TRACKERS.join(', ')}` }),
+    );
+  });
+
+  it('refuses to mark a scope outside 0 to 4095', () => {
+    expect(() => markRulesChanged(untouchable as unknown as BpfMap, 4096)).toThrow(/mark rules changed: scope: expected an integer from 0 to 4095, got 4096/);
   });
 
   it('refuses throttle limits that are not positive', () => {

@@ -31,9 +31,54 @@ export interface LoadEnforcerOptions extends Pick<OpenObjectOptions, 'binding' |
 export interface DecisionCounts {
   readonly allowed: bigint;
   readonly denied: bigint;
+  /** Undecidable (a path that could not be resolved), so denied. */
   readonly failed: bigint;
   readonly audited: bigint;
+  /** Of `allowed`, the opens and execs the decision cache allowed without resolving the path. */
+  readonly cached: bigint;
 }
+
+/** Bytes in one `decisions` value (struct decision_counts). */
+export const DECISION_COUNTS_SIZE = 40;
+
+/** Decodes one `decisions` value. Throws ValidationError for a value of the wrong size. */
+export function decodeDecisionCounts(value: Uint8Array): DecisionCounts {
+  if (value.length !== DECISION_COUNTS_SIZE) {
+    throw new ValidationError('decode decision counts', [{ path: '', message: `expected ${DECISION_COUNTS_SIZE} bytes, got ${value.length}` }]);
+  }
+  const view = Buffer.from(value.buffer, value.byteOffset, value.length);
+  return { allowed: view.readBigUInt64LE(0), denied: view.readBigUInt64LE(8), failed: view.readBigUInt64LE(16), audited: view.readBigUInt64LE(24), cached: view.readBigUInt64LE(32) };
+}
+
+/**
+ * Tells the programs that scope `index`'s rule set changed, so that the
+ * decision cache no longer uses allows decided under the old one: adds one
+ * to the scope's entry of `generations`. Enforcer.setRules and clearRules
+ * do it; a tool that writes the `rules` map itself must call it after
+ * every change (after the swap, not before).
+ */
+export function markRulesChanged(generations: BpfMap, index: number): void {
+  checkScope('mark rules changed', index);
+  const map = generations.typed(codecs.u32, codecs.u64);
+  map.update(index, (map.lookup(index) ?? 0n) + 1n);
+}
+
+/** Flags of the `config` value (struct throttle_config's `flags`). */
+const CONFIG_NO_CACHE = 1;
+
+/**
+ * The programs that tell the decision cache about renames, mount moves and
+ * unmounts. Attaching only some of the enforcer's programs without all of
+ * these turns the cache off.
+ */
+export const MOVE_TRACKERS: readonly string[] = [
+  'track_dentry_move_start',
+  'track_dentry_move_end',
+  'track_mount_move_start',
+  'track_mount_move_end',
+  'track_umount_start',
+  'track_umount_end',
+];
 
 export interface ThrottleLimits {
   /** Events one scope may emit per second (default 100). */
@@ -128,6 +173,12 @@ export function loadEnforcer(options: LoadEnforcerOptions = {}): Enforcer {
       throw new StateError('load enforcer', `${path} has map layout ${version === undefined ? 'unknown' : String(version)}, this package writes layout ${LAYOUT_VERSION}`);
     }
     const names = options.attach === undefined || options.attach === 'all' ? object.programs().map((program) => program.name) : options.attach;
+    // The decision cache is safe only while the programs that see renames and mount moves run.
+    if (!MOVE_TRACKERS.every((name) => names.includes(name))) {
+      const value = object.map('config').lookup(codecs.u32.encode(0)) ?? Buffer.alloc(16);
+      value.writeUInt32LE(value.readUInt32LE(4) | CONFIG_NO_CACHE, 4);
+      object.map('config').update(codecs.u32.encode(0), value);
+    }
     const links = new Map<string, Link>();
     try {
       for (const name of names) links.set(name, object.program(name).attach());
@@ -180,13 +231,16 @@ export class Enforcer implements Disposable {
     } finally {
       map.close();
     }
+    markRulesChanged(this.object.map('generations'), index);
     return entries.length;
   }
 
   /** Removes scope `index`'s rule set: the scope is then unaffected (as without rules). */
   clearRules(index: number): boolean {
     checkScope('clear rules', index);
-    return this.object.map('rules').delete(codecs.u32.encode(index));
+    const deleted = this.object.map('rules').delete(codecs.u32.encode(index));
+    markRulesChanged(this.object.map('generations'), index);
+    return deleted;
   }
 
   /** No scoped process may signal `tgid` (the agent's own processes). */
@@ -204,10 +258,31 @@ export class Enforcer implements Disposable {
     if (!Number.isInteger(limits.eventsPerSecond) || limits.eventsPerSecond < 1 || limits.eventsPerSecond > 0xffffffff) issues.push({ path: 'eventsPerSecond', message: 'expected a positive integer' });
     if (!Number.isFinite(limits.suppressMs) || limits.suppressMs <= 0) issues.push({ path: 'suppressMs', message: 'expected a positive number of milliseconds' });
     if (issues.length > 0) throw new ValidationError('set throttle', issues);
-    const value = Buffer.alloc(16);
+    const value = this.#config();
     value.writeUInt32LE(limits.eventsPerSecond, 0);
     value.writeBigUInt64LE(BigInt(Math.round(limits.suppressMs * 1e6)), 8);
     this.object.map('config').update(codecs.u32.encode(0), value);
+  }
+
+  /**
+   * Turns the decision cache on (the default) or off. Off, every open and
+   * exec in a scope resolves its path and walks the rules; for measuring,
+   * or to rule the cache out when looking into a decision. Turning it on
+   * is refused (StateError) unless every MOVE_TRACKERS program is attached.
+   */
+  setDecisionCache(enabled: boolean): void {
+    const missing = MOVE_TRACKERS.filter((name) => !this.links.has(name));
+    if (enabled && missing.length > 0) {
+      throw new StateError('turn on the decision cache', `it needs every program that sees renames and mount moves attached; not attached: ${missing.join(', ')}`);
+    }
+    const value = this.#config();
+    const flags = value.readUInt32LE(4);
+    value.writeUInt32LE(enabled ? flags & ~CONFIG_NO_CACHE : flags | CONFIG_NO_CACHE, 4);
+    this.object.map('config').update(codecs.u32.encode(0), value);
+  }
+
+  #config(): Buffer {
+    return this.object.map('config').lookup(codecs.u32.encode(0)) ?? Buffer.alloc(16);
   }
 
   /** Scope `index`'s decision counters. */
@@ -215,7 +290,7 @@ export class Enforcer implements Disposable {
     checkScope('read decisions', index);
     const value = this.object.map('decisions').lookup(codecs.u32.encode(index));
     if (value === undefined) throw new StateError('read decisions', `no counters for scope ${index}`);
-    return { allowed: value.readBigUInt64LE(0), denied: value.readBigUInt64LE(8), failed: value.readBigUInt64LE(16), audited: value.readBigUInt64LE(24) };
+    return decodeDecisionCounts(value);
   }
 
   /** The decisions' events, decoded, as an async iterator (close it when done). */
@@ -230,7 +305,7 @@ export class Enforcer implements Disposable {
    * `link-<program>`.
    */
   pin(directory: string): void {
-    for (const name of ['scopes', 'rules', 'decisions', 'throttle', 'config', 'protected', 'events']) this.object.map(name).pin(`${directory}/map-${name}`);
+    for (const name of ['scopes', 'rules', 'generations', 'decisions', 'throttle', 'config', 'protected', 'events']) this.object.map(name).pin(`${directory}/map-${name}`);
     for (const [program, link] of this.links) link.pin(`${directory}/link-${program}`);
   }
 

@@ -100,11 +100,14 @@ export {
 } from './binding.js';
 export { errnoName } from './errno.js';
 export {
+  DECISION_COUNTS_SIZE,
   EVENT_SIZE,
   Enforcer,
+  decodeDecisionCounts,
   decodeEnforcerEvent,
   enforcerObjectPath,
   loadEnforcer,
+  markRulesChanged,
   type DecisionCounts,
   type EnforcerEvent,
   type LoadEnforcerOptions,

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestPrograms, callGetppid, compileTestPrograms, ensureTracefs, mountBpffs } from './__fixtures__/bpf.js';
@@ -54,6 +54,27 @@ describe('links on the real kernel', () => {
     link.destroy();
     const after = await callGetppid(10);
     expect(countOf(after)).toBeUndefined();
+  });
+
+  it('reads the run statistics the kernel keeps while kernel.bpf_stats_enabled is set', async () => {
+    using counter = loadCounter();
+    const program = counter.loaded.program('count_getppid');
+    const sysctl = '/proc/sys/kernel/bpf_stats_enabled';
+    const before = readFileSync(sysctl, 'utf8').trim();
+    const link = program.attachTracepoint('syscalls', 'sys_enter_getppid');
+    writeFileSync(sysctl, '1');
+    try {
+      await callGetppid(40);
+    } finally {
+      writeFileSync(sysctl, before);
+      link.destroy();
+    }
+    const { runCount, runTimeNs } = program.info;
+    // Every process's getppid runs the program: at least the child's 40.
+    expect(runCount).toBeGreaterThanOrEqual(40);
+    expect(runCount).toBeLessThan(10_000);
+    expect(runTimeNs).toBeGreaterThan(0);
+    expect(runTimeNs / runCount).toBeLessThan(1_000_000);
   });
 
   it('filters by the target in the array map', async () => {

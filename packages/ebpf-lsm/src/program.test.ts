@@ -94,7 +94,7 @@ describe('Program.testRun', () => {
 describe('Program.info', () => {
   it("reads the kernel's description of the program", () => {
     const { program } = load();
-    expect(program.info).toEqual({ type: 31, id: expect.any(Number) as unknown, name: 'add', translatedInstructions: 8, verifiedInstructions: 10 });
+    expect(program.info).toEqual({ type: 31, id: expect.any(Number) as unknown, name: 'add', translatedInstructions: 8, verifiedInstructions: 10, runTimeNs: 0, runCount: 0 });
   });
 
   it('maps a failure', () => {

@@ -20,6 +20,13 @@ export interface ProgramInfo {
   readonly translatedInstructions: number;
   /** Instructions the verifier processed to accept it (Linux 5.16 or later; 0 before). */
   readonly verifiedInstructions: number;
+  /**
+   * Nanoseconds spent running it and the runs counted, while the kernel
+   * keeps statistics (sysctl kernel.bpf_stats_enabled=1, or a
+   * BPF_ENABLE_STATS fd held open); 0 otherwise.
+   */
+  readonly runTimeNs: number;
+  readonly runCount: number;
 }
 
 /** What one test run gave back. */

@@ -8,7 +8,7 @@ import { ValidationError, type ValidationIssue } from '@bulwark/errors';
 import { GLOB_PATTERN_SIZE, findGlobProblem, validateGlob } from './glob.js';
 
 /** The version of the map layout below; `layout_version` in enforcer.bpf.c's .rodata must equal it. */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 /** Bytes in an inner map's key: a u32 source, then the path padded with zeros. */
 export const RULE_KEY_SIZE = 256;
 /** Bytes of a key's path field. */

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { codecs, createMap, type BpfMap, type LoadedObject } from '../index.js';
+import { codecs, createMap, decodeDecisionCounts, markRulesChanged, type BpfMap, type DecisionCounts, type LoadedObject } from '../index.js';
 import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type Postures, type Rule } from '../rules.js';
 
 const cgroupRoot = '/sys/fs/cgroup';
@@ -72,10 +72,15 @@ export function ruleMap(name: string, rules: readonly Rule[], postures?: Posture
   return map;
 }
 
-/** Puts `map` in the scope's slot of `rules`; the outer map holds it afterwards, so this handle is closed. */
+/**
+ * Puts `map` in the scope's slot of `rules` and marks the scope's rules
+ * changed (the decision cache); the outer map holds the map afterwards, so
+ * this handle is closed.
+ */
 export function setRules(object: LoadedObject, scope: number, map: BpfMap): void {
   object.map('rules').updateInnerMap(codecs.u32.encode(scope), map);
   map.close();
+  markRulesChanged(object.map('generations'), scope);
 }
 
 /**
@@ -95,21 +100,11 @@ export function setRulesBatch(object: LoadedObject, sets: readonly (readonly [sc
   } finally {
     for (const [, map] of sets) map.close();
   }
+  for (const [scope] of sets) markRulesChanged(object.map('generations'), scope);
 }
 
-export interface Decisions {
-  allowed: bigint;
-  denied: bigint;
-  failed: bigint;
-  audited: bigint;
-}
-
-const decodeDecisions = (value: Buffer): Decisions => ({
-  allowed: value.readBigUInt64LE(0),
-  denied: value.readBigUInt64LE(8),
-  failed: value.readBigUInt64LE(16),
-  audited: value.readBigUInt64LE(24),
-});
+export type Decisions = DecisionCounts;
+const decodeDecisions = decodeDecisionCounts;
 
 export function readDecisions(object: LoadedObject, scope: number): Decisions {
   const value = object.map('decisions').lookup(codecs.u32.encode(scope));

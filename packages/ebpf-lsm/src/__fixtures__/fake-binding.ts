@@ -389,7 +389,7 @@ export class FakeBinding implements LibbpfBinding {
   programInfo(fd: number): KernelProgramInfo {
     const fake = this.#programByFd(fd);
     this.#enter('programInfo', fake.spec.name);
-    return { type: fake.spec.type ?? 5, id: fake.fd + 1000, name: fake.spec.name.slice(0, 15), translatedInstructions: 8, verifiedInstructions: 10 };
+    return { type: fake.spec.type ?? 5, id: fake.fd + 1000, name: fake.spec.name.slice(0, 15), translatedInstructions: 8, verifiedInstructions: 10, runTimeNs: 0, runCount: 0 };
   }
 
   attachProgram(program: ProgramPointer): LinkPointer {

@@ -20,6 +20,26 @@
  * protected: HASH, tgid -> 1: processes no scoped process may signal.
  * sources:   TASK_STORAGE, the source index of a task's executable.
  * events:    RINGBUF of struct event, one per Block or Audit decision.
+ * generations: ARRAY, scope index -> the generation of its rule set,
+ *            which user space increments after every change of the set.
+ * moves:     ARRAY[1], renames and mount moves: how many have ended, how
+ *            many are in progress (kept by the fentry/fexit programs).
+ * verdicts:  INODE_STORAGE, the decision cache: per inode, what file_open
+ *            and exec last allowed (below).
+ *
+ * The decision cache. An allow of file_open or exec that depended on
+ * nothing but the path (no Audit, no ownerOnly, no fromSource) is kept on
+ * the inode, with what it was decided for: the dentry and mount opened,
+ * the task's root, the scope, the scope's rule-set generation and the
+ * moves generation. A later open of the same inode is allowed without
+ * resolving the path when all of these are still the same and no rename
+ * or mount move is in progress. The path of a dentry changes only by a
+ * move of it or of a directory or mount above it (__d_move, do_move_mount,
+ * path_umount), each of which increments the moves generation when it
+ * starts and when it ends; so a cached allow is used only where resolving
+ * the path again would give the path it was decided for. Writers take the
+ * entry with a sequence counter (odd while written); a reader that sees it
+ * change or odd does not use it.
  *
  * A path comes from bpf_d_path where the kernel allows it (file_open,
  * bprm_check_security, bprm_committed_creds) and from a bounded walk of the
@@ -42,7 +62,7 @@
 
 #define EPERM 1
 
-#define LAYOUT_VERSION 3
+#define LAYOUT_VERSION 4
 #define MAX_SCOPES 4096
 #define PATH_MAX_BYTES 4096
 /* The scratch path buffer is twice PATH_MAX so that any index below
@@ -204,6 +224,26 @@ struct decision_counts {
 	__u64 denied;
 	__u64 failed;
 	__u64 audited;
+	/* Of `allowed`, how many came from the decision cache. */
+	__u64 cached;
+};
+
+struct verdict_cache {
+	struct bpf_spin_lock lock; /* writers only */
+	__u32 sequence;   /* odd while a writer fills the entry */
+	__u64 dentry;
+	__u64 mnt;
+	__u64 root_dentry;
+	__u64 root_mnt;
+	__u64 rules_generation;
+	__u64 moves_generation;
+	__u32 scope;
+	__u32 allowed;    /* operations allowed */
+};
+
+struct moves_state {
+	__u64 generation;
+	__u64 in_progress;
 };
 
 struct throttle_state {
@@ -216,12 +256,14 @@ struct throttle_state {
 struct throttle_config {
 	/* Events a scope may emit per second; 0 means DEFAULT_EVENTS_PER_SECOND. */
 	__u32 events_per_second;
-	__u32 reserved;
+	/* CONFIG_NO_CACHE: decide every open and exec afresh. */
+	__u32 flags;
 	/* Once over the limit, nothing is emitted for this long; 0 means one second. */
 	__u64 suppress_ns;
 };
 
 #define DEFAULT_EVENTS_PER_SECOND 100
+#define CONFIG_NO_CACHE 1
 #define NSEC_PER_SEC 1000000000ULL
 
 struct event {
@@ -327,6 +369,27 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SCOPES);
+	__type(key, __u32);
+	__type(value, __u64);
+} generations SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct moves_state);
+} moves SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct verdict_cache);
+} verdicts SEC(".maps");
 
 /* The scope of the current task: its index and inner rule map, or 0. */
 struct scope_ref {
@@ -716,6 +779,16 @@ static __always_inline void count(__u32 scope, __u32 verdict)
 	}
 }
 
+static __always_inline void count_cached(__u32 scope)
+{
+	struct decision_counts *counts = bpf_map_lookup_elem(&decisions, &scope);
+
+	if (!counts)
+		return;
+	__sync_fetch_and_add(&counts->allowed, 1);
+	__sync_fetch_and_add(&counts->cached, 1);
+}
+
 /* The throttle: 1 to emit, 0 to drop; *dropped is set when a summary is due first. */
 static __always_inline int throttle_admit(__u32 scope, __u32 *dropped)
 {
@@ -834,7 +907,9 @@ static __always_inline int verdict_errno(__u32 verdict)
 
 /*
  * The decision on the path at s->path[start...] (start < 0: unresolvable)
- * for `operation`, counted and reported: 0 or -EPERM.
+ * for `operation`, counted and reported: -EPERM, 0 to allow, or 1 to allow
+ * when the allow depended on the path alone (no Audit, no ownerOnly, no
+ * fromSource), so the decision cache may keep it.
  */
 static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, int start, __u32 operation, int is_owner)
 {
@@ -860,6 +935,9 @@ static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, in
 	}
 	d = decide(scope->rules, s, &m, operation, is_owner);
 	report(scope, s, start, operation, &d);
+	if (d.verdict == VERDICT_ALLOW && source == SOURCE_ANY &&
+	    !(m.owner_ops[ACTION_BLOCK] | m.owner_ops[ACTION_AUDIT] | m.owner_ops[ACTION_ALLOW]))
+		return 1;
 	return verdict_errno(d.verdict);
 }
 
@@ -881,20 +959,183 @@ static __always_inline int is_owner_of(struct inode *inode)
 
 /* ---- Hooks ------------------------------------------------------------------ */
 
+/* ---- The decision cache (see the top of the file) ---------------------------- */
+
+#define barrier() asm volatile("" ::: "memory")
+#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
+#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+
+/* What a cached allow is decided for, taken before the path is resolved. */
+struct cache_ticket {
+	__u64 dentry;
+	__u64 mnt;
+	__u64 root_dentry;
+	__u64 root_mnt;
+	__u64 rules_generation;
+	__u64 moves_generation;
+	int usable;
+};
+
+static __always_inline int cache_matches(struct verdict_cache *c, struct scope_ref *scope, struct cache_ticket *t)
+{
+	return c->scope == scope->index && c->dentry == t->dentry && c->mnt == t->mnt && c->root_dentry == t->root_dentry &&
+	       c->root_mnt == t->root_mnt && c->rules_generation == t->rules_generation && c->moves_generation == t->moves_generation;
+}
+
+/*
+ * 1 when the cache allows `operation` on `file`; otherwise 0, with
+ * t->usable set when a decision made now may be kept.
+ */
+static __always_inline int cache_check(struct scope_ref *scope, struct file *file, __u32 operation, struct cache_ticket *t)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct throttle_config *settings;
+	struct moves_state *state;
+	struct verdict_cache *c;
+	__u64 *generation;
+	__u32 zero = 0, sequence;
+	int hit;
+
+	t->usable = 0;
+	settings = bpf_map_lookup_elem(&config, &zero);
+	if (settings && (settings->flags & CONFIG_NO_CACHE))
+		return 0;
+	state = bpf_map_lookup_elem(&moves, &zero);
+	generation = bpf_map_lookup_elem(&generations, &scope->index);
+	if (!state || !generation)
+		return 0;
+	t->moves_generation = READ_ONCE_U64(state->generation);
+	barrier();
+	if (READ_ONCE_U64(state->in_progress) != 0)
+		return 0;
+	t->rules_generation = READ_ONCE_U64(*generation);
+	if (current_source() != SOURCE_ANY)
+		return 0;
+	t->dentry = (__u64)file->f_path.dentry;
+	t->mnt = (__u64)file->f_path.mnt;
+	t->root_dentry = (__u64)task->fs->root.dentry;
+	t->root_mnt = (__u64)task->fs->root.mnt;
+	t->usable = 1;
+	c = bpf_inode_storage_get(&verdicts, file->f_inode, 0, 0);
+	if (!c)
+		return 0;
+	sequence = READ_ONCE_U32(c->sequence);
+	if (sequence & 1)
+		return 0;
+	barrier();
+	hit = cache_matches(c, scope, t) && !(operation & ~c->allowed);
+	barrier();
+	return hit && READ_ONCE_U32(c->sequence) == sequence;
+}
+
+static __always_inline void cache_store(struct scope_ref *scope, struct file *file, __u32 operation, struct cache_ticket *t)
+{
+	struct verdict_cache *c = bpf_inode_storage_get(&verdicts, file->f_inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (!c)
+		return;
+	bpf_spin_lock(&c->lock);
+	c->sequence += 1;
+	barrier();
+	if (cache_matches(c, scope, t)) {
+		c->allowed |= operation;
+	} else {
+		c->scope = scope->index;
+		c->dentry = t->dentry;
+		c->mnt = t->mnt;
+		c->root_dentry = t->root_dentry;
+		c->root_mnt = t->root_mnt;
+		c->rules_generation = t->rules_generation;
+		c->moves_generation = t->moves_generation;
+		c->allowed = operation;
+	}
+	barrier();
+	c->sequence += 1;
+	bpf_spin_unlock(&c->lock);
+}
+
+/* A rename or a mount move starts or ends: cached allows made before it are no longer used. */
+static __always_inline void moves_mark(__s64 in_progress)
+{
+	__u32 zero = 0;
+	struct moves_state *state = bpf_map_lookup_elem(&moves, &zero);
+
+	if (!state)
+		return;
+	__sync_fetch_and_add(&state->generation, 1);
+	__sync_fetch_and_add(&state->in_progress, in_progress);
+}
+
+/* Every move of a dentry (rename, exchange, a filesystem's own) goes through __d_move. */
+SEC("fentry/__d_move")
+int BPF_PROG(track_dentry_move_start)
+{
+	moves_mark(1);
+	return 0;
+}
+
+SEC("fexit/__d_move")
+int BPF_PROG(track_dentry_move_end)
+{
+	moves_mark(-1);
+	return 0;
+}
+
+/* mount --move and move_mount(2). */
+SEC("fentry/do_move_mount")
+int BPF_PROG(track_mount_move_start)
+{
+	moves_mark(1);
+	return 0;
+}
+
+SEC("fexit/do_move_mount")
+int BPF_PROG(track_mount_move_end)
+{
+	moves_mark(-1);
+	return 0;
+}
+
+/* An unmount detaches a tree: paths in it change. */
+SEC("fentry/path_umount")
+int BPF_PROG(track_umount_start)
+{
+	moves_mark(1);
+	return 0;
+}
+
+SEC("fexit/path_umount")
+int BPF_PROG(track_umount_end)
+{
+	moves_mark(-1);
+	return 0;
+}
+
 static __always_inline int check_file(struct file *file, __u32 operation)
 {
 	struct scope_ref scope;
+	struct cache_ticket ticket;
 	struct scratch *s;
 	long length;
+	int verdict;
 
 	if (!current_scope(&scope) || !scope.rules)
 		return 0;
+	if (cache_check(&scope, file, operation, &ticket)) {
+		count_cached(scope.index);
+		return 0;
+	}
 	s = get_scratch();
 	if (!s)
 		return -EPERM;
 	length = bpf_d_path(&file->f_path, s->path, PATH_MAX_BYTES);
 	s->path_len = length > 0 ? length - 1 : 0;
-	return decide_path(&scope, s, length > 0 ? 0 : -1, operation, is_owner_of(file->f_inode));
+	verdict = decide_path(&scope, s, length > 0 ? 0 : -1, operation, is_owner_of(file->f_inode));
+	if (verdict < 0)
+		return -EPERM;
+	if (verdict > 0 && ticket.usable)
+		cache_store(&scope, file, operation, &ticket);
+	return 0;
 }
 
 SEC("lsm/file_open")
@@ -985,7 +1226,7 @@ static __always_inline int check_dentry(struct dentry *dentry, struct vfsmount *
 		return -EPERM;
 	start = walk_path(s->path, dentry, vfsmnt);
 	s->path_len = start >= 0 ? PATH_MAX_BYTES - 1 - start : 0;
-	return decide_path(&scope, s, start, operation, is_owner_of(BPF_CORE_READ(dentry, d_inode)));
+	return decide_path(&scope, s, start, operation, is_owner_of(BPF_CORE_READ(dentry, d_inode))) < 0 ? -EPERM : 0;
 }
 
 SEC("lsm/path_unlink")

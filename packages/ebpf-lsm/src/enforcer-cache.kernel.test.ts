@@ -171,6 +171,16 @@ describe('the decision cache in the kernel guest', () => {
     expect(inScope(cgroup, `o f ${base}/other/m/f`)).toEqual({ f: 'denied' });
   });
 
+  it('leaves out of the cache a process whose executable has rules of its own (fromSource)', () => {
+    const active = enforcer!;
+    const { cgroup, base } = scope('source', 7);
+    put(join(base, 'f'));
+    active.setRules(7, [{ path: join(base, 'f'), operations: ['read'], fromSource: '/usr/bin/dd' }]);
+    // The shell's allow is cached; dd, whose rule blocks it, is decided afresh.
+    const script = `o s1 ${base}/f; o s2 ${base}/f; if dd if=${base}/f of=/dev/null status=none 2>&-; then echo dd ok; else echo dd denied; fi; o s3 ${base}/f`;
+    expect(inScope(cgroup, script)).toEqual({ s1: 'ok', s2: 'ok', dd: 'denied', s3: 'ok' });
+  });
+
   it('keeps no Audit decision: each open is audited', () => {
     const active = enforcer!;
     const { cgroup, base } = scope('audit', 6);

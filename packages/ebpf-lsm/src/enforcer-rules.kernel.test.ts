@@ -114,13 +114,7 @@ describe('enforcer layout 4 in the kernel guest', () => {
         'enforce_socket_create',
         'enforce_task_kill',
         'track_bprm_committed_creds',
-        'track_dentry_move_end',
-        'track_dentry_move_start',
-        'track_mount_move_end',
-        'track_mount_move_start',
         'track_task_alloc',
-        'track_umount_end',
-        'track_umount_start',
       ].sort(),
     );
   });

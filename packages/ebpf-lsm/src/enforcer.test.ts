@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DECISION_COUNTS_SIZE, EVENT_SIZE, Enforcer, MOVE_TRACKERS, decodeDecisionCounts, decodeEnforcerEvent, markRulesChanged } from './enforcer.js';
+import { DECISION_COUNTS_SIZE, EVENT_SIZE, Enforcer, decodeDecisionCounts, decodeEnforcerEvent, markRulesChanged } from './enforcer.js';
 import type { BpfMap } from './map.js';
 import type { LoadedObject } from './object.js';
 
@@ -58,12 +58,6 @@ describe('Enforcer argument checks (before any map is touched)', () => {
 
   it('refuses a bad rule set whole, naming the rule', () => {
     expect(() => enforcer.setRules(0, [{ path: 'relative' }])).toThrow(/encode rules: rules\[0\]\.path: expected an absolute path/);
-  });
-
-  it('refuses to turn the decision cache on without the programs that see renames and mount moves', () => {
-    expect(() => enforcer.setDecisionCache(true)).toThrow(
-      expect.objectContaining({ code: 'ERR_STATE', message: `turn on the decision cache: it needs every program that sees renames and mount moves attached; not attached: ${MOVE_TRACKERS.join(', ')}` }),
-    );
   });
 
   it('refuses to mark a scope outside 0 to 4095', () => {

@@ -52,33 +52,24 @@ export function decodeDecisionCounts(value: Uint8Array): DecisionCounts {
 
 /**
  * Tells the programs that scope `index`'s rule set changed, so that the
- * decision cache no longer uses allows decided under the old one: adds one
- * to the scope's entry of `generations`. Enforcer.setRules and clearRules
- * do it; a tool that writes the `rules` map itself must call it after
- * every change (after the swap, not before).
+ * decision cache no longer uses allows decided under the old one: the
+ * scope's entry of `generations` becomes the next generation (shifted left
+ * by one), with bit 0 set when the new set has fromSource rules (then the
+ * cache checks each task's source; `fromSource` defaults to true, which is
+ * always safe). Enforcer.setRules and clearRules do it; a tool that writes
+ * the `rules` map itself must call it after every change (after the swap,
+ * not before).
  */
-export function markRulesChanged(generations: BpfMap, index: number): void {
+export function markRulesChanged(generations: BpfMap, index: number, options: { fromSource?: boolean } = {}): void {
   checkScope('mark rules changed', index);
   const map = generations.typed(codecs.u32, codecs.u64);
-  map.update(index, (map.lookup(index) ?? 0n) + 1n);
+  const next = (((map.lookup(index) ?? 0n) >> 1n) + 1n) << 1n;
+  map.update(index, options.fromSource === false ? next : next | 1n);
 }
 
 /** Flags of the `config` value (struct throttle_config's `flags`). */
 const CONFIG_NO_CACHE = 1;
 
-/**
- * The programs that tell the decision cache about renames, mount moves and
- * unmounts. Attaching only some of the enforcer's programs without all of
- * these turns the cache off.
- */
-export const MOVE_TRACKERS: readonly string[] = [
-  'track_dentry_move_start',
-  'track_dentry_move_end',
-  'track_mount_move_start',
-  'track_mount_move_end',
-  'track_umount_start',
-  'track_umount_end',
-];
 
 export interface ThrottleLimits {
   /** Events one scope may emit per second (default 100). */
@@ -173,12 +164,6 @@ export function loadEnforcer(options: LoadEnforcerOptions = {}): Enforcer {
       throw new StateError('load enforcer', `${path} has map layout ${version === undefined ? 'unknown' : String(version)}, this package writes layout ${LAYOUT_VERSION}`);
     }
     const names = options.attach === undefined || options.attach === 'all' ? object.programs().map((program) => program.name) : options.attach;
-    // The decision cache is safe only while the programs that see renames and mount moves run.
-    if (!MOVE_TRACKERS.every((name) => names.includes(name))) {
-      const value = object.map('config').lookup(codecs.u32.encode(0)) ?? Buffer.alloc(16);
-      value.writeUInt32LE(value.readUInt32LE(4) | CONFIG_NO_CACHE, 4);
-      object.map('config').update(codecs.u32.encode(0), value);
-    }
     const links = new Map<string, Link>();
     try {
       for (const name of names) links.set(name, object.program(name).attach());
@@ -231,7 +216,7 @@ export class Enforcer implements Disposable {
     } finally {
       map.close();
     }
-    markRulesChanged(this.object.map('generations'), index);
+    markRulesChanged(this.object.map('generations'), index, { fromSource: rules.some((rule) => rule.fromSource !== undefined) });
     return entries.length;
   }
 
@@ -239,7 +224,7 @@ export class Enforcer implements Disposable {
   clearRules(index: number): boolean {
     checkScope('clear rules', index);
     const deleted = this.object.map('rules').delete(codecs.u32.encode(index));
-    markRulesChanged(this.object.map('generations'), index);
+    markRulesChanged(this.object.map('generations'), index, { fromSource: false });
     return deleted;
   }
 
@@ -267,14 +252,9 @@ export class Enforcer implements Disposable {
   /**
    * Turns the decision cache on (the default) or off. Off, every open and
    * exec in a scope resolves its path and walks the rules; for measuring,
-   * or to rule the cache out when looking into a decision. Turning it on
-   * is refused (StateError) unless every MOVE_TRACKERS program is attached.
+   * or to rule the cache out when looking into a decision.
    */
   setDecisionCache(enabled: boolean): void {
-    const missing = MOVE_TRACKERS.filter((name) => !this.links.has(name));
-    if (enabled && missing.length > 0) {
-      throw new StateError('turn on the decision cache', `it needs every program that sees renames and mount moves attached; not attached: ${missing.join(', ')}`);
-    }
     const value = this.#config();
     const flags = value.readUInt32LE(4);
     value.writeUInt32LE(enabled ? flags & ~CONFIG_NO_CACHE : flags | CONFIG_NO_CACHE, 4);

@@ -22,24 +22,24 @@
  * events:    RINGBUF of struct event, one per Block or Audit decision.
  * generations: ARRAY, scope index -> the generation of its rule set,
  *            which user space increments after every change of the set.
- * moves:     ARRAY[1], renames and mount moves: how many have ended, how
- *            many are in progress (kept by the fentry/fexit programs).
  * verdicts:  INODE_STORAGE, the decision cache: per inode, what file_open
  *            and exec last allowed (below).
  *
  * The decision cache. An allow of file_open or exec that depended on
  * nothing but the path (no Audit, no ownerOnly, no fromSource) is kept on
  * the inode, with what it was decided for: the dentry and mount opened,
- * the task's root, the scope, the scope's rule-set generation and the
- * moves generation. A later open of the same inode is allowed without
- * resolving the path when all of these are still the same and no rename
- * or mount move is in progress. The path of a dentry changes only by a
- * move of it or of a directory or mount above it (__d_move, do_move_mount,
- * path_umount), each of which increments the moves generation when it
- * starts and when it ends; so a cached allow is used only where resolving
- * the path again would give the path it was decided for. Writers take the
- * entry with a sequence counter (odd while written); a reader that sees it
- * change or odd does not use it.
+ * the task's root, the scope, the scope's rule-set generation, and the
+ * sequence counts of the kernel's rename_lock and mount_lock. The path of
+ * a dentry changes only when it or a directory above it is moved (every
+ * dentry move holds rename_lock for writing) or when the mount tree
+ * changes (mount_lock); each writer makes the count odd while it works and
+ * leaves it changed, as d_path's own retry relies on. So a later open of
+ * the same inode is allowed without resolving the path only when both
+ * counts are even and unchanged, and everything else is the same: where
+ * resolving the path again would give the path it was decided for.
+ * Writers take an entry under its lock with a sequence count of its own
+ * (odd while written); a reader that sees it odd or changed does not use
+ * it.
  *
  * A path comes from bpf_d_path where the kernel allows it (file_open,
  * bprm_check_security, bprm_committed_creds) and from a bounded walk of the
@@ -232,18 +232,16 @@ struct verdict_cache {
 	struct bpf_spin_lock lock; /* writers only */
 	__u32 sequence;   /* odd while a writer fills the entry */
 	__u64 dentry;
+	__u64 parent;     /* the dentry's parent and its name's hash and length: */
+	__u64 name;       /* a dentry freed and made again at the same address is another name */
 	__u64 mnt;
 	__u64 root_dentry;
 	__u64 root_mnt;
 	__u64 rules_generation;
-	__u64 moves_generation;
+	__u32 rename_sequence;
+	__u32 mount_sequence;
 	__u32 scope;
 	__u32 allowed;    /* operations allowed */
-};
-
-struct moves_state {
-	__u64 generation;
-	__u64 in_progress;
 };
 
 struct throttle_state {
@@ -264,6 +262,12 @@ struct throttle_config {
 
 #define DEFAULT_EVENTS_PER_SECOND 100
 #define CONFIG_NO_CACHE 1
+/*
+ * A `generations` value is the rule set's generation shifted left by one,
+ * with this bit set when the set has fromSource rules: only then does the
+ * cache need the task's source.
+ */
+#define GENERATION_HAS_SOURCES 1
 #define NSEC_PER_SEC 1000000000ULL
 
 struct event {
@@ -377,12 +381,13 @@ struct {
 	__type(value, __u64);
 } generations SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct moves_state);
-} moves SEC(".maps");
+/*
+ * The kernel's seqlocks around dentry moves and mount tree changes; their
+ * sequence count is the first u32. Weak: a kernel whose kallsyms lacks
+ * them (no CONFIG_KALLSYMS_ALL) loads with the cache off.
+ */
+extern const void rename_lock __ksym __weak;
+extern const void mount_lock __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
@@ -905,13 +910,22 @@ static __always_inline int verdict_errno(__u32 verdict)
 	return verdict == VERDICT_ALLOW || verdict == VERDICT_AUDIT || verdict == VERDICT_POSTURE_AUDIT ? 0 : -EPERM;
 }
 
+static __always_inline int is_owner_of(struct inode *inode)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 fsuid = BPF_CORE_READ(task, cred, fsuid.val);
+
+	/* A file about to be created has no inode yet: its creator will own it. */
+	return !inode || BPF_CORE_READ(inode, i_uid.val) == fsuid;
+}
+
 /*
  * The decision on the path at s->path[start...] (start < 0: unresolvable)
  * for `operation`, counted and reported: -EPERM, 0 to allow, or 1 to allow
  * when the allow depended on the path alone (no Audit, no ownerOnly, no
  * fromSource), so the decision cache may keep it.
  */
-static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, int start, __u32 operation, int is_owner)
+static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, int start, __u32 operation, __u64 inode)
 {
 	struct match m = {};
 	struct decision d;
@@ -933,7 +947,9 @@ static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, in
 		match_path(scope->rules, s, start & (PATH_MAX_BYTES - 1), source, operation, &m);
 		match_globs(scope->rules, s, start & (PATH_MAX_BYTES - 1), source, operation, &m);
 	}
-	d = decide(scope->rules, s, &m, operation, is_owner);
+	/* Whose file it is matters only to ownerOnly rules: read only when one matched. */
+	d = decide(scope->rules, s, &m, operation,
+		   (m.owner_ops[ACTION_BLOCK] | m.owner_ops[ACTION_AUDIT] | m.owner_ops[ACTION_ALLOW]) && is_owner_of((struct inode *)inode));
 	report(scope, s, start, operation, &d);
 	if (d.verdict == VERDICT_ALLOW && source == SOURCE_ANY &&
 	    !(m.owner_ops[ACTION_BLOCK] | m.owner_ops[ACTION_AUDIT] | m.owner_ops[ACTION_ALLOW]))
@@ -948,15 +964,6 @@ static __always_inline struct scratch *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline int is_owner_of(struct inode *inode)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 fsuid = BPF_CORE_READ(task, cred, fsuid.val);
-
-	/* A file about to be created has no inode yet: its creator will own it. */
-	return !inode || BPF_CORE_READ(inode, i_uid.val) == fsuid;
-}
-
 /* ---- Hooks ------------------------------------------------------------------ */
 
 /* ---- The decision cache (see the top of the file) ---------------------------- */
@@ -968,18 +975,23 @@ static __always_inline int is_owner_of(struct inode *inode)
 /* What a cached allow is decided for, taken before the path is resolved. */
 struct cache_ticket {
 	__u64 dentry;
+	__u64 parent;
+	__u64 name;
 	__u64 mnt;
 	__u64 root_dentry;
 	__u64 root_mnt;
 	__u64 rules_generation;
-	__u64 moves_generation;
+	__u32 rename_sequence;
+	__u32 mount_sequence;
 	int usable;
 };
 
 static __always_inline int cache_matches(struct verdict_cache *c, struct scope_ref *scope, struct cache_ticket *t)
 {
-	return c->scope == scope->index && c->dentry == t->dentry && c->mnt == t->mnt && c->root_dentry == t->root_dentry &&
-	       c->root_mnt == t->root_mnt && c->rules_generation == t->rules_generation && c->moves_generation == t->moves_generation;
+	return c->scope == scope->index && c->dentry == t->dentry && c->parent == t->parent && c->name == t->name && c->mnt == t->mnt &&
+	       c->root_dentry == t->root_dentry &&
+	       c->root_mnt == t->root_mnt && c->rules_generation == t->rules_generation && c->rename_sequence == t->rename_sequence &&
+	       c->mount_sequence == t->mount_sequence;
 }
 
 /*
@@ -990,7 +1002,6 @@ static __always_inline int cache_check(struct scope_ref *scope, struct file *fil
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct throttle_config *settings;
-	struct moves_state *state;
 	struct verdict_cache *c;
 	__u64 *generation;
 	__u32 zero = 0, sequence;
@@ -1000,18 +1011,21 @@ static __always_inline int cache_check(struct scope_ref *scope, struct file *fil
 	settings = bpf_map_lookup_elem(&config, &zero);
 	if (settings && (settings->flags & CONFIG_NO_CACHE))
 		return 0;
-	state = bpf_map_lookup_elem(&moves, &zero);
 	generation = bpf_map_lookup_elem(&generations, &scope->index);
-	if (!state || !generation)
-		return 0;
-	t->moves_generation = READ_ONCE_U64(state->generation);
-	barrier();
-	if (READ_ONCE_U64(state->in_progress) != 0)
+	if (!generation || !&rename_lock || !&mount_lock)
 		return 0;
 	t->rules_generation = READ_ONCE_U64(*generation);
-	if (current_source() != SOURCE_ANY)
+	/* Odd: a move or a mount change is under way. */
+	if (bpf_probe_read_kernel(&t->rename_sequence, sizeof(t->rename_sequence), &rename_lock) || (t->rename_sequence & 1))
+		return 0;
+	if (bpf_probe_read_kernel(&t->mount_sequence, sizeof(t->mount_sequence), &mount_lock) || (t->mount_sequence & 1))
+		return 0;
+	if ((t->rules_generation & GENERATION_HAS_SOURCES) && current_source() != SOURCE_ANY)
 		return 0;
 	t->dentry = (__u64)file->f_path.dentry;
+	t->parent = (__u64)file->f_path.dentry->d_parent;
+	/* Two loads: 6.1's verifier walks the union's first member and refuses hash_len as one. */
+	t->name = ((__u64)file->f_path.dentry->d_name.len << 32) | file->f_path.dentry->d_name.hash;
 	t->mnt = (__u64)file->f_path.mnt;
 	t->root_dentry = (__u64)task->fs->root.dentry;
 	t->root_mnt = (__u64)task->fs->root.mnt;
@@ -1042,73 +1056,19 @@ static __always_inline void cache_store(struct scope_ref *scope, struct file *fi
 	} else {
 		c->scope = scope->index;
 		c->dentry = t->dentry;
+		c->parent = t->parent;
+		c->name = t->name;
 		c->mnt = t->mnt;
 		c->root_dentry = t->root_dentry;
 		c->root_mnt = t->root_mnt;
 		c->rules_generation = t->rules_generation;
-		c->moves_generation = t->moves_generation;
+		c->rename_sequence = t->rename_sequence;
+		c->mount_sequence = t->mount_sequence;
 		c->allowed = operation;
 	}
 	barrier();
 	c->sequence += 1;
 	bpf_spin_unlock(&c->lock);
-}
-
-/* A rename or a mount move starts or ends: cached allows made before it are no longer used. */
-static __always_inline void moves_mark(__s64 in_progress)
-{
-	__u32 zero = 0;
-	struct moves_state *state = bpf_map_lookup_elem(&moves, &zero);
-
-	if (!state)
-		return;
-	__sync_fetch_and_add(&state->generation, 1);
-	__sync_fetch_and_add(&state->in_progress, in_progress);
-}
-
-/* Every move of a dentry (rename, exchange, a filesystem's own) goes through __d_move. */
-SEC("fentry/__d_move")
-int BPF_PROG(track_dentry_move_start)
-{
-	moves_mark(1);
-	return 0;
-}
-
-SEC("fexit/__d_move")
-int BPF_PROG(track_dentry_move_end)
-{
-	moves_mark(-1);
-	return 0;
-}
-
-/* mount --move and move_mount(2). */
-SEC("fentry/do_move_mount")
-int BPF_PROG(track_mount_move_start)
-{
-	moves_mark(1);
-	return 0;
-}
-
-SEC("fexit/do_move_mount")
-int BPF_PROG(track_mount_move_end)
-{
-	moves_mark(-1);
-	return 0;
-}
-
-/* An unmount detaches a tree: paths in it change. */
-SEC("fentry/path_umount")
-int BPF_PROG(track_umount_start)
-{
-	moves_mark(1);
-	return 0;
-}
-
-SEC("fexit/path_umount")
-int BPF_PROG(track_umount_end)
-{
-	moves_mark(-1);
-	return 0;
 }
 
 static __always_inline int check_file(struct file *file, __u32 operation)
@@ -1130,7 +1090,7 @@ static __always_inline int check_file(struct file *file, __u32 operation)
 		return -EPERM;
 	length = bpf_d_path(&file->f_path, s->path, PATH_MAX_BYTES);
 	s->path_len = length > 0 ? length - 1 : 0;
-	verdict = decide_path(&scope, s, length > 0 ? 0 : -1, operation, is_owner_of(file->f_inode));
+	verdict = decide_path(&scope, s, length > 0 ? 0 : -1, operation, (__u64)file->f_inode);
 	if (verdict < 0)
 		return -EPERM;
 	if (verdict > 0 && ticket.usable)
@@ -1226,7 +1186,7 @@ static __always_inline int check_dentry(struct dentry *dentry, struct vfsmount *
 		return -EPERM;
 	start = walk_path(s->path, dentry, vfsmnt);
 	s->path_len = start >= 0 ? PATH_MAX_BYTES - 1 - start : 0;
-	return decide_path(&scope, s, start, operation, is_owner_of(BPF_CORE_READ(dentry, d_inode))) < 0 ? -EPERM : 0;
+	return decide_path(&scope, s, start, operation, (__u64)BPF_CORE_READ(dentry, d_inode)) < 0 ? -EPERM : 0;
 }
 
 SEC("lsm/path_unlink")

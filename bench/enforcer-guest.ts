@@ -56,6 +56,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { NotSupportedError } from '@bulwark/errors';
 import { compileBpf } from '../packages/ebpf-lsm/scripts/build-bpf.ts';
 import {
   type BpfMap,
@@ -66,6 +67,7 @@ import {
   RULE_VALUE_SIZE,
   codecs,
   createMap,
+  createRuleMap,
   encodeRules,
   openObject,
 } from '@bulwark/ebpf-lsm';
@@ -119,6 +121,16 @@ interface LoadTimes {
   total: number;
 }
 
+/** Fills a rule map as createRuleMap does: one batch where the kernel has it for LPM tries, else one by one. */
+function fill(map: BpfMap, entries: readonly (readonly [Buffer, Buffer])[]): void {
+  try {
+    map.updateBatch(entries);
+  } catch (error) {
+    if (!(error instanceof NotSupportedError)) throw error;
+    for (const [key, value] of entries) map.update(key, value);
+  }
+}
+
 /** (b): loads `rules` into `slot` of `outer` `loads` times after a warm-up, timing each step. */
 function benchLoad(lines: string[], outer: BpfMap, slot: number, rules: readonly PathRule[], where: string): void {
   const times: LoadTimes[] = [];
@@ -127,10 +139,10 @@ function benchLoad(lines: string[], outer: BpfMap, slot: number, rules: readonly
     const start = now();
     const entries = encodeRules(rules).map(({ key, value }) => [key, value] as const);
     const encoded = now();
-    const inner = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: entries.length, name: 'bench_rules' });
+    const inner = createMap({ type: 'lpm_trie', flags: 1, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: entries.length, name: 'bench_rules' });
     const created = now();
     try {
-      inner.updateBatch(entries);
+      fill(inner, entries);
       const updated = now();
       outer.updateInnerMap(codecs.u32.encode(slot), inner);
       const swapped = now();
@@ -146,7 +158,7 @@ function benchLoad(lines: string[], outer: BpfMap, slot: number, rules: readonly
   const step = (name: keyof LoadTimes) => median(times.map((time) => time[name])).toFixed(1);
   lines.push(
     `load ${format(rules.length)} rules (${format(entryCount)} keys) into a scope, ${where}: median ${step('total')} ms ` +
-      `(encodeRules ${step('encode')}, create map ${step('create')}, batch update ${step('update')}, swap into the outer map ${step('swap')}; ` +
+      `(encodeRules ${step('encode')}, create map ${step('create')}, fill (batch, or one by one) ${step('update')}, swap into the outer map ${step('swap')}; ` +
       `totals ${times.map((time) => time.total.toFixed(0)).join(', ')} ms; median of ${loads} after a warm-up)`,
   );
 }
@@ -221,8 +233,7 @@ function inGuest(): void {
     loaded.map('scopes').typed(codecs.u64, codecs.u32).update(scoped.id, 0);
     const entries = encodeRules(makeRules(base, overheadRules));
     {
-      using inner = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: entries.length, name: 'bench_1000' });
-      inner.updateBatch(entries.map(({ key, value }) => [key, value] as const));
+      using inner = createRuleMap(entries, 'bench_1000');
       loaded.map('rules').updateInnerMap(codecs.u32.encode(0), inner);
     }
 
@@ -395,7 +406,7 @@ function inGuest(): void {
 
 function loadOnly(): void {
   const lines: string[] = [`node ${process.version}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, this machine`];
-  using template = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: 1, name: 'bench_template' });
+  using template = createMap({ type: 'lpm_trie', flags: 1, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: 1, name: 'bench_template' });
   using outer = createMap({ type: 'array_of_maps', keySize: 4, valueSize: 4, maxEntries: 4096, name: 'bench_outer', innerMap: template });
   benchLoad(lines, outer, 1, makeRules('/bench/load', loadRules), 'a standalone array_of_maps like the enforcer\'s rules, natively');
   process.stdout.write(`${lines.join('\n')}\n`);

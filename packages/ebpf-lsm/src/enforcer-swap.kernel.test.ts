@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, ruleMap } from './__fixtures__/enforcer.js';
-import { codecs, createMap, markRulesChanged, openObject, type LoadedObject } from './index.js';
-import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type Rule } from './rules.js';
+import { codecs, createRuleMap, markRulesChanged, openObject, type LoadedObject } from './index.js';
+import { encodeRules, type Rule } from './rules.js';
 
 /**
  * Kernel tier: a scope's rule set is replaced atomically. One rule set
@@ -100,10 +100,9 @@ describe('atomic rule-set replacement in the kernel guest', () => {
     // Changed in place: delete the old rule's key, wait a moment, insert the new one.
     const inPlace = makeScopeCgroup('bulwark-swap', 'in-place', cgroups);
     scopes.update(inPlace.id, 1);
-    const inner = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: 16, name: 'swap_in_place' });
     const readEntries = encodeRules(withPath(readBlocked, file));
     const writeEntries = encodeRules(withPath(writeBlocked, file));
-    inner.updateBatch(readEntries.map(({ key, value }) => [key, value] as const));
+    const inner = createRuleMap(readEntries, 'swap_in_place');
     object.map('rules').updateInnerMap(codecs.u32.encode(1), inner);
     const control = startReader(inPlace.path);
     await control.ready;

@@ -14,7 +14,8 @@ import type { Link } from './link.js';
 import { createMap, type BpfMap } from './map.js';
 import { openObject, type LoadedObject, type OpenObjectOptions } from './object.js';
 import { openRingBuffer, type RingBuffer, type RingBufferOptions } from './ring-buffer.js';
-import { LAYOUT_VERSION, MAX_SCOPES, RULE_KEY_SIZE, RULE_PATH_SIZE, RULE_VALUE_SIZE, VERDICTS, encodeRules, type Postures, type Rule, type Verdict } from './rules.js';
+import { NotSupportedError } from '@bulwark/errors';
+import { LAYOUT_VERSION, MAX_SCOPES, RULE_KEY_SIZE, RULE_PATH_SIZE, RULE_VALUE_SIZE, VERDICTS, encodeRules, type Postures, type Rule, type RuleEntry, type Verdict } from './rules.js';
 
 /** Where the package's own build of the enforcer is. */
 export function enforcerObjectPath(): string {
@@ -65,6 +66,35 @@ export function markRulesChanged(generations: BpfMap, index: number, options: { 
   const map = generations.typed(codecs.u32, codecs.u64);
   const next = (((map.lookup(index) ?? 0n) >> 1n) + 1n) << 1n;
   map.update(index, options.fromSource === false ? next : next | 1n);
+}
+
+/** BPF_F_NO_PREALLOC: an LPM trie must be created with it. */
+const NO_PREALLOC = 1;
+
+/**
+ * A scope's rule set as a new inner map, ready to swap into `rules`: an LPM
+ * trie like the enforcer's template (RULE_KEY_SIZE keys, RULE_VALUE_SIZE
+ * values, BPF_F_NO_PREALLOC), sized to `entries` and filled with them, in
+ * one batch where the kernel has batch updates for LPM tries, else one by
+ * one (the map is not in use yet, so either way no program sees it half
+ * filled). The caller closes it once swapped in.
+ */
+export function createRuleMap(entries: readonly RuleEntry[], name = 'scope_rules'): BpfMap {
+  const map = createMap({ type: 'lpm_trie', flags: NO_PREALLOC, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name });
+  try {
+    if (entries.length > 0) {
+      try {
+        map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
+      } catch (error) {
+        if (!(error instanceof NotSupportedError)) throw error;
+        for (const { key, value } of entries) map.update(key, value);
+      }
+    }
+    return map;
+  } catch (error) {
+    map.close();
+    throw error;
+  }
 }
 
 /** Flags of the `config` value (struct throttle_config's `flags`). */
@@ -209,9 +239,8 @@ export class Enforcer implements Disposable {
   setRules(index: number, rules: readonly Rule[], options: { postures?: Postures } = {}): number {
     checkScope('set rules', index);
     const entries = encodeRules(rules, options);
-    const map: BpfMap = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name: 'scope_rules' });
+    const map = createRuleMap(entries);
     try {
-      if (entries.length > 0) map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
       this.object.map('rules').updateInnerMap(codecs.u32.encode(index), map);
     } finally {
       map.close();

@@ -12,6 +12,7 @@ import {
   WRITE_OPERATIONS,
   MAX_GLOBS,
   RESOURCE_GLOB,
+  MATCH_DIRECTORY,
   capabilityKey,
   decodeRuleValue,
   encodeRules,
@@ -29,8 +30,8 @@ function decode(entries: ReturnType<typeof encodeRules>) {
   return entries.map(({ key, value }) => {
     expect(key.length).toBe(RULE_KEY_SIZE);
     expect(value.length).toBe(RULE_VALUE_SIZE);
-    const source = key.readUInt32LE(0);
-    const body = key.subarray(4);
+    const source = key.readUInt32LE(4);
+    const body = key.subarray(8);
     const what = body[0] === 0x2f ? body.subarray(0, body.indexOf(0)).toString('utf8') : body.subarray(0, 12).toString('hex');
     return [source, what, decodeRuleValue(value)] as const;
   });
@@ -43,9 +44,9 @@ const value = (parts: { ops?: number[]; childOps?: number[]; ownerOps?: number[]
   ruleId: parts.ruleId ?? [0, 0, 0],
 });
 
-describe('encodeRules (layout 4)', () => {
+describe('encodeRules (layout 5)', () => {
   it('encodes a block rule on a file with every file operation, and protects its name and the directories above it', () => {
-    expect(LAYOUT_VERSION).toBe(4);
+    expect(LAYOUT_VERSION).toBe(5);
     expect(decode(encodeRules([{ path: '/etc/shadow' }]))).toEqual([
       [0, '/etc', value({ ops: [PROTECT, 0, 0], ruleId: [1, 0, 0] })],
       [0, '/etc/shadow', value({ ops: [FILE_OPERATIONS, 0, 0], ruleId: [1, 0, 0] })],
@@ -81,6 +82,7 @@ describe('encodeRules (layout 4)', () => {
     expect(byPath['/data/allowed']).toEqual(value({ ops: [0, 0, OP.read], ruleId: [0, 0, 3] }));
     // The allow rule puts files (not exec) in allow-list mode, posture block by default.
     expect(rows.at(-1)).toEqual([SOURCE_SETTINGS, '000000000000000000000000', value({ ops: [CATEGORY_OPERATIONS.file, 0, 0] })]);
+    expect(settingsKey().readUInt32LE(0)).toBe(32);
   });
 
   it('writes the settings key only for categories with an allow rule, with their postures', () => {
@@ -107,7 +109,9 @@ describe('encodeRules (layout 4)', () => {
     expect(keys).toContainEqual(socketKey(0, 0xffff, 3, 0xffff));
     expect(keys).toContainEqual(socketKey(0, 2, 1, 6));
     expect(keys).toContainEqual(capabilityKey(0, 12));
-    expect(socketKey(0, 2, 1, 6).subarray(0, 12)).toEqual(Buffer.from([0, 0, 0, 0, 1, 2, 0, 1, 0, 6, 0, 0]));
+    // prefixlen 88 (the source and 7 bytes), the source, then the key's bytes.
+    expect(socketKey(0, 2, 1, 6).subarray(0, 16)).toEqual(Buffer.from([88, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 1, 0, 6, 0, 0]));
+    expect(capabilityKey(0, 12).readUInt32LE(0)).toBe(72);
     expect(decodeRuleValue(entries.find(({ key }) => key.equals(capabilityKey(0, 12)))!.value).ops).toEqual([OP.capability, 0, 0]);
   });
 
@@ -124,7 +128,7 @@ describe('encodeRules (layout 4)', () => {
       ['/usr/bin/reader', 2],
     ]);
     expect(rows.filter(([source]) => source === 2).map(([, what]) => what)).toEqual(['/secret']);
-    expect(rows.filter(([source]) => source === 1).map(([, what]) => what)).toEqual([capabilityKey(1, 13).subarray(4, 16).toString('hex')]);
+    expect(rows.filter(([source]) => source === 1).map(([, what]) => what)).toEqual([capabilityKey(1, 13).subarray(8, 20).toString('hex')]);
   });
 
   it('puts glob rules in numbered slots per source, with their patterns, and protects the fixed part of a blocked pattern', () => {
@@ -133,7 +137,7 @@ describe('encodeRules (layout 4)', () => {
       { path: '/var/log/**/*.gz', action: 'audit', operations: ['unlink'], id: 6 },
       { path: '/home/*/.ssh/id_?sa', operations: ['read'], fromSource: '/usr/bin/scp', id: 7 },
     ]);
-    const globs = entries.filter(({ key }) => key[4] === RESOURCE_GLOB).map(({ key, value }) => [key.readUInt32LE(0), key[5], decodeRuleValue(value)] as const);
+    const globs = entries.filter(({ key }) => key[8] === RESOURCE_GLOB).map(({ key, value }) => [key.readUInt32LE(4), key[9], decodeRuleValue(value)] as const);
     expect(globs).toEqual([
       [0, 0, { ...value({ ops: [OP.read | PROTECT, 0, 0], ruleId: [5, 0, 0] }), pattern: '/etc/ssh/*_key' }],
       [0, 1, { ...value({ ops: [0, OP.unlink, 0], ruleId: [0, 6, 0] }), pattern: '/var/log/**/*.gz' }],
@@ -165,13 +169,43 @@ describe('encodeRules (layout 4)', () => {
     expect(encodeRules([])).toEqual([]);
   });
 
-  it('pads keys with zeros and takes paths of up to RULE_PATH_MAX bytes, in UTF-8', () => {
+  it('pads keys with zeros and takes paths of up to RULE_PATH_MAX bytes, in UTF-8; a file key covers its zero, a directory key its slash', () => {
     const longest = `/${'x'.repeat(RULE_PATH_MAX - 1)}`;
     const key = pathKey(0, longest);
     expect(key.length).toBe(RULE_KEY_SIZE);
     expect(key[RULE_KEY_SIZE - 1]).toBe(0);
-    expect(pathKey(5, '/é').subarray(0, 8)).toEqual(Buffer.from([5, 0, 0, 0, 0x2f, 0xc3, 0xa9, 0]));
+    expect(key.readUInt32LE(0)).toBe(32 + 8 * (RULE_PATH_MAX + 1));
+    // prefixlen 64: the source, '/é' (3 bytes) and its zero.
+    expect(pathKey(5, '/é').subarray(0, 12)).toEqual(Buffer.from([64, 0, 0, 0, 5, 0, 0, 0, 0x2f, 0xc3, 0xa9, 0]));
+    expect(pathKey(0, '/etc/').readUInt32LE(0)).toBe(32 + 8 * 5);
     expect(() => pathKey(0, `${longest}y`)).toThrow(/at most 251 bytes, got 252/);
+  });
+
+  it('merges into each entry what the directories above it add, and marks directory keys', () => {
+    const entries = encodeRules([
+      { path: '/a/', operations: ['read'], id: 1 },
+      { path: '/a/b/', recursive: false, action: 'audit', operations: ['write'], id: 2 },
+      { path: '/a/b/c', action: 'allow', operations: ['exec'], id: 3 },
+      { path: '/a/b/c', operations: ['read'], fromSource: '/bin/tool', id: 4 },
+    ]);
+    const rows = decode(entries);
+    const byPath = Object.fromEntries(rows.filter(([source]) => source === 0).map(([, what, decoded]) => [what, decoded]));
+    expect(byPath['/a/']).toEqual(value({ ops: [OP.read, 0, 0], ruleId: [1, 0, 0] }));
+    // The directory itself: its own audit, and the block from '/a/' above it.
+    expect(byPath['/a/b']).toEqual(value({ ops: [OP.read, OP.write, 0], ruleId: [1, 2, 0] }));
+    // Under '/a/b/': the block from '/a/' (recursive); its own audit applies to direct entries only.
+    expect(byPath['/a/b/']).toEqual(value({ ops: [OP.read, 0, 0], childOps: [0, OP.write, 0], ruleId: [1, 2, 0] }));
+    // A direct entry of '/a/b/': everything above it merged in.
+    expect(byPath['/a/b/c']).toEqual(value({ ops: [OP.read, OP.write, OP.exec], ruleId: [1, 2, 3] }));
+    // A source's entries merge only with that source's directories: nothing of source 0's '/a/' here.
+    expect(rows.filter(([source]) => source === 1).map(([, what, decoded]) => [what, decoded.ops])).toEqual([
+      ['/a', [PROTECT, 0, 0]],
+      ['/a/b', [PROTECT, 0, 0]],
+      ['/a/b/c', [OP.read | PROTECT, 0, 0]],
+    ]);
+    const matchBits = (path: string) => entries.find(({ key }) => key.equals(pathKey(0, path)))!.value.readUInt32LE(52);
+    expect(matchBits('/a/b/')).toBe((MATCH_DIRECTORY | (32 + 8 * 5)) >>> 0);
+    expect(matchBits('/a/b/c')).toBe(32 + 8 * 7);
   });
 
   it('names every rule it refuses', () => {

@@ -1,6 +1,6 @@
 /**
  * Encodes a scope's rules into the entries of its inner rule map, as
- * src/bpf/enforcer.bpf.c reads them (layout version 3, described in
+ * src/bpf/enforcer.bpf.c reads them (layout version 5, described in
  * README.md). Pure and deterministic: the same rules give the same entries,
  * in the same order, wherever it runs.
  */
@@ -8,14 +8,18 @@ import { ValidationError, type ValidationIssue } from '@bulwark/errors';
 import { GLOB_PATTERN_SIZE, findGlobProblem, validateGlob } from './glob.js';
 
 /** The version of the map layout below; `layout_version` in enforcer.bpf.c's .rodata must equal it. */
-export const LAYOUT_VERSION = 4;
-/** Bytes in an inner map's key: a u32 source, then the path padded with zeros. */
-export const RULE_KEY_SIZE = 256;
+export const LAYOUT_VERSION = 5;
+/**
+ * Bytes in an inner map's key, an LPM trie key: u32 prefixlen (the bits of
+ * what follows that the key covers), u32 source, then the path, padded
+ * with zeros.
+ */
+export const RULE_KEY_SIZE = 260;
 /** Bytes of a key's path field. */
-export const RULE_PATH_SIZE = RULE_KEY_SIZE - 4;
+export const RULE_PATH_SIZE = 252;
 /** The longest rule path in bytes (UTF-8), so that every key's path ends in a zero. */
 export const RULE_PATH_MAX = RULE_PATH_SIZE - 1;
-/** Bytes in an inner map's value: four arrays of three u32 (per action), then a glob key's pattern length, a reserved u32 and its pattern (256 bytes), in host byte order. */
+/** Bytes in an inner map's value: four arrays of three u32 (per action), then a glob key's pattern length, the key's match bits (its prefixlen, | MATCH_DIRECTORY) and a glob key's pattern (256 bytes), in host byte order. */
 export const RULE_VALUE_SIZE = 48 + 8 + GLOB_PATTERN_SIZE;
 /** Scope indexes the outer map holds (0 to MAX_SCOPES - 1). */
 export const MAX_SCOPES = 4096;
@@ -28,6 +32,8 @@ export const SOURCE_DEFINITION = 0xfffffffe;
 export const RESOURCE_SOCKET = 1;
 export const RESOURCE_CAPABILITY = 2;
 export const RESOURCE_GLOB = 3;
+/** In a value's match bits: the key is a directory's (ends in '/'). */
+export const MATCH_DIRECTORY = 0x80000000;
 /** Glob rules one source may have in one scope. */
 export const MAX_GLOBS = 32;
 /** A socket key field that matches any value. */
@@ -157,6 +163,13 @@ export const isGlob = (path: string): boolean => path.includes('*') || path.incl
  *   of the sorted paths);
  * - the settings key when some category has an Allow rule: that category's
  *   operations fall to its posture (default block) when no rule matches.
+ * The program finds a path with one longest-prefix lookup, so each path
+ * entry carries, merged in, what the directories above it add: the
+ * operations (and ownerOnly marks) of the nearest directory entry above it
+ * (itself merged the same way), and for a file's entry the non-recursive
+ * operations of its parent directory. A merged-in action's rule id is the
+ * nearest contributor's: the entry's own, its parent's non-recursive one,
+ * then the directory above.
  * Throws a ValidationError naming every bad rule.
  */
 export function encodeRules(rules: readonly Rule[], options: { postures?: Postures } = {}): RuleEntry[] {
@@ -287,6 +300,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     found.value.pattern = name.slice(separator + 1);
   }
 
+  mergeDirectories(values);
   for (const [path, index] of sourceIndex) {
     const value = entry(forPath(SOURCE_DEFINITION, path));
     value.ruleId[0] = index;
@@ -299,57 +313,111 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
   if (settings.ops[0] !== 0 || settings.ops[1] !== 0) values.set('settings', { key: settingsKey(), value: settings });
 
   return [...values.values()]
-    .map(({ key, value }) => ({ key, value: encodeValue(value) }))
-    .sort((a, b) => Buffer.compare(a.key, b.key));
+    .map(({ key, value }) => ({ key, value: encodeValue(value, key) }))
+    .sort((a, b) => Buffer.compare(a.key.subarray(4), b.key.subarray(4)) || a.key.readUInt32LE(0) - b.key.readUInt32LE(0));
 }
 
-function key(source: number): Buffer {
+/** The directory keys above a path key, nearest first: '/a/b/c' and '/a/b/' both give '/a/', then '/'. */
+function directoriesAbove(path: string): string[] {
+  const above: string[] = [];
+  let end = path.endsWith('/') ? path.length - 1 : path.length;
+  while (end > 0) {
+    const slash = path.lastIndexOf('/', end - 1);
+    if (slash < 0) break;
+    above.push(path.slice(0, slash + 1));
+    end = slash;
+  }
+  return above;
+}
+
+/**
+ * Merges into each path entry what the directories above it add (see
+ * encodeRules). Entries are taken shortest path first, so the nearest
+ * directory above an entry is merged before the entry reads it.
+ */
+function mergeDirectories(values: Map<string, { key: Buffer; value: Value }>): void {
+  const paths = [...values.entries()]
+    .filter(([name]) => name.startsWith('p'))
+    .map(([name, found]) => ({ name, separator: name.indexOf('\u0000'), value: found.value }))
+    .sort((a, b) => a.name.length - a.separator - (b.name.length - b.separator));
+  for (const { name, separator, value } of paths) {
+    const prefix = name.slice(0, separator + 1);
+    const path = name.slice(separator + 1);
+    const above = directoriesAbove(path);
+    const parent = path.endsWith('/') ? undefined : values.get(prefix + above[0]!)?.value;
+    const nearest = above.map((directory) => values.get(prefix + directory)?.value).find((found) => found !== undefined);
+    for (let action = 0; action < 3; action++) {
+      const own = value.ops[action]! | value.childOps[action]!;
+      const fromParent = parent === undefined ? 0 : parent.childOps[action]!;
+      const fromAbove = nearest === undefined ? 0 : nearest.ops[action]!;
+      value.ops[action]! |= fromParent | fromAbove;
+      value.ownerOps[action]! |= (parent === undefined ? 0 : parent.ownerOps[action]! & fromParent) | (nearest === undefined ? 0 : nearest.ownerOps[action]! & fromAbove);
+      if (own === 0) {
+        if (fromParent !== 0) value.ruleId[action] = parent!.ruleId[action]!;
+        else if (fromAbove !== 0) value.ruleId[action] = nearest!.ruleId[action]!;
+      }
+    }
+  }
+}
+
+/** A key: prefixlen for `covered` bytes after the source, then the source. */
+function key(source: number, covered: number): Buffer {
   const buffer = Buffer.alloc(RULE_KEY_SIZE);
-  buffer.writeUInt32LE(source, 0); // host byte order (little-endian on x86-64 and arm64)
+  // Host byte order (little-endian on x86-64 and arm64), as the kernel reads both.
+  buffer.writeUInt32LE(32 + 8 * covered, 0);
+  buffer.writeUInt32LE(source, 4);
   return buffer;
 }
 
-/** The key of a path rule for a source (SOURCE_ANY for every process). */
+/**
+ * The key of a path rule for a source (SOURCE_ANY for every process): a
+ * directory's (ending in '/') covers the path, a file's the path and its
+ * terminating zero, so that it is no prefix of a longer name.
+ */
 export function pathKey(source: number, path: string): Buffer {
-  const buffer = key(source);
-  const length = buffer.write(path, 4, 'utf8');
-  if (Buffer.byteLength(path, 'utf8') !== length || length > RULE_PATH_MAX) {
-    throw new ValidationError('encode rule key', [{ path: '', message: `expected at most ${RULE_PATH_MAX} bytes, got ${Buffer.byteLength(path, 'utf8')}` }]);
+  const bytes = Buffer.byteLength(path, 'utf8');
+  if (bytes > RULE_PATH_MAX) {
+    throw new ValidationError('encode rule key', [{ path: '', message: `expected at most ${RULE_PATH_MAX} bytes, got ${bytes}` }]);
   }
+  const buffer = key(source, path.endsWith('/') ? bytes : bytes + 1);
+  buffer.write(path, 8, 'utf8');
   return buffer;
 }
 
 export function socketKey(source: number, family: number, type: number, protocol: number): Buffer {
-  const buffer = key(source);
-  buffer[4] = RESOURCE_SOCKET;
-  buffer.writeUInt16LE(family, 5);
-  buffer.writeUInt16LE(type, 7);
-  buffer.writeUInt16LE(protocol, 9);
+  const buffer = key(source, 7);
+  buffer[8] = RESOURCE_SOCKET;
+  buffer.writeUInt16LE(family, 9);
+  buffer.writeUInt16LE(type, 11);
+  buffer.writeUInt16LE(protocol, 13);
   return buffer;
 }
 
 export function capabilityKey(source: number, capability: number): Buffer {
-  const buffer = key(source);
-  buffer[4] = RESOURCE_CAPABILITY;
-  buffer.writeUInt32LE(capability, 5);
+  const buffer = key(source, 5);
+  buffer[8] = RESOURCE_CAPABILITY;
+  buffer.writeUInt32LE(capability, 9);
   return buffer;
 }
 
 export function globKey(source: number, slot: number): Buffer {
-  const buffer = key(source);
-  buffer[4] = RESOURCE_GLOB;
-  buffer[5] = slot;
+  const buffer = key(source, 2);
+  buffer[8] = RESOURCE_GLOB;
+  buffer[9] = slot;
   return buffer;
 }
 
 export function settingsKey(): Buffer {
-  return key(SOURCE_SETTINGS);
+  return key(SOURCE_SETTINGS, 0);
 }
 
-function encodeValue(value: Value): Buffer {
+function encodeValue(value: Value, key: Buffer): Buffer {
   const buffer = Buffer.alloc(RULE_VALUE_SIZE);
   [...value.ops, ...value.childOps, ...value.ownerOps, ...value.ruleId].forEach((number, index) => buffer.writeUInt32LE(number >>> 0, index * 4));
   if (value.pattern !== undefined) buffer.writeUInt32LE(buffer.write(value.pattern, 56, 'utf8'), 48);
+  const prefixlen = key.readUInt32LE(0);
+  const directory = key[8] === 0x2f && key[8 + (prefixlen - 32) / 8 - 1] === 0x2f;
+  buffer.writeUInt32LE((prefixlen | (directory ? MATCH_DIRECTORY : 0)) >>> 0, 52);
   return buffer;
 }
 

@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { codecs, createMap, decodeDecisionCounts, markRulesChanged, type BpfMap, type DecisionCounts, type LoadedObject } from '../index.js';
-import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules, type Postures, type Rule } from '../rules.js';
+import { codecs, createRuleMap, decodeDecisionCounts, markRulesChanged, type BpfMap, type DecisionCounts, type LoadedObject } from '../index.js';
+import { encodeRules, type Postures, type Rule } from '../rules.js';
 
 const cgroupRoot = '/sys/fs/cgroup';
 
@@ -66,10 +66,7 @@ export function checkOpens(checks: readonly OpenCheck[]): Record<string, string>
 
 /** A scope's rule set as a fresh inner map, sized to its entries. */
 export function ruleMap(name: string, rules: readonly Rule[], postures?: Postures): BpfMap {
-  const entries = encodeRules(rules, postures === undefined ? {} : { postures });
-  const map = createMap({ type: 'hash', keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name });
-  map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
-  return map;
+  return createRuleMap(encodeRules(rules, postures === undefined ? {} : { postures }), name);
 }
 
 /**

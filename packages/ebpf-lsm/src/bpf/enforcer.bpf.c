@@ -10,9 +10,13 @@
  *
  * scopes:    cgroup id (u64) -> scope index (u32). A task whose cgroup is
  *            not in it is not affected.
- * rules:     ARRAY_OF_MAPS, scope index -> inner HASH of the scope's rule
- *            set (struct rule_key -> struct rule_value). Replacing the inner
- *            map swaps the whole set, its settings included, at once.
+ * rules:     ARRAY_OF_MAPS, scope index -> inner LPM_TRIE of the scope's
+ *            rule set (struct rule_key -> struct rule_value). Replacing the
+ *            inner map swaps the whole set, its settings included, at once.
+ *            A path is one longest-prefix lookup of "<source><path>\0": a
+ *            file rule's key ends with the NUL, a directory's with '/', and
+ *            user space merges into each entry what the directories above
+ *            it add (encodeRules), so the longest match says everything.
  * decisions: ARRAY, scope index -> counts of allowed, denied, failed
  *            (undecidable, denied) and audited decisions.
  * throttle:  ARRAY, scope index -> the event throttle's state.
@@ -62,14 +66,23 @@
 
 #define EPERM 1
 
-#define LAYOUT_VERSION 4
+#define LAYOUT_VERSION 5
 #define MAX_SCOPES 4096
 #define PATH_MAX_BYTES 4096
 /* The scratch path buffer is twice PATH_MAX so that any index below
  * PATH_MAX_BYTES plus a key's length stays inside it after masking. */
 #define SCRATCH_PATH_SIZE (2 * PATH_MAX_BYTES)
-#define RULE_KEY_SIZE 256
-#define RULE_PATH_SIZE (RULE_KEY_SIZE - 4)
+/* An LPM trie key: u32 prefixlen, then u32 source and the path bytes (LPM's maximum of 256 bytes of data). */
+#define RULE_KEY_SIZE 260
+#define RULE_PATH_SIZE 252
+/* struct rule_value's match_bits: the entry's prefixlen, and whether its key is a directory (ends in '/'). */
+#define MATCH_DIRECTORY 0x80000000
+#define MATCH_PREFIX_BITS 0xffff
+/* prefixlen of the keys that are not paths: the source, then the resource's bytes. */
+#define PREFIX_SETTINGS 32
+#define PREFIX_GLOB (32 + 8 * 2)
+#define PREFIX_CAPABILITY (32 + 8 * 5)
+#define PREFIX_SOCKET (32 + 8 * 7)
 #define MAX_COMPONENTS 160
 #define NAME_MAX_BYTES 255
 
@@ -196,6 +209,7 @@ struct linux_binprm {
 } __attribute__((preserve_access_index));
 
 struct rule_key {
+	__u32 prefixlen; /* bits of source and path that the key covers */
 	__u32 source;
 	char path[RULE_PATH_SIZE];
 };
@@ -215,7 +229,8 @@ struct rule_value {
 	__u32 rule_id[ACTIONS];
 	/* Glob keys only: the pattern (glob.h), its length in bytes. */
 	__u32 pattern_len;
-	__u32 reserved;
+	/* The entry's own prefixlen, | MATCH_DIRECTORY for a directory's key. */
+	__u32 match_bits;
 	char pattern[GLOB_PATTERN_SIZE];
 };
 
@@ -314,7 +329,8 @@ struct {
  * -ENOENT for one whose BTF value is a struct without a timer.
  */
 struct scope_rules {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 1);
 	__uint(key_size, sizeof(struct rule_key));
 	__uint(value_size, sizeof(struct rule_value));
@@ -547,109 +563,85 @@ static __always_inline void add_match(struct match *m, struct rule_value *v, int
 	}
 }
 
-/* State of one match walk (bpf_loop's context). */
-struct match_walk {
-	void *scope_rules;
+/* Whether the path at s->path[from...] (to its NUL) is one name: no '/' in it (bpf_loop's context). */
+struct name_scan {
 	struct scratch *s;
-	struct match *m;
-	__u32 start;
-	__u32 operation;
-	__u32 end;     /* the path's length when it fits in a key, else RULE_PATH_SIZE */
-	/*
-	 * What the value at the last '/' says about direct children, copied:
-	 * 6.1's verifier simulates a bpf_loop callback once, and a map value
-	 * pointer kept across it was taken for always NULL, so the check was
-	 * dropped as dead code.
-	 */
-	__u32 has_children;
-	__u32 child_ops[ACTIONS];
-	__u32 child_owner[ACTIONS];
-	__u32 child_rule[ACTIONS];
+	__u32 from;
+	__u32 slash;
 };
 
-static long match_step(__u32 index, struct match_walk *w)
+static long name_step(__u32 index, struct name_scan *w)
 {
 	struct scratch *s = w->s;
-	struct rule_value *v;
-	/* Masked as well as checked: the verifier must see the bound on the register that indexes. */
-	__u32 i = index & 0xff;
 	char c;
 
-	if (!s || i >= RULE_PATH_SIZE - 1)
+	if (!s)
 		return 1;
-	c = s->path[(w->start + i) & (SCRATCH_PATH_SIZE - 1)];
-	if (c == 0) {
-		w->end = i;
+	c = s->path[(w->from + index) & (SCRATCH_PATH_SIZE - 1)];
+	if (c == 0)
 		return 1;
-	}
-	s->key.path[i] = c;
 	if (c == '/') {
-		v = bpf_map_lookup_elem(w->scope_rules, &s->key);
-		w->has_children = 0;
-		if (v && w->m) {
-			int a;
-
-			add_match(w->m, v, 0, w->operation);
-			for (a = 0; a < ACTIONS; a++) {
-				w->child_ops[a] = v->child_ops[a];
-				w->child_owner[a] = v->owner_ops[a];
-				w->child_rule[a] = v->rule_id[a];
-			}
-			w->has_children = 1;
-		}
+		w->slash = 1;
+		return 1;
 	}
 	return 0;
 }
 
+/* A lookup whose answer must be the key itself, not a shorter prefix of it. */
+static __always_inline struct rule_value *lookup_exact(void *scope_rules, struct rule_key *key)
+{
+	struct rule_value *v = bpf_map_lookup_elem(scope_rules, key);
+
+	if (v && (v->match_bits & MATCH_PREFIX_BITS) != key->prefixlen)
+		return 0;
+	return v;
+}
+
 /*
- * Matches the path at s->path[start...] for one key source: at each '/',
- * the prefix so far (with the '/') is looked up for what lies under it; the
- * value found at the last '/' also gives the direct-children operations;
- * at the end the whole path is looked up as itself. A path longer than a
- * key is matched by its directory prefixes only (no rule is that long).
+ * Matches the path at s->path[start...] (s->path_len bytes) for one key
+ * source: one longest-prefix lookup of the source and the path with its
+ * NUL (or its first RULE_PATH_SIZE bytes; no rule is that long, so a
+ * longer path matches directories only). The entry found carries what the
+ * directories above it add; a directory's entry also gives its
+ * non-recursive operations when the rest of the path is one name.
  */
 static __always_inline void match_path(void *scope_rules, struct scratch *s, __u32 start, __u32 source, __u32 operation, struct match *m)
 {
-	struct match_walk w = {};
 	struct rule_value *v;
-	__u32 end;
-	int a;
+	struct name_scan scan = {};
+	__u32 length, covered;
 
 	if (!s || !m)
 		return;
-	w.scope_rules = scope_rules;
-	w.s = s;
-	w.m = m;
-	w.start = start;
-	w.operation = operation;
-	w.end = RULE_PATH_SIZE;
-	__builtin_memset(&s->key, 0, sizeof(s->key));
+	length = s->path_len + 1;
+	if (length > RULE_PATH_SIZE)
+		length = RULE_PATH_SIZE;
+	/* Masked after a barrier, so that the compiler keeps the bound the verifier needs. */
+	barrier_var(length);
+	length &= 0xff;
 	s->key.source = source;
-	bpf_loop(RULE_PATH_SIZE - 1, match_step, &w, 0);
-	end = w.end;
-	if (end == 0 || end >= RULE_PATH_SIZE - 1)
+	if (bpf_probe_read_kernel(s->key.path, length, s->path + (start & (PATH_MAX_BYTES - 1))))
 		return;
-	/* The last '/' seen is the parent directory's, unless the path ends with it. */
-	if (w.has_children && s->key.path[(end - 1) & 0xff] != '/') {
-		for (a = 0; a < ACTIONS; a++) {
-			__u32 hit = w.child_ops[a] & operation;
-
-			if (hit) {
-				if (!m->ops[a])
-					m->rule_id[a] = w.child_rule[a];
-				m->ops[a] |= hit;
-				m->owner_ops[a] |= w.child_owner[a] & hit;
-			}
-		}
-	}
+	s->key.prefixlen = 32 + 8 * length;
 	v = bpf_map_lookup_elem(scope_rules, &s->key);
-	if (v)
-		add_match(m, v, 0, operation);
+	if (!v)
+		return;
+	add_match(m, v, 0, operation);
+	if (!(v->match_bits & MATCH_DIRECTORY) || !(v->child_ops[ACTION_BLOCK] | v->child_ops[ACTION_AUDIT] | v->child_ops[ACTION_ALLOW]))
+		return;
+	covered = ((v->match_bits & MATCH_PREFIX_BITS) - 32) / 8;
+	if (covered >= s->path_len)
+		return;
+	scan.s = s;
+	scan.from = (start + covered) & (PATH_MAX_BYTES - 1);
+	bpf_loop(PATH_MAX_BYTES, name_step, &scan, 0);
+	if (!scan.slash)
+		add_match(m, v, 1, operation);
 }
 
 static __always_inline void match_key(void *scope_rules, struct rule_key *key, __u32 operation, struct match *m)
 {
-	struct rule_value *v = bpf_map_lookup_elem(scope_rules, key);
+	struct rule_value *v = lookup_exact(scope_rules, key);
 
 	if (v)
 		add_match(m, v, 0, operation);
@@ -681,7 +673,7 @@ static long glob_slot(__u32 index, struct glob_walk *w)
 	if (!s || !m || index >= MAX_GLOBS)
 		return 1;
 	s->key.path[1] = index;
-	v = bpf_map_lookup_elem(w->scope_rules, &s->key);
+	v = lookup_exact(w->scope_rules, &s->key);
 	if (!v)
 		return 1;
 	result = glob_match(&s->glob, v->pattern, v->pattern_len, s->path + (w->start & (PATH_MAX_BYTES - 1)), s->path_len);
@@ -709,7 +701,7 @@ static __always_inline void match_globs(void *scope_rules, struct scratch *s, __
 	w.m = m;
 	w.start = start;
 	w.operation = operation;
-	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.prefixlen = PREFIX_GLOB;
 	s->key.source = source;
 	s->key.path[0] = RESOURCE_GLOB;
 	bpf_loop(MAX_GLOBS, glob_slot, &w, 0);
@@ -750,9 +742,9 @@ static __always_inline struct decision decide(void *scope_rules, struct scratch 
 	}
 	if (allow)
 		return d;
-	__builtin_memset(&s->settings, 0, sizeof(s->settings));
+	s->settings.prefixlen = PREFIX_SETTINGS;
 	s->settings.source = SOURCE_SETTINGS;
-	settings = bpf_map_lookup_elem(scope_rules, &s->settings);
+	settings = lookup_exact(scope_rules, &s->settings);
 	if (!settings)
 		return d;
 	if (settings->ops[ACTION_BLOCK] & operation)
@@ -1144,10 +1136,12 @@ int BPF_PROG(track_bprm_committed_creds, struct linux_binprm *bprm)
 	length = bpf_d_path(&bprm->file->f_path, s->path, PATH_MAX_BYTES);
 	if (length <= 0 || length > RULE_PATH_SIZE)
 		return 0;
-	__builtin_memset(&s->key, 0, sizeof(s->key));
 	s->key.source = SOURCE_DEFINITION;
-	bpf_probe_read_kernel_str(s->key.path, sizeof(s->key.path), s->path);
-	definition = bpf_map_lookup_elem(scope.rules, &s->key);
+	length = bpf_probe_read_kernel_str(s->key.path, sizeof(s->key.path), s->path);
+	if (length <= 0)
+		return 0;
+	s->key.prefixlen = 32 + 8 * (__u32)length;
+	definition = lookup_exact(scope.rules, &s->key);
 	if (!definition)
 		return 0;
 	slot = bpf_task_storage_get(&sources, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -1298,6 +1292,7 @@ int BPF_PROG(enforce_socket_create, int family, int type, int protocol, int kern
 	source = current_source();
 	for (i = 0; i < 3; i++) {
 		__builtin_memset(&s->key, 0, sizeof(s->key));
+		s->key.prefixlen = PREFIX_SOCKET;
 		s->key.path[0] = RESOURCE_SOCKET;
 		__builtin_memcpy(&s->key.path[1], fields[i], sizeof(fields[i]));
 		match_key(scope.rules, &s->key, OP_SOCKET, &m);
@@ -1328,6 +1323,7 @@ int BPF_PROG(enforce_capable, const struct cred *cred, void *ns, int cap, unsign
 	if (!s)
 		return -EPERM;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.prefixlen = PREFIX_CAPABILITY;
 	s->key.path[0] = RESOURCE_CAPABILITY;
 	__builtin_memcpy(&s->key.path[1], &capability, sizeof(capability));
 	return check_resource(&scope, s, OP_CAPABILITY, 0);

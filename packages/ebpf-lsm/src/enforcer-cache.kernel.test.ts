@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +137,46 @@ describe('the decision cache in the kernel guest', () => {
     // And back under the allowed directory: allowed again.
     renameSync(join(base, 'other/x'), join(base, 'allowed/x2'));
     expect(inScope(cgroup, `o x ${base}/allowed/x2`)).toEqual({ x: 'ok' });
+  });
+
+  it('lets no open through a name the allow-list does not name while a directory above the file is renamed back and forth', async () => {
+    const active = enforcer!;
+    const { cgroup, base } = scope('race', 8);
+    // The file's own dentry and parent stay the same: only the rename sequence count tells.
+    put(join(base, 'allowed/d/x'));
+    mkdirSync(join(base, 'other'));
+    active.setRules(8, [{ path: `${base}/allowed/`, operations: ['read'], action: 'allow' }], { postures: { file: 'block' } });
+    const before = active.decisions(8);
+    // The host moves the file between the two names as fast as it can.
+    const renamer = spawn('sh', ['-c', `cd ${base} && while :; do mv allowed/d other/d; mv other/d allowed/d; done`], { stdio: 'ignore' });
+    try {
+      // In the scope: open the allowed name (which fills the cache) and the other name, which must never open.
+      const reader = spawnSync(
+        'sh',
+        [
+          '-c',
+          `echo $$ > ${cgroup}/cgroup.procs
+i=0; allowed=0; leaks=0
+while [ $i -lt 1500 ]; do
+  if ( : < ${base}/allowed/d/x ) 2>&-; then allowed=$((allowed + 1)); fi
+  if ( : < ${base}/allowed/d/x ) 2>&-; then allowed=$((allowed + 1)); fi
+  if ( : < ${base}/other/d/x ) 2>&-; then leaks=$((leaks + 1)); fi
+  i=$((i + 1))
+done
+echo "$allowed $leaks"`,
+        ],
+        { encoding: 'utf8', timeout: 240_000 },
+      );
+      expect(reader.status, reader.stderr).toBe(0);
+      const [allowed, leaks] = reader.stdout.trim().split(' ').map(Number);
+      // The race was run: the allowed name opened many times, the cache answered some of them.
+      expect(allowed).toBeGreaterThan(50);
+      expect(active.decisions(8).cached - before.cached).toBeGreaterThan(0n);
+      expect(leaks).toBe(0);
+    } finally {
+      renamer.kill('SIGKILL');
+      await new Promise((resolve) => renamer.once('exit', resolve));
+    }
   });
 
   it('decides a hard link and a bind mount of an allowed file by their own paths', () => {

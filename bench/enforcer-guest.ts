@@ -56,7 +56,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { NotSupportedError } from '@bulwark/errors';
 import { compileBpf } from '../packages/ebpf-lsm/scripts/build-bpf.ts';
 import {
   type BpfMap,
@@ -68,6 +67,7 @@ import {
   codecs,
   createMap,
   createRuleMap,
+  fillRuleMap,
   encodeRules,
   openObject,
 } from '@bulwark/ebpf-lsm';
@@ -121,28 +121,18 @@ interface LoadTimes {
   total: number;
 }
 
-/** Fills a rule map as createRuleMap does: one batch where the kernel has it for LPM tries, else one by one. */
-function fill(map: BpfMap, entries: readonly (readonly [Buffer, Buffer])[]): void {
-  try {
-    map.updateBatch(entries);
-  } catch (error) {
-    if (!(error instanceof NotSupportedError)) throw error;
-    for (const [key, value] of entries) map.update(key, value);
-  }
-}
-
 /** (b): loads `rules` into `slot` of `outer` `loads` times after a warm-up, timing each step. */
 function benchLoad(lines: string[], outer: BpfMap, slot: number, rules: readonly PathRule[], where: string): void {
   const times: LoadTimes[] = [];
   let entryCount = 0;
   for (let round = 0; round <= loads; round++) {
     const start = now();
-    const entries = encodeRules(rules).map(({ key, value }) => [key, value] as const);
+    const entries = encodeRules(rules);
     const encoded = now();
     const inner = createMap({ type: 'lpm_trie', flags: 1, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: entries.length, name: 'bench_rules' });
     const created = now();
     try {
-      fill(inner, entries);
+      fillRuleMap(inner, entries);
       const updated = now();
       outer.updateInnerMap(codecs.u32.encode(slot), inner);
       const swapped = now();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DECISION_COUNTS_SIZE, EVENT_SIZE, Enforcer, decodeDecisionCounts, decodeEnforcerEvent, markRulesChanged } from './enforcer.js';
-import type { BpfMap } from './map.js';
+import { FakeBinding } from './__fixtures__/fake-binding.js';
+import { DECISION_COUNTS_SIZE, EVENT_SIZE, Enforcer, decodeDecisionCounts, decodeEnforcerEvent, fillRuleMap, markRulesChanged } from './enforcer.js';
+import { createMap, type BpfMap } from './map.js';
+import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules } from './rules.js';
 import type { LoadedObject } from './object.js';
 
 describe('enforcer events', () => {
@@ -42,6 +44,18 @@ describe('decision counters', () => {
     [5n, 4n, 3n, 2n, 1n].forEach((count, index) => value.writeBigUInt64LE(count, index * 8));
     expect(decodeDecisionCounts(value)).toEqual({ allowed: 5n, denied: 4n, failed: 3n, audited: 2n, cached: 1n });
     expect(() => decodeDecisionCounts(value.subarray(0, 32))).toThrow('decode decision counts: expected 40 bytes, got 32');
+  });
+});
+
+describe('rule maps', () => {
+  it('fills a rule map one entry at a time where the kernel has no batch update for its type', () => {
+    const binding = new FakeBinding(); // its kernel has no batch operations for LPM tries
+    const entries = encodeRules([{ path: '/etc/shadow' }, { path: '/srv/', operations: ['read'] }]);
+    using map = createMap({ type: 'lpm_trie', flags: 1, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: entries.length, name: 'rules', binding });
+    fillRuleMap(map, entries);
+    for (const { key, value } of entries) expect(map.lookup(key)).toEqual(value);
+    // The batch probe, refused, then one update per entry.
+    expect(binding.calls.filter((call) => call.startsWith('update'))).toEqual(['updateBatch rules', ...entries.map(() => 'updateElement rules')]);
   });
 });
 

@@ -82,18 +82,22 @@ const NO_PREALLOC = 1;
 export function createRuleMap(entries: readonly RuleEntry[], name = 'scope_rules'): BpfMap {
   const map = createMap({ type: 'lpm_trie', flags: NO_PREALLOC, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name });
   try {
-    if (entries.length > 0) {
-      try {
-        map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
-      } catch (error) {
-        if (!(error instanceof NotSupportedError)) throw error;
-        for (const { key, value } of entries) map.update(key, value);
-      }
-    }
+    fillRuleMap(map, entries);
     return map;
   } catch (error) {
     map.close();
     throw error;
+  }
+}
+
+/** Writes `entries` into a rule map: one batch update, or one update each where the kernel has no batch for the map's type. */
+export function fillRuleMap(map: BpfMap, entries: readonly RuleEntry[]): void {
+  if (entries.length === 0) return;
+  try {
+    map.updateBatch(entries.map(({ key, value }) => [key, value] as const));
+  } catch (error) {
+    if (!(error instanceof NotSupportedError)) throw error;
+    for (const { key, value } of entries) map.update(key, value);
   }
 }
 

@@ -106,6 +106,7 @@ export {
   Enforcer,
   createRuleMap,
   decodeDecisionCounts,
+  fillRuleMap,
   decodeEnforcerEvent,
   enforcerObjectPath,
   loadEnforcer,

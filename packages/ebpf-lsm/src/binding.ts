@@ -95,9 +95,13 @@ export interface KernelProgramInfo {
   readonly translatedInstructions: number;
   /** Instructions the verifier processed to accept it (`verified_insns`, Linux 5.16; 0 before). */
   readonly verifiedInstructions: number;
-  /** Nanoseconds spent in the program while the kernel kept statistics (`run_time_ns`; see kernel.bpf_stats_enabled). */
+  /**
+   * Nanoseconds spent running it (`run_time_ns`) and the runs counted
+   * (`run_cnt`), while the kernel keeps statistics (sysctl
+   * kernel.bpf_stats_enabled=1, or a BPF_ENABLE_STATS fd held open); 0
+   * otherwise.
+   */
   readonly runTimeNs: number;
-  /** Runs counted while the kernel kept statistics (`run_cnt`). */
   readonly runCount: number;
 }
 

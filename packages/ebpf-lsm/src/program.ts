@@ -1,6 +1,6 @@
 /** A loaded program of a LoadedObject, and the ways to attach it. */
 import { NotSupportedError, ValidationError, addContext } from '@bulwark/errors';
-import { type ProgramPointer } from './binding.js';
+import { type KernelProgramInfo, type ProgramPointer } from './binding.js';
 import { callLibbpf } from './call.js';
 import { LibbpfError } from './errors.js';
 import { Link } from './link.js';
@@ -8,26 +8,8 @@ import type { ObjectState } from './state.js';
 
 const tracepointPart = /^[A-Za-z0-9_]+$/;
 
-/** What the kernel knows about a loaded program. */
-export interface ProgramInfo {
-  /** `enum bpf_prog_type` (e.g. 29 for BPF_PROG_TYPE_LSM, 31 for BPF_PROG_TYPE_SYSCALL). */
-  readonly type: number;
-  /** The kernel's id of the program. */
-  readonly id: number;
-  /** The name the kernel has for it (the C name, cut to 15 bytes). */
-  readonly name: string;
-  /** Instructions after the verifier's rewrites. */
-  readonly translatedInstructions: number;
-  /** Instructions the verifier processed to accept it (Linux 5.16 or later; 0 before). */
-  readonly verifiedInstructions: number;
-  /**
-   * Nanoseconds spent running it and the runs counted, while the kernel
-   * keeps statistics (sysctl kernel.bpf_stats_enabled=1, or a
-   * BPF_ENABLE_STATS fd held open); 0 otherwise.
-   */
-  readonly runTimeNs: number;
-  readonly runCount: number;
-}
+/** What the kernel knows about a loaded program: the binding's KernelProgramInfo, as it is. */
+export type ProgramInfo = KernelProgramInfo;
 
 /** What one test run gave back. */
 export interface ProgramTestRun {

@@ -5,6 +5,7 @@ import { type TestPrograms, callGetppid, compileTestPrograms, ensureTracefs, mou
 import { codecs } from './codec.js';
 import { Link } from './link.js';
 import { type LoadedObject, openObject } from './object.js';
+import { caught } from './__fixtures__/caught.js';
 
 let programs: TestPrograms;
 let tracefs: Disposable;
@@ -30,15 +31,6 @@ function loadCounter(): Counter {
   const loaded = openObject(programs.tracepoint).load();
   const counts = loaded.map('counts').typed(codecs.u32, codecs.u64);
   return { loaded, countOf: (pid) => counts.lookup(pid), [Symbol.dispose]: () => loaded.close() };
-}
-
-function caught(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
 }
 
 describe('links on the real kernel', () => {

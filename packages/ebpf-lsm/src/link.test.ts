@@ -3,21 +3,13 @@ import { EPERM, FakeBinding } from './__fixtures__/fake-binding.js';
 import { Link } from './link.js';
 import { openObject } from './object.js';
 import type { Program } from './program.js';
+import { caught } from './__fixtures__/caught.js';
 
 const path = '/objects/test-tracepoint.bpf.o';
 
 function loadProgram(binding = new FakeBinding()): { binding: FakeBinding; program: Program } {
   binding.addObject(path);
   return { binding, program: openObject(path, { binding }).load().program('count_getppid') };
-}
-
-function caught(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
 }
 
 describe('Program', () => {

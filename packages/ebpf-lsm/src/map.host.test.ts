@@ -3,6 +3,7 @@ import { type TestPrograms, callGetppid, compileTestPrograms, ensureTracefs } fr
 import { codecs } from './codec.js';
 import { type BpfMap, createMap } from './map.js';
 import { type LoadedObject, openObject } from './object.js';
+import { caught } from './__fixtures__/caught.js';
 
 let programs: TestPrograms;
 let loaded: LoadedObject;
@@ -27,15 +28,6 @@ function u64(value: bigint): Buffer {
   const bytes = Buffer.alloc(8);
   bytes.writeBigUInt64LE(value);
   return bytes;
-}
-
-function caught(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
 }
 
 describe('maps on the real kernel', () => {

@@ -3,6 +3,7 @@ import { ENOSPC, EPERM, FakeBinding, mapInMapObject } from './__fixtures__/fake-
 import { codecs } from './codec.js';
 import { BpfMap, createMap, mapTypeName } from './map.js';
 import { openObject } from './object.js';
+import { caught } from './__fixtures__/caught.js';
 
 const path = '/objects/test-tracepoint.bpf.o';
 
@@ -172,15 +173,6 @@ describe('TypedMap', () => {
     expect(() => typed.lookup(1)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
   });
 });
-
-function caught(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 function policyMap(binding: FakeBinding, name = 'policy'): BpfMap {
   return createMap({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 1, name, binding });

@@ -5,6 +5,7 @@ import { type ReportedError, asNobody, reportErrorScript, runChild } from './__f
 import { createLibbpfBinding } from './binding.js';
 import type { VerifierError } from './errors.js';
 import { openObject } from './object.js';
+import { caught } from './__fixtures__/caught.js';
 
 let programs: TestPrograms;
 
@@ -15,15 +16,6 @@ beforeAll(() => {
 afterAll(() => {
   programs[Symbol.dispose]();
 });
-
-function caught(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
-}
 
 describe('objects on the real kernel', () => {
   it('uses libbpf 1.x', () => {

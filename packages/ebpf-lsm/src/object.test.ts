@@ -11,21 +11,13 @@ import {
 } from './__fixtures__/fake-binding.js';
 import type { LogEntry } from './errors.js';
 import { LoadedObject, OpenObject, openObject } from './object.js';
+import { caught } from './__fixtures__/caught.js';
 
 const path = '/objects/test-tracepoint.bpf.o';
 
 function setup(): { binding: FakeBinding; open: OpenObject } {
   const binding = new FakeBinding().addObject(path);
   return { binding, open: openObject(path, { binding }) };
-}
-
-function caught(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
 }
 
 describe('openObject', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EINVAL, EPERM, type FakeObjectSpec, FakeBinding } from './__fixtures__/fake-binding.js';
 import { openObject } from './object.js';
+import { caught } from './__fixtures__/caught.js';
 
 const path = '/objects/test-syscall.bpf.o';
 
@@ -26,15 +27,6 @@ function load(binding = new FakeBinding()) {
   binding.addObject(path, syscallObject);
   const loaded = openObject(path, { binding }).load();
   return { binding, loaded, program: loaded.program('add') };
-}
-
-function caught(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
 }
 
 describe('Program.testRun', () => {

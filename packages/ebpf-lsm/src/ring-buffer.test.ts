@@ -5,6 +5,7 @@ import { codecs, type Codec } from './codec.js';
 import type { LoadedObject } from './object.js';
 import { openObject } from './object.js';
 import { openRingBuffer } from './ring-buffer.js';
+import { caught } from './__fixtures__/caught.js';
 
 const ringPath = '/objects/test-ringbuf.bpf.o';
 
@@ -40,15 +41,6 @@ async function caughtAsync(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error('expected the promise to reject');
-}
-
-function caught(call: () => unknown): unknown {
-  try {
-    call();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to throw');
 }
 
 describe('openRingBuffer', () => {

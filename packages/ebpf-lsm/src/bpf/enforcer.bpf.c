@@ -243,9 +243,8 @@ struct decision_counts {
 	__u64 cached;
 };
 
-struct verdict_cache {
-	struct bpf_spin_lock lock; /* writers only */
-	__u32 sequence;   /* odd while a writer fills the entry */
+/* What a cached allow was decided for (the decision cache, at the top of the file). */
+struct cache_key {
 	__u64 dentry;
 	__u64 parent;     /* the dentry's parent and its name's hash and length: */
 	__u64 name;       /* a dentry freed and made again at the same address is another name */
@@ -256,7 +255,15 @@ struct verdict_cache {
 	__u32 rename_sequence;
 	__u32 mount_sequence;
 	__u32 scope;
+	__u32 reserved;
+};
+
+struct verdict_cache {
+	struct bpf_spin_lock lock; /* writers only */
+	__u32 sequence;   /* odd while a writer fills the entry */
+	struct cache_key key;
 	__u32 allowed;    /* operations allowed */
+	__u32 reserved;
 };
 
 struct throttle_state {
@@ -964,26 +971,17 @@ static __always_inline struct scratch *get_scratch(void)
 #define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
 #define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
 
-/* What a cached allow is decided for, taken before the path is resolved. */
+/* What a decision made now is made for, taken before the path is resolved. */
 struct cache_ticket {
-	__u64 dentry;
-	__u64 parent;
-	__u64 name;
-	__u64 mnt;
-	__u64 root_dentry;
-	__u64 root_mnt;
-	__u64 rules_generation;
-	__u32 rename_sequence;
-	__u32 mount_sequence;
+	struct cache_key key;
 	int usable;
 };
 
-static __always_inline int cache_matches(struct verdict_cache *c, struct scope_ref *scope, struct cache_ticket *t)
+static __always_inline int cache_key_equal(struct cache_key *a, struct cache_key *b)
 {
-	return c->scope == scope->index && c->dentry == t->dentry && c->parent == t->parent && c->name == t->name && c->mnt == t->mnt &&
-	       c->root_dentry == t->root_dentry &&
-	       c->root_mnt == t->root_mnt && c->rules_generation == t->rules_generation && c->rename_sequence == t->rename_sequence &&
-	       c->mount_sequence == t->mount_sequence;
+	return a->dentry == b->dentry && a->parent == b->parent && a->name == b->name && a->mnt == b->mnt && a->root_dentry == b->root_dentry &&
+	       a->root_mnt == b->root_mnt && a->rules_generation == b->rules_generation && a->rename_sequence == b->rename_sequence &&
+	       a->mount_sequence == b->mount_sequence && a->scope == b->scope;
 }
 
 /*
@@ -994,6 +992,7 @@ static __always_inline int cache_check(struct scope_ref *scope, struct file *fil
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct throttle_config *settings;
+	struct cache_key *k = &t->key;
 	struct verdict_cache *c;
 	__u64 *generation;
 	__u32 zero = 0, sequence;
@@ -1006,21 +1005,23 @@ static __always_inline int cache_check(struct scope_ref *scope, struct file *fil
 	generation = bpf_map_lookup_elem(&generations, &scope->index);
 	if (!generation || !&rename_lock || !&mount_lock)
 		return 0;
-	t->rules_generation = READ_ONCE_U64(*generation);
+	k->rules_generation = READ_ONCE_U64(*generation);
 	/* Odd: a move or a mount change is under way. */
-	if (bpf_probe_read_kernel(&t->rename_sequence, sizeof(t->rename_sequence), &rename_lock) || (t->rename_sequence & 1))
+	if (bpf_probe_read_kernel(&k->rename_sequence, sizeof(k->rename_sequence), &rename_lock) || (k->rename_sequence & 1))
 		return 0;
-	if (bpf_probe_read_kernel(&t->mount_sequence, sizeof(t->mount_sequence), &mount_lock) || (t->mount_sequence & 1))
+	if (bpf_probe_read_kernel(&k->mount_sequence, sizeof(k->mount_sequence), &mount_lock) || (k->mount_sequence & 1))
 		return 0;
-	if ((t->rules_generation & GENERATION_HAS_SOURCES) && current_source() != SOURCE_ANY)
+	if ((k->rules_generation & GENERATION_HAS_SOURCES) && current_source() != SOURCE_ANY)
 		return 0;
-	t->dentry = (__u64)file->f_path.dentry;
-	t->parent = (__u64)file->f_path.dentry->d_parent;
+	k->dentry = (__u64)file->f_path.dentry;
+	k->parent = (__u64)file->f_path.dentry->d_parent;
 	/* Two loads: 6.1's verifier walks the union's first member and refuses hash_len as one. */
-	t->name = ((__u64)file->f_path.dentry->d_name.len << 32) | file->f_path.dentry->d_name.hash;
-	t->mnt = (__u64)file->f_path.mnt;
-	t->root_dentry = (__u64)task->fs->root.dentry;
-	t->root_mnt = (__u64)task->fs->root.mnt;
+	k->name = ((__u64)file->f_path.dentry->d_name.len << 32) | file->f_path.dentry->d_name.hash;
+	k->mnt = (__u64)file->f_path.mnt;
+	k->root_dentry = (__u64)task->fs->root.dentry;
+	k->root_mnt = (__u64)task->fs->root.mnt;
+	k->scope = scope->index;
+	k->reserved = 0;
 	t->usable = 1;
 	c = bpf_inode_storage_get(&verdicts, file->f_inode, 0, 0);
 	if (!c)
@@ -1029,12 +1030,12 @@ static __always_inline int cache_check(struct scope_ref *scope, struct file *fil
 	if (sequence & 1)
 		return 0;
 	barrier();
-	hit = cache_matches(c, scope, t) && !(operation & ~c->allowed);
+	hit = cache_key_equal(&c->key, k) && !(operation & ~c->allowed);
 	barrier();
 	return hit && READ_ONCE_U32(c->sequence) == sequence;
 }
 
-static __always_inline void cache_store(struct scope_ref *scope, struct file *file, __u32 operation, struct cache_ticket *t)
+static __always_inline void cache_store(struct file *file, __u32 operation, struct cache_ticket *t)
 {
 	struct verdict_cache *c = bpf_inode_storage_get(&verdicts, file->f_inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 
@@ -1043,19 +1044,10 @@ static __always_inline void cache_store(struct scope_ref *scope, struct file *fi
 	bpf_spin_lock(&c->lock);
 	c->sequence += 1;
 	barrier();
-	if (cache_matches(c, scope, t)) {
+	if (cache_key_equal(&c->key, &t->key)) {
 		c->allowed |= operation;
 	} else {
-		c->scope = scope->index;
-		c->dentry = t->dentry;
-		c->parent = t->parent;
-		c->name = t->name;
-		c->mnt = t->mnt;
-		c->root_dentry = t->root_dentry;
-		c->root_mnt = t->root_mnt;
-		c->rules_generation = t->rules_generation;
-		c->rename_sequence = t->rename_sequence;
-		c->mount_sequence = t->mount_sequence;
+		c->key = t->key;
 		c->allowed = operation;
 	}
 	barrier();
@@ -1086,7 +1078,7 @@ static __always_inline int check_file(struct file *file, __u32 operation)
 	if (verdict < 0)
 		return -EPERM;
 	if (verdict > 0 && ticket.usable)
-		cache_store(&scope, file, operation, &ticket);
+		cache_store(file, operation, &ticket);
 	return 0;
 }
 

@@ -80,6 +80,8 @@ export interface ValidationIssue {
   readonly message: string;
   /** 1-based line in the source text, where known. */
   readonly line?: number;
+  /** 1-based column in the source text, where known (with `line`). */
+  readonly column?: number;
 }
 
 /** Input that does not have the expected shape. `source` names the input (a file, "stdin", "frame"). */
@@ -92,6 +94,15 @@ export class ValidationError extends BulwarkError {
     this.source = source;
     this.issues = issues;
   }
+}
+
+/**
+ * One issue as compilers print them, `source:line:column: path: message`
+ * (the parts that are unknown left out), for one-line-per-issue output.
+ */
+export function describeIssue(source: string, issue: ValidationIssue): string {
+  const position = issue.line === undefined ? '' : issue.column === undefined ? `:${issue.line}` : `:${issue.line}:${issue.column}`;
+  return `${source}${position}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`;
 }
 
 function formatIssue(issue: ValidationIssue): string {

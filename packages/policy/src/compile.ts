@@ -1,0 +1,323 @@
+/**
+ * Policies + a workload + postures -> one rule set in the enforcer's rule
+ * model (`@bulwark/ebpf-lsm/rules`), each rule carrying the policy and
+ * field it came from. Pure and deterministic: the same policies give the
+ * same rules in the same order, whatever order they were loaded in.
+ *
+ * This is the only module that knows both languages; the README's
+ * "Semantics" table is its specification.
+ */
+import { ValidationError } from '@bulwark/errors';
+import { encodeRules, isGlob, MAX_GLOBS, type PathOperation, type Postures, type Rule, type RuleAction, type RuleEntry } from '@bulwark/ebpf-lsm/rules';
+import type { Policy, Position } from './parse.js';
+import { CAPABILITY_NUMBERS, describeSocket, PROTOCOL_SOCKETS, RAW_SOCKETS, splitList, capabilityName } from './resources.js';
+import type { PolicyAction, PolicyKind } from './schema.js';
+import { selectPolicies, type Workload } from './select.js';
+import { normalisePath } from './semantic.js';
+
+/** A category's posture: what happens to what no rule allows once the category has an Allow rule. */
+export type PostureSetting = 'allow' | 'audit' | 'block';
+export type Section = 'process' | 'file' | 'network' | 'capabilities';
+
+export interface CompileOptions {
+  /**
+   * KubeArmor's defaultFilePosture, defaultNetworkPosture and
+   * defaultCapabilitiesPosture (default block each). Process rules follow
+   * the file posture, as in KubeArmor.
+   */
+  readonly postures?: { readonly file?: PostureSetting; readonly network?: PostureSetting; readonly capabilities?: PostureSetting };
+}
+
+/** Where a rule came from: enough for an alert to name the policy and for a user to find the line. */
+export interface RuleOrigin {
+  readonly policy: string;
+  readonly kind: PolicyKind;
+  readonly namespace?: string;
+  /** The rule's field, below spec: `file.matchPaths.0`. */
+  readonly field: string;
+  readonly section: Section;
+  readonly source: string;
+  readonly line: number;
+  readonly column: number;
+  readonly action: PolicyAction;
+  readonly severity?: number;
+  readonly tags: readonly string[];
+  readonly message?: string;
+  /** What the rule names, as written: a path, a pattern, a protocol, a capability. */
+  readonly resource: string;
+}
+
+export interface CompiledRule {
+  /** The enforcer's rule; `id` is its index in `rules` plus one, the id events carry. */
+  readonly rule: Rule & { readonly id: number };
+  readonly origin: RuleOrigin;
+  /** How the policy's rule became this one, where it is not one to one. */
+  readonly note?: string;
+}
+
+export interface NotEnforced {
+  readonly policy: string;
+  readonly kind: PolicyKind;
+  readonly namespace?: string;
+  /** Below spec (`syscalls`, `process.matchPaths.0.allowedArgs`), or '' for the whole policy. */
+  readonly field: string;
+  readonly why: string;
+  readonly source: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+export interface CompiledPolicySet {
+  readonly workload: Workload;
+  /** The selected policies, in compile order. */
+  readonly policies: readonly { readonly name: string; readonly kind: PolicyKind; readonly namespace?: string; readonly source: string; readonly document: number }[];
+  readonly rules: readonly CompiledRule[];
+  /** The postures in force, per enforcer category (process follows file). */
+  readonly postures: Readonly<Record<'file' | 'process' | 'network' | 'capabilities', PostureSetting>>;
+  readonly notEnforced: readonly NotEnforced[];
+}
+
+const SECTION_CATEGORY = { process: 'process', file: 'file', network: 'network', capabilities: 'capabilities' } as const;
+
+/**
+ * Selects the policies for `workload` (selectPolicies) and compiles them.
+ * Throws a ValidationError only for what no single policy shows: more glob
+ * patterns for one source than the enforcer holds.
+ */
+export function compilePolicies(policies: readonly Policy[], workload: Workload, options: CompileOptions = {}): CompiledPolicySet {
+  return compileSelected(selectPolicies(policies, workload), workload, options);
+}
+
+/** Compiles policies already selected for `workload`, in the order given (selectPolicies gives compile order). */
+export function compileSelected(selected: readonly Policy[], workload: Workload, options: CompileOptions = {}): CompiledPolicySet {
+  const filePosture = options.postures?.file ?? 'block';
+  const postures = {
+    file: filePosture,
+    process: filePosture,
+    network: options.postures?.network ?? 'block',
+    capabilities: options.postures?.capabilities ?? 'block',
+  };
+  const rules: CompiledRule[] = [];
+  const notEnforced: NotEnforced[] = [];
+  for (const policy of selected) compileOne(policy, postures, rules, notEnforced);
+  checkGlobCount(rules);
+  return {
+    workload,
+    policies: selected.map((policy) => compact({ name: policy.name, kind: policy.kind, namespace: policy.namespace, source: policy.source, document: policy.document })),
+    rules,
+    postures,
+    notEnforced,
+  };
+}
+
+/** The set's enforcer entries (encodeRules with the set's postures): what goes into the workload's inner map. */
+export function encodeCompiled(compiled: CompiledPolicySet): RuleEntry[] {
+  return encodeRules(
+    compiled.rules.map((entry) => entry.rule),
+    { postures: enforcerPostures(compiled) },
+  );
+}
+
+/** The enforcer's postures: allow needs none (its allow rules are left out), audit and block are the enforcer's. */
+export function enforcerPostures(compiled: CompiledPolicySet): Postures {
+  const postures: Postures = {};
+  for (const category of ['file', 'process', 'network', 'capabilities'] as const) {
+    const setting = compiled.postures[category];
+    if (setting !== 'allow') postures[category] = setting;
+  }
+  return postures;
+}
+
+interface Inherited {
+  action: PolicyAction;
+  severity?: number;
+  tags: readonly string[];
+  message?: string;
+}
+
+interface RuleFields {
+  action?: string;
+  severity?: number;
+  tags?: string[];
+  message?: string;
+  fromSource?: { path?: string }[];
+}
+
+function compileOne(
+  policy: Policy,
+  postures: Record<'file' | 'process' | 'network' | 'capabilities', PostureSetting>,
+  rules: CompiledRule[],
+  notEnforced: NotEnforced[],
+): void {
+  const spec = policy.spec as Record<string, unknown> & RuleFields;
+  const positionOf = (field: string): Position => policy.positions.get(field === '' ? 'spec' : `spec.${field}`) ?? policy.position;
+  const skip = (field: string, why: string) => {
+    const { line, column } = positionOf(field);
+    notEnforced.push(compact({ policy: policy.name, kind: policy.kind, namespace: policy.namespace, field, why, source: policy.source, line, column }));
+  };
+  if (policy.kind === 'KubeArmorNetworkPolicy') {
+    skip('', 'KubeArmorNetworkPolicy (host network rules) is not enforced: the enforcer decides socket creation, not traffic');
+    return;
+  }
+  if (spec.syscalls !== undefined) skip('syscalls', 'system call rules are not enforced: they need a seccomp or tracing enforcer, and the BPF LSM one decides files, exec, sockets and capabilities');
+  if (spec.presets !== undefined) skip('presets', 'presets are not enforced: they are KubeArmor-defined rule bundles Bulwark does not ship');
+  if (spec.apparmor !== undefined) skip('apparmor', 'a native AppArmor profile is not enforced: Bulwark enforces through BPF LSM, not AppArmor');
+  if (spec.device !== undefined) skip('device', 'device rules are not enforced: the enforcer has no USB device hook');
+
+  const top: Inherited = inherit({ action: 'Block', tags: [] }, spec);
+  for (const section of ['process', 'file', 'network', 'capabilities'] as const) {
+    const body = spec[section] as (Record<string, unknown> & RuleFields) | undefined;
+    if (body === undefined) continue;
+    const inherited = inherit(top, body);
+    const category = SECTION_CATEGORY[section];
+    const add = (field: string, item: RuleFields, resource: string, make: (source: string | undefined) => Rule[], note?: string) => {
+      const own = inherit(inherited, item);
+      const { line, column } = positionOf(field);
+      const origin: RuleOrigin = compact({
+        policy: policy.name,
+        kind: policy.kind,
+        namespace: policy.namespace,
+        field,
+        section,
+        source: policy.source,
+        line,
+        column,
+        action: own.action,
+        severity: own.severity,
+        tags: own.tags,
+        message: own.message,
+        resource,
+      });
+      const action = own.action.toLowerCase() as RuleAction;
+      if (action === 'allow' && postures[category] === 'allow') {
+        skip(field, `an Allow rule has no effect while the ${category} posture is allow (everything not blocked is allowed)`);
+        return;
+      }
+      const sources = item.fromSource === undefined || item.fromSource.length === 0 ? [undefined] : item.fromSource.map((entry) => normalisePath(entry.path!));
+      for (const source of sources) {
+        for (const rule of make(source)) {
+          const withSource = source === undefined ? rule : { ...rule, fromSource: source };
+          rules.push(compact({ rule: { ...withSource, action, id: rules.length + 1 }, origin, note }));
+        }
+      }
+    };
+    const ownerOnly = (item: { ownerOnly?: boolean | undefined }) => (item.ownerOnly === true ? { ownerOnly: true } : {});
+    if (section === 'process' || section === 'file') {
+      const operations: readonly PathOperation[] | undefined = section === 'process' ? ['exec'] : undefined;
+      const withOperations = operations === undefined ? {} : { operations };
+      const pathRules = (path: string, item: { readOnly?: boolean | undefined; ownerOnly?: boolean | undefined }, extra: { recursive?: boolean } = {}): Rule[] => {
+        const base = { path, ...extra, ...withOperations };
+        const action = inherit(inherited, item as RuleFields).action.toLowerCase();
+        // Block/Audit with ownerOnly and readOnly: others may do nothing, the owner may only read (two rules).
+        if (item.readOnly === true && item.ownerOnly === true && action !== 'allow') {
+          return [{ ...base, ownerOnly: true }, { ...base, readOnly: true }];
+        }
+        return [{ ...base, ...(item.readOnly === true ? { readOnly: true } : {}), ...ownerOnly(item) }];
+      };
+      const splitNote = (item: { readOnly?: boolean | undefined; ownerOnly?: boolean | undefined }, action: string) =>
+        item.readOnly === true && item.ownerOnly === true && action !== 'allow' ? 'ownerOnly with readOnly: two rules, everything for others and writes for the owner' : undefined;
+      const list = body as {
+        matchPaths?: (RuleFields & { path?: string; execname?: string; readOnly?: boolean; ownerOnly?: boolean; allowedArgs?: string[]; pts?: boolean })[];
+        matchDirectories?: (RuleFields & { dir: string; recursive?: boolean; readOnly?: boolean; ownerOnly?: boolean; pts?: boolean })[];
+        matchPatterns?: (RuleFields & { pattern: string; readOnly?: boolean; ownerOnly?: boolean })[];
+      };
+      list.matchPaths?.forEach((item, index) => {
+        const field = `${section}.matchPaths.${index}`;
+        if (item.allowedArgs !== undefined) skip(`${field}.allowedArgs`, 'argument rules are not enforced: the rule applies whatever the arguments');
+        if (item.pts !== undefined) skip(`${field}.pts`, 'pts is not enforced: the rule applies with or without a terminal');
+        const action = inherit(inherited, item).action.toLowerCase();
+        if (item.execname !== undefined) {
+          add(field, item, item.execname, () => pathRules(`/**/${item.execname}`, item), 'execname: the executable of that name in any directory');
+        } else {
+          const path = normalisePath(item.path!);
+          add(field, item, path, () => pathRules(path, item), splitNote(item, action));
+        }
+      });
+      list.matchDirectories?.forEach((item, index) => {
+        const field = `${section}.matchDirectories.${index}`;
+        if (item.pts !== undefined) skip(`${field}.pts`, 'pts is not enforced: the rule applies with or without a terminal');
+        const dir = normalisePath(item.dir);
+        const action = inherit(inherited, item).action.toLowerCase();
+        add(field, item, dir, () => pathRules(dir, item, { recursive: item.recursive === true }), splitNote(item, action));
+      });
+      list.matchPatterns?.forEach((item, index) => {
+        const field = `${section}.matchPatterns.${index}`;
+        const pattern = normalisePath(item.pattern);
+        const action = inherit(inherited, item).action.toLowerCase();
+        add(field, item, pattern, () => pathRules(pattern, item), isGlob(pattern) ? splitNote(item, action) : 'a pattern without wildcards: an exact path');
+      });
+    } else if (section === 'network') {
+      const list = body as { matchProtocols?: (RuleFields & { protocol: string; pts?: boolean })[]; matchDNSQueries?: unknown[] };
+      if (list.matchDNSQueries !== undefined) skip('network.matchDNSQueries', 'DNS query rules are not enforced: the enforcer sees sockets, not the names looked up');
+      list.matchProtocols?.forEach((item, index) => {
+        const field = `network.matchProtocols.${index}`;
+        if (item.pts !== undefined) skip(`${field}.pts`, 'pts is not enforced: the rule applies with or without a terminal');
+        for (const protocol of splitList(item.protocol)) {
+          const shapes = PROTOCOL_SOCKETS[protocol] ?? [];
+          add(field, item, protocol, () => shapes.map((shape) => ({ kind: 'socket' as const, ...shape })), `${protocol}: ${shapes.map(describeSocket).join(', ')}`);
+        }
+      });
+    } else {
+      const list = body as { matchCapabilities?: (RuleFields & { capability: string })[] };
+      list.matchCapabilities?.forEach((item, index) => {
+        const field = `capabilities.matchCapabilities.${index}`;
+        for (const name of splitList(item.capability, { capability: true })) {
+          const capability = CAPABILITY_NUMBERS[name]!;
+          const action = inherit(inherited, item).action;
+          // CAP_NET_RAW is checked after socket_create: Block and Audit also decide the raw sockets, so the alert is the socket's (as KubeArmor reports it).
+          const raw = name === 'net_raw' && action !== 'Allow';
+          add(
+            field,
+            item,
+            name,
+            () => [{ kind: 'capability' as const, capability }, ...(raw ? RAW_SOCKETS.map((shape) => ({ kind: 'socket' as const, ...shape })) : [])],
+            raw ? `${capabilityName(capability)}, and the sockets that need it: ${RAW_SOCKETS.map(describeSocket).join(', ')}` : undefined,
+          );
+        }
+      });
+    }
+  }
+}
+
+function inherit(from: Inherited, fields: RuleFields): Inherited {
+  return compact({
+    action: fields.action === undefined ? from.action : canonicalAction(fields.action),
+    severity: fields.severity ?? from.severity,
+    tags: fields.tags ?? from.tags,
+    message: fields.message ?? from.message,
+  }) as Inherited;
+}
+
+function canonicalAction(action: string): PolicyAction {
+  const lower = action.toLowerCase();
+  return lower === 'allow' ? 'Allow' : lower === 'audit' ? 'Audit' : 'Block';
+}
+
+function checkGlobCount(rules: readonly CompiledRule[]): void {
+  const bySource = new Map<string, Map<string, CompiledRule>>();
+  for (const entry of rules) {
+    const rule = entry.rule;
+    if (rule.kind !== undefined && rule.kind !== 'path') continue;
+    if (!isGlob(rule.path)) continue;
+    const source = rule.fromSource ?? '';
+    const patterns = bySource.get(source) ?? new Map<string, CompiledRule>();
+    if (!patterns.has(rule.path)) patterns.set(rule.path, entry);
+    bySource.set(source, patterns);
+  }
+  for (const [source, patterns] of bySource) {
+    if (patterns.size <= MAX_GLOBS) continue;
+    const over = [...patterns.values()][MAX_GLOBS]!.origin;
+    throw new ValidationError('compile policies', [
+      {
+        path: `${over.policy} spec.${over.field}`,
+        message: `expected at most ${MAX_GLOBS} glob patterns ${source === '' ? 'for every process' : `from ${source}`} in one workload, got ${patterns.size} (the enforcer's glob slots)`,
+        line: over.line,
+        column: over.column,
+      },
+    ]);
+  }
+}
+
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+}

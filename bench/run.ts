@@ -1,7 +1,7 @@
 // Entry for `npm run bench`: runs every benchmark in bench/ in turn.
 import { spawnSync } from 'node:child_process';
 
-const benches = ['bench/hook.ts', 'bench/ebpf.ts'];
+const benches = ['bench/hook.ts', 'bench/ebpf.ts', 'bench/policy.ts'];
 let failed = 0;
 for (const bench of benches) {
   process.stdout.write(`\n## ${bench}\n`);

@@ -14,6 +14,7 @@ import {
   type Runtime,
 } from './install-hook.js';
 import { createLogger } from './log.js';
+import { runPolicyCommand } from './policy-command.js';
 import { formatProbeTable, runProbes } from './probe.js';
 import type { ContainerRecord } from './registry.js';
 
@@ -30,6 +31,7 @@ Commands:
   agent          run the agent: serve the hook socket, keep the container registry
   containers     list the containers the running agent knows
   install-hook   install (or --uninstall) the OCI hook for a runtime
+  policy         validate policies, or explain what they do to a workload
   probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
 
 Run 'bulwark <command> --help' for a command's options.
@@ -132,6 +134,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await runInstallCommand(rest, io);
       case 'probe':
         return await runProbeCommand(rest, io);
+      case 'policy':
+        return await runPolicyCommand(rest, io);
       default:
         io.stderr(`bulwark: unknown command '${command}'\n\n${MAIN_HELP}`);
         return 2;

@@ -152,7 +152,7 @@ function compileOne(
   const spec = policy.spec as Record<string, unknown> & RuleFields;
   const positionOf = (field: string): Position => policy.positions.get(field === '' ? 'spec' : `spec.${field}`) ?? policy.position;
   const skip = (field: string, why: string) => {
-    const { line, column } = positionOf(field);
+    const { line, column } = policy.keys.get(`spec.${field}`) ?? positionOf(field);
     notEnforced.push(compact({ policy: policy.name, kind: policy.kind, namespace: policy.namespace, field, why, source: policy.source, line, column }));
   };
   if (policy.kind === 'KubeArmorNetworkPolicy') {

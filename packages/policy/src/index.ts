@@ -50,3 +50,4 @@ export {
   type ExplainedDecision,
 } from './explain.js';
 export { CAPABILITY_NUMBERS, PROTOCOL_SOCKETS, RAW_SOCKETS, describeSocket, capabilityName } from './resources.js';
+export { parseQuery } from './query.js';

@@ -31,6 +31,8 @@ export interface Policy {
   readonly spec: PolicySpec;
   /** Position of every value, by its dotted path in the document (`spec.file.matchPaths.0.path`). */
   readonly positions: ReadonlyMap<string, Position>;
+  /** Position of every mapping key, by the dotted path of its member. */
+  readonly keys: ReadonlyMap<string, Position>;
 }
 
 export interface ParseResult {
@@ -107,7 +109,7 @@ export function parsePolicies(text: string, source: string, options: ParseOption
     }
     const result = checkDocument(value, name, positions, keyPositions, start);
     if (result instanceof ValidationError) errors.push(result);
-    else policies.push({ ...result, source, document: index, position: start, positions });
+    else policies.push({ ...result, source, document: index, position: start, positions, keys: keyPositions });
   });
   return { policies, errors };
 }

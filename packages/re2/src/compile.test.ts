@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileRe2, maximumPatternLength, type Re2Options } from './index.js';
+import { compiledPrograms } from './compile.js';
+import { compileRe2, maximumPatternLength, PatternError, type Re2Options } from './index.js';
 
 type MatchCase = [pattern: string, text: string, expected: boolean];
 
@@ -185,5 +186,39 @@ describe('compileRe2: the length bound', () => {
   it('compiles a costly pattern within the bound (585 repeats of 1000)', { timeout: 20_000 }, () => {
     const pattern = 'x{1000}'.repeat(Math.floor(maximumPatternLength / 'x{1000}'.length));
     expect(compileRe2(pattern).test('x'.repeat(10))).toBe(false);
+  });
+});
+
+describe('compileRe2: the cache of compiled programs', () => {
+  it('keeps a compiled program and shares it between anchorings', () => {
+    const anywhere = compileRe2('cache-[0-9]+');
+    expect(compiledPrograms.has('cache-[0-9]+')).toBe(true);
+    const whole = compileRe2('cache-[0-9]+', { anchored: 'full' });
+    expect([anywhere.test('x-cache-1'), whole.test('x-cache-1'), whole.test('cache-1')]).toEqual([true, false, true]);
+  });
+
+  it('drops the least recently used of more than 128 patterns', () => {
+    compileRe2('first-[0-9]');
+    compileRe2('kept-[0-9]');
+    for (let index = 0; index < 127; index++) {
+      compileRe2(`filler-${index}`);
+      if (index % 10 === 0) compileRe2('kept-[0-9]');
+    }
+    expect(compiledPrograms.has('first-[0-9]')).toBe(false);
+    expect(compiledPrograms.has('kept-[0-9]')).toBe(true);
+  });
+
+  it('keeps at most 100,000 instructions', () => {
+    // Each of these compiles to about 12,000 instructions: the ninth pushes out the first.
+    const patterns = Array.from({ length: 9 }, (_, index) => `${'z{1000}'.repeat(12)}${index}`);
+    for (const pattern of patterns) compileRe2(pattern);
+    expect(patterns.map((pattern) => compiledPrograms.has(pattern))).toEqual([false, true, true, true, true, true, true, true, true]);
+  });
+
+  it('does not keep a large program, nor a refused pattern', () => {
+    compileRe2('y{1000}'.repeat(20));
+    expect(compiledPrograms.has('y{1000}'.repeat(20))).toBe(false);
+    expect(() => compileRe2('(cache')).toThrow(PatternError);
+    expect(compiledPrograms.has('(cache')).toBe(false);
   });
 });

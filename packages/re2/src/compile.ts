@@ -37,12 +37,19 @@ export interface Re2Pattern {
 /**
  * Compiles an RE2 pattern. Throws PatternError (code ERR_VALIDATION) for a
  * pattern RE2 refuses or one longer than maximumPatternLength.
+ *
+ * Recently compiled programs are kept (see compiledPrograms), so compiling
+ * the same pattern again, say once per match, costs a lookup.
  */
 export function compileRe2(pattern: string, options: Re2Options = {}): Re2Pattern {
   const anchored = options.anchored ?? 'none';
   if (pattern.length > maximumPatternLength) {
     throw new PatternError(pattern, `pattern too long: ${pattern.length} characters, at most ${maximumPatternLength}`);
   }
+  return new CompiledPattern(pattern, anchored, compiledPrograms.get(pattern) ?? compileProgram(pattern));
+}
+
+function compileProgram(pattern: string): RE2JS {
   let compiled: RE2JS;
   try {
     compiled = RE2JS.compile(pattern);
@@ -50,8 +57,57 @@ export function compileRe2(pattern: string, options: Re2Options = {}): Re2Patter
     if (error instanceof RE2JSSyntaxException) throw patternErrorFromSyntax(pattern, error, error);
     throw error;
   }
-  return new CompiledPattern(pattern, anchored, compiled);
+  compiledPrograms.add(pattern, compiled);
+  return compiled;
 }
+
+/**
+ * The programs of recently compiled patterns, least recently used first.
+ * Bounded in count and in total size (re2js's programSize(), in
+ * instructions), so that hostile patterns cannot pin memory: a pattern
+ * within maximumPatternLength can compile to over half a million
+ * instructions (about 45 MB), and such programs are never kept.
+ */
+class ProgramCache {
+  readonly #programs = new Map<string, RE2JS>();
+  #instructions = 0;
+  readonly #maximumCount: number;
+  readonly #maximumInstructions: number;
+
+  constructor(maximumCount: number, maximumInstructions: number) {
+    this.#maximumCount = maximumCount;
+    this.#maximumInstructions = maximumInstructions;
+  }
+
+  get(pattern: string): RE2JS | undefined {
+    const program = this.#programs.get(pattern);
+    if (program !== undefined) {
+      // A Map keeps insertion order: inserting again makes it the most recently used.
+      this.#programs.delete(pattern);
+      this.#programs.set(pattern, program);
+    }
+    return program;
+  }
+
+  add(pattern: string, program: RE2JS): void {
+    const size = program.programSize();
+    if (size > this.#maximumInstructions / 8) return;
+    this.#programs.set(pattern, program);
+    this.#instructions += size;
+    for (const [oldest, evicted] of this.#programs) {
+      if (this.#instructions <= this.#maximumInstructions && this.#programs.size <= this.#maximumCount) break;
+      this.#programs.delete(oldest);
+      this.#instructions -= evicted.programSize();
+    }
+  }
+
+  has(pattern: string): boolean {
+    return this.#programs.has(pattern);
+  }
+}
+
+/** 128 patterns; a label pattern such as `ubuntu-[0-9]+` compiles to about a dozen instructions. */
+export const compiledPrograms = /* @__PURE__ */ new ProgramCache(128, 100_000);
 
 class CompiledPattern implements Re2Pattern {
   readonly pattern: string;

@@ -166,18 +166,18 @@ describe('parseHookFile: 1.0.0', () => {
     expect(error.issues[0]).toMatchObject({ path: 'when.commands.0', line: 12 });
     expect(error.message).toContain('/etc/containers/oci/hooks.d/10-bad.json: line 12 when.commands.0: invalid pattern');
     expect(error.message).toContain('"^/bin/(sh)\\\\1$"');
-    expect(error.message).toContain('backreference \\1 is not supported by RE2');
+    expect(error.message).toContain('invalid escape sequence: `\\1` at offset 10 (backreferences are not supported by RE2)');
   });
 
   it('rejects lookahead in an annotation value pattern', () => {
     const error = errorOf(() => parseHookFile(current({ when: { annotations: { '^team$': '^(?!dev)' } } }), 'x.json'));
     expect(error.issues[0]?.path).toBe('when.annotations.^team$');
-    expect(error.issues[0]?.message).toContain('lookahead (?! is not supported by RE2');
+    expect(error.issues[0]?.message).toBe('invalid pattern "^(?!dev)": invalid or unsupported Perl syntax: `(?!` at offset 1 (lookahead is not supported by RE2)');
   });
 
   it('rejects lookbehind in an annotation key pattern', () => {
     const error = errorOf(() => parseHookFile(current({ when: { annotations: { '(?<=io\\.)x': '.*' } } }), 'x.json'));
-    expect(error.issues[0]?.message).toContain('lookbehind (?<= is not supported by RE2');
+    expect(error.issues[0]?.message).toContain('(lookbehind is not supported by RE2)');
   });
 
   it('rejects a named backreference and a possessive quantifier', () => {
@@ -191,7 +191,12 @@ describe('parseHookFile: 1.0.0', () => {
     );
   });
 
-  it('accepts RE2-only syntax it can translate', () => {
+  it('refuses a pattern longer than @bulwark/re2 accepts', () => {
+    const error = errorOf(() => parseHookFile(current({ when: { commands: ['a'.repeat(5000)] } }), 'x.json'));
+    expect(error.issues[0]?.message).toMatch(/: pattern too long: 5000 characters, at most 4096$/u);
+  });
+
+  it('accepts RE2-only syntax', () => {
     const definition = parseHookFile(
       current({ when: { commands: ['(?P<tool>runc|crun)$', '\\Afoo\\z', '[[:alpha:]]+'] } }),
       'x.json',

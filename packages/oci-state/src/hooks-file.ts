@@ -14,17 +14,19 @@
  *
  * Stricter than podman in three ways, each reported as a ValidationError:
  * a `when` without any condition (podman loads it and never injects it), an
- * empty `stages`, and patterns that RE2 or this package's translation to
- * JavaScript refuses (see regex.ts).
+ * empty `stages`, and a pattern longer than @bulwark/re2's
+ * maximumPatternLength (4096 characters), which Go would compile. Patterns
+ * are RE2's, compiled with @bulwark/re2: what Go's regexp refuses is
+ * refused, naming the pattern.
  */
 
-import { ValidationError, type ValidationIssue } from '@bulwark/errors';
+import { BulwarkError, ValidationError, type ValidationIssue } from '@bulwark/errors';
+import { compileRe2 } from '@bulwark/re2';
 import * as z from 'zod/mini';
 import { hookSchema, type Hook } from './config.js';
 import { findLine, parseJsonText } from './json-lines.js';
 import { lazy } from './lazy.js';
 import { parseOptions, toValidationError } from './parse-document.js';
-import { compileRe2, PatternError } from './regex.js';
 import { optional, stringArray } from './schema-primitives.js';
 
 export interface HookConditions {
@@ -53,13 +55,23 @@ export interface HookDefinition {
 
 type PatternContext = z.core.$RefinementCtx;
 
-/** Adds an issue for each pattern that RE2 would refuse or JavaScript would read differently. */
-function checkPattern(pattern: string, context: PatternContext, path: PropertyKey[]): void {
+/** Why compileRe2 refuses a pattern (its PatternError's detail), or undefined when the pattern compiles. */
+function findPatternProblem(pattern: string): string | undefined {
   try {
     compileRe2(pattern);
+    return undefined;
   } catch (error) {
-    if (!(error instanceof PatternError)) throw error;
-    context.addIssue({ code: 'custom', path, input: pattern, message: `invalid pattern ${JSON.stringify(pattern)}: ${error.message}` });
+    if (!BulwarkError.is(error, 'ERR_VALIDATION')) throw error;
+    const { detail } = error as { detail?: unknown };
+    return typeof detail === 'string' ? detail : error.message;
+  }
+}
+
+/** Adds an issue for each pattern that RE2 refuses. */
+function checkPattern(pattern: string, context: PatternContext, path: PropertyKey[]): void {
+  const problem = findPatternProblem(pattern);
+  if (problem !== undefined) {
+    context.addIssue({ code: 'custom', path, input: pattern, message: `invalid pattern ${JSON.stringify(pattern)}: ${problem}` });
   }
 }
 
@@ -224,13 +236,11 @@ function convertLegacy(
   if (annotations !== undefined && annotations.length > 0) {
     const joined = annotations.join('|');
     // Each pattern compiled alone; joined, an inline flag such as (?i) now reaches the later ones, as in podman.
-    try {
-      compileRe2(joined);
-    } catch (error) {
-      if (!(error instanceof PatternError)) throw error;
+    const problem = findPatternProblem(joined);
+    if (problem !== undefined) {
       const field = file.annotations === undefined ? 'annotation' : 'annotations';
       throw new ValidationError(source, [
-        { path: field, message: `invalid joined pattern ${JSON.stringify(joined)}: ${error.message}`, line: lineOf([field]) },
+        { path: field, message: `invalid joined pattern ${JSON.stringify(joined)}: ${problem}`, line: lineOf([field]) },
       ]);
     }
     when.annotations = { '.*': joined };

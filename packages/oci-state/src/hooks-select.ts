@@ -6,7 +6,7 @@
 import type { Hook, OciStage, RuntimeConfig } from './config.js';
 import type { HookDefinition } from './hooks-file.js';
 import { copyHook } from './inject.js';
-import { compileRe2 } from './regex.js';
+import { compileRe2, type Re2Pattern } from '@bulwark/re2';
 
 /** The stages selectHooks fills: the OCI stages with the deprecated `prestart` folded into `createRuntime`. */
 export type HookStage = Exclude<OciStage, 'prestart'>;
@@ -50,7 +50,7 @@ export function selectHooks(hooks: readonly HookDefinition[], context: Selection
     poststop: [],
   };
   const extensionStages = Object.create(null) as Record<string, Hook[]>;
-  const patterns = new Map<string, RegExp>();
+  const patterns = new Map<string, Re2Pattern>();
 
   for (const definition of hooks) {
     if (!matchWithPatterns(definition, context, patterns)) continue;
@@ -75,7 +75,7 @@ export function matchHook(definition: HookDefinition, context: SelectionContext)
 }
 
 /** matchHook with a cache of compiled patterns shared across definitions. */
-function matchWithPatterns(definition: HookDefinition, context: SelectionContext, patterns: Map<string, RegExp>): boolean {
+function matchWithPatterns(definition: HookDefinition, context: SelectionContext, patterns: Map<string, Re2Pattern>): boolean {
   const { when } = definition;
   const annotations = context.annotations ?? context.config.annotations ?? {};
   const results: boolean[] = [];
@@ -107,7 +107,7 @@ function isHookStage(stage: string): stage is HookStage {
   return (hookStages as readonly string[]).includes(stage);
 }
 
-function compileCached(pattern: string, patterns: Map<string, RegExp>): RegExp {
+function compileCached(pattern: string, patterns: Map<string, Re2Pattern>): Re2Pattern {
   let compiled = patterns.get(pattern);
   if (compiled === undefined) {
     compiled = compileRe2(pattern);

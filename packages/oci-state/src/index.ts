@@ -38,7 +38,7 @@ export {
   type SelectionContext,
 } from './hooks-select.js';
 export { renderHookFile, type HookFileContent } from './hooks-render.js';
-export { compileRe2, translateRe2, PatternError, type TranslatedPattern } from './regex.js';
+export { compileRe2, PatternError, type Re2Options, type Re2Pattern } from '@bulwark/re2';
 export { identifyContainer, type ContainerNames, type ContainerRuntime } from './identity.js';
 export { resolveCgroupsPath, expandSlice, type CgroupsPathOptions } from './cgroups-path.js';
 export { injectHooks, removeHooks, isSameHook, type HookEntry, type InjectOptions } from './inject.js';

@@ -71,7 +71,7 @@ describe('bulwark policy validate', () => {
     const { code, stdout, stderr } = await cli('policy', 'validate', join(work, 'policies'));
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout).toContain(`${join(work, 'policies', 'good.yaml')}:17:3: spec.syscalls: not enforced: system call rules`);
+    expect(stdout).toContain(`${join(work, 'policies', 'good.yaml')}:16:3: spec.syscalls: not enforced: system call rules`);
     expect(stdout).toMatch(/1 policy in 1 file: valid\n$/u);
   });
 
@@ -133,8 +133,9 @@ describe('bulwark policy explain', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toContain('KubeArmorPolicy shop/block-shadow');
-    expect(stdout).toMatch(/1\. Block any file operation \/etc\/shadow {2}<- KubeArmorPolicy shop\/block-shadow \(.*good\.yaml:13:7 spec\.file\.matchPaths\.0\)/u);
-    expect(stdout).toContain('read /etc/shadow by /bin/cat: block by rule 1');
+    expect(stdout).toContain('1. Block exec /usr/bin/curl  <- KubeArmorPolicy shop/block-shadow');
+    expect(stdout).toMatch(/2\. Block any file operation \/etc\/shadow {2}<- KubeArmorPolicy shop\/block-shadow \(.*good\.yaml:12:7 spec\.file\.matchPaths\.0\)/u);
+    expect(stdout).toContain('read /etc/shadow by /bin/cat: block by rule 2');
     expect(stdout).toContain('read /etc/hosts: allow (no rule matches)');
     expect(stdout).toContain('spec.syscalls');
   });

@@ -14,6 +14,7 @@ import { CAPABILITY_NUMBERS, describeSocket, PROTOCOL_SOCKETS, RAW_SOCKETS, spli
 import type { PolicyAction, PolicyKind } from './schema.js';
 import { selectPolicies, type Workload } from './select.js';
 import { normalisePath } from './semantic.js';
+import { compact } from './compact.js';
 
 /** A category's posture: what happens to what no rule allows once the category has an Allow rule. */
 export type PostureSetting = 'allow' | 'audit' | 'block';
@@ -156,13 +157,13 @@ function compileOne(
     notEnforced.push(compact({ policy: policy.name, kind: policy.kind, namespace: policy.namespace, field, why, source: policy.source, line, column }));
   };
   if (policy.kind === 'KubeArmorNetworkPolicy') {
-    skip('', 'KubeArmorNetworkPolicy (host network rules) is not enforced: the enforcer decides socket creation, not traffic');
+    skip('', 'host network rules (KubeArmorNetworkPolicy): the enforcer decides socket creation, not traffic');
     return;
   }
-  if (spec.syscalls !== undefined) skip('syscalls', 'system call rules are not enforced: they need a seccomp or tracing enforcer, and the BPF LSM one decides files, exec, sockets and capabilities');
-  if (spec.presets !== undefined) skip('presets', 'presets are not enforced: they are KubeArmor-defined rule bundles Bulwark does not ship');
-  if (spec.apparmor !== undefined) skip('apparmor', 'a native AppArmor profile is not enforced: Bulwark enforces through BPF LSM, not AppArmor');
-  if (spec.device !== undefined) skip('device', 'device rules are not enforced: the enforcer has no USB device hook');
+  if (spec.syscalls !== undefined) skip('syscalls', 'system call rules: they need a seccomp or tracing enforcer; the BPF LSM one decides files, exec, sockets and capabilities');
+  if (spec.presets !== undefined) skip('presets', 'presets: KubeArmor-defined rule bundles that Bulwark does not ship');
+  if (spec.apparmor !== undefined) skip('apparmor', 'a native AppArmor profile: Bulwark enforces through BPF LSM, not AppArmor');
+  if (spec.device !== undefined) skip('device', 'device rules: the enforcer has no device hook');
 
   const top: Inherited = inherit({ action: 'Block', tags: [] }, spec);
   for (const section of ['process', 'file', 'network', 'capabilities'] as const) {
@@ -223,8 +224,8 @@ function compileOne(
       };
       list.matchPaths?.forEach((item, index) => {
         const field = `${section}.matchPaths.${index}`;
-        if (item.allowedArgs !== undefined) skip(`${field}.allowedArgs`, 'argument rules are not enforced: the rule applies whatever the arguments');
-        if (item.pts !== undefined) skip(`${field}.pts`, 'pts is not enforced: the rule applies with or without a terminal');
+        if (item.allowedArgs !== undefined) skip(`${field}.allowedArgs`, 'argument rules: the rule applies whatever the arguments');
+        if (item.pts !== undefined) skip(`${field}.pts`, 'pts: the rule applies with or without a terminal');
         const action = inherit(inherited, item).action.toLowerCase();
         if (item.execname !== undefined) {
           add(field, item, item.execname, () => pathRules(`/**/${item.execname}`, item), 'execname: the executable of that name in any directory');
@@ -235,7 +236,7 @@ function compileOne(
       });
       list.matchDirectories?.forEach((item, index) => {
         const field = `${section}.matchDirectories.${index}`;
-        if (item.pts !== undefined) skip(`${field}.pts`, 'pts is not enforced: the rule applies with or without a terminal');
+        if (item.pts !== undefined) skip(`${field}.pts`, 'pts: the rule applies with or without a terminal');
         const dir = normalisePath(item.dir);
         const action = inherit(inherited, item).action.toLowerCase();
         add(field, item, dir, () => pathRules(dir, item, { recursive: item.recursive === true }), splitNote(item, action));
@@ -248,10 +249,10 @@ function compileOne(
       });
     } else if (section === 'network') {
       const list = body as { matchProtocols?: (RuleFields & { protocol: string; pts?: boolean })[]; matchDNSQueries?: unknown[] };
-      if (list.matchDNSQueries !== undefined) skip('network.matchDNSQueries', 'DNS query rules are not enforced: the enforcer sees sockets, not the names looked up');
+      if (list.matchDNSQueries !== undefined) skip('network.matchDNSQueries', 'DNS query rules: the enforcer sees sockets, not the names looked up');
       list.matchProtocols?.forEach((item, index) => {
         const field = `network.matchProtocols.${index}`;
-        if (item.pts !== undefined) skip(`${field}.pts`, 'pts is not enforced: the rule applies with or without a terminal');
+        if (item.pts !== undefined) skip(`${field}.pts`, 'pts: the rule applies with or without a terminal');
         for (const protocol of splitList(item.protocol)) {
           const shapes = PROTOCOL_SOCKETS[protocol] ?? [];
           add(field, item, protocol, () => shapes.map((shape) => ({ kind: 'socket' as const, ...shape })), `${protocol}: ${shapes.map(describeSocket).join(', ')}`);
@@ -318,6 +319,3 @@ function checkGlobCount(rules: readonly CompiledRule[]): void {
   }
 }
 
-function compact<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
-}

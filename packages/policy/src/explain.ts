@@ -8,6 +8,7 @@ import type { CompiledPolicySet, CompiledRule, NotEnforced, PostureSetting } fro
 import { decide, type Decision, type Query } from './decide.js';
 import { capabilityName, describeSocket } from './resources.js';
 import type { Workload } from './select.js';
+import { compact } from './compact.js';
 
 export interface ExplainedRule {
   readonly id: number;
@@ -152,6 +153,3 @@ export function formatExplanation(explanation: Explanation): string {
   return `${lines.join('\n')}\n`;
 }
 
-function compact<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
-}

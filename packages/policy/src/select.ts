@@ -6,6 +6,7 @@ import type { ContainerReport } from '@bulwark/hook-client';
 import { compileRe2 } from '@bulwark/re2';
 import type { Policy } from './parse.js';
 import { CONTAINER_NAME_LABEL, parseNameList } from './semantic.js';
+import { compact } from './compact.js';
 
 /** Who a policy is matched against: a container (as the hook reports it) or the host. */
 export interface Workload {
@@ -156,6 +157,3 @@ export function selectPolicies(policies: readonly Policy[], workload: Workload):
   return policies.filter((policy) => matchPolicy(policy, workload).selected).sort(comparePolicies);
 }
 
-function compact<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
-}

@@ -36,13 +36,22 @@ export type PolicyAction = (typeof ACTIONS)[number];
 
 /**
  * What Bulwark accepts beyond the CRD, field by field (a JSON path with `*`
- * for array items, and what is more lenient). The CRD cross-check test
- * allows exactly these differences.
+ * for array items, and what is more lenient), and, where a CRD pattern is
+ * anchored only at its end, what it refuses that the pattern lets through.
+ * The CRD cross-check test allows exactly these differences.
  */
-export const CRD_RELAXATIONS: readonly { readonly field: string; readonly accepts: string }[] = [
+export const CRD_RELAXATIONS: readonly { readonly field: string; readonly accepts: string; readonly refuses?: string }[] = [
   { field: 'action', accepts: 'Allow, Audit and Block in any case (KubeArmor lowercases the action)' },
-  { field: 'capability', accepts: 'any case, and a comma-separated list (the CRD pattern already admits a list ending in a valid name)' },
-  { field: 'protocol', accepts: 'any case, and a comma-separated list' },
+  {
+    field: 'capability',
+    accepts: 'any case, and a comma-separated list (the CRD pattern already admits a list ending in a valid name)',
+    refuses: 'what is not a list of names (the CRD pattern has no leading ^ and checks only the end, so it admits xchown, x,chown or chown;net_raw)',
+  },
+  {
+    field: 'protocol',
+    accepts: 'any case, and a comma-separated list',
+    refuses: 'what is not a list of protocols (the CRD pattern has no leading ^ and checks only the end, so it admits xtcp, cap_tcp or x,tcp)',
+  },
 ];
 
 // The CRD's patterns (ECMA-262, as the API server checks them).
@@ -52,9 +61,12 @@ export const SYSCALL_PATH_PATTERN = /^\/+.*[^/]$|^\/$|^\/.*\/$/u;
 export const EXECNAME_PATTERN = /^[^/]+$/u;
 const CRD_CAPABILITY_PATTERN = new RegExp(`(${CAPABILITY_NAMES.join('|')})$`, 'u');
 const CRD_PROTOCOL_PATTERN = new RegExp(`(${PROTOCOL_NAMES.flatMap((name) => [name, name.toUpperCase()]).join('|')})$`, 'u');
-/** A capability item: one name or a comma-separated list, each with or without `cap_`, any case. */
-const CAPABILITY_LIST = new RegExp(`^\\s*((cap_)?(${CAPABILITY_NAMES.join('|')}))\\s*(,\\s*((cap_)?(${CAPABILITY_NAMES.join('|')}))\\s*)*$`, 'iu');
-const PROTOCOL_LIST = new RegExp(`^\\s*(${PROTOCOL_NAMES.join('|')})\\s*(,\\s*(${PROTOCOL_NAMES.join('|')})\\s*)*$`, 'iu');
+/**
+ * A capability item: one name or a comma-separated list, each with or without `cap_`, any case. Like the CRD pattern, it ends
+ * at the last name (no blank after it).
+ */
+const CAPABILITY_LIST = new RegExp(`^\\s*(cap_)?(${CAPABILITY_NAMES.join('|')})(\\s*,\\s*(cap_)?(${CAPABILITY_NAMES.join('|')}))*$`, 'iu');
+const PROTOCOL_LIST = new RegExp(`^\\s*(${PROTOCOL_NAMES.join('|')})(\\s*,\\s*(${PROTOCOL_NAMES.join('|')}))*$`, 'iu');
 
 /** The syscalls the CRD lists for `syscalls.*.syscall`. */
 export const SYSCALL_NAMES = [
@@ -114,25 +126,27 @@ const absolutePath = (what: string) =>
     .regex(PATH_PATTERN, `expected an absolute ${what} not ending in '/' (the CRD's pattern ^/+.*[^/]$)`);
 const directory = () => z.string().regex(DIRECTORY_PATTERN, "expected an absolute directory ending in '/' (the CRD's pattern ^/$|^/.*/$)");
 const fromSource = () => z.array(z.strictObject({ path: z.optional(absolutePath('executable path')) }));
-/** severity, tags, message and action: on the spec, each section and each rule. */
-const common = {
+/** severity, tags and message: on the spec, each section and each rule. */
+const annotations = {
   severity: z.optional(severity()),
   tags: z.optional(tags()),
   message: z.optional(z.string()),
-  action: z.optional(action()),
 };
+/** The annotations and action (all but the syscalls section, which has no action in the CRD). */
+const common = { ...annotations, action: z.optional(action()) };
 
 export type SchemaKind = Exclude<PolicyKind, 'KubeArmorNetworkPolicy'>;
 
 function buildSpec(kind: SchemaKind) {
   const host = kind === 'KubeArmorHostPolicy';
-  const pts = host ? {} : { pts: z.optional(z.boolean()) };
+  // pts is on every process and file rule, and on network rules but in host policies (the host CRD has none there).
+  const pts = { pts: z.optional(z.boolean()) };
   const processPath = z.strictObject({
     path: z.optional(absolutePath('executable path')),
     execname: z.optional(z.string().regex(EXECNAME_PATTERN, "expected an executable name without '/'")),
     ownerOnly: z.optional(z.boolean()),
     fromSource: z.optional(fromSource()),
-    ...(host ? {} : { allowedArgs: z.optional(z.array(z.string()).max(20, 'expected at most 20 arguments')) }),
+    allowedArgs: z.optional(z.array(z.string()).max(20, 'expected at most 20 arguments')),
     ...pts,
     ...common,
   });
@@ -175,7 +189,7 @@ function buildSpec(kind: SchemaKind) {
     .string()
     .refine((value) => CAPABILITY_LIST.test(value), { message: 'expected a capability name such as net_raw or CAP_NET_RAW (or a comma-separated list)' });
   const hostSource = host ? fromSource() : z.optional(fromSource());
-  const matchProtocol = z.strictObject({ protocol, fromSource: hostSource, ...pts, ...common });
+  const matchProtocol = z.strictObject({ protocol, fromSource: hostSource, ...(host ? {} : pts), ...common });
   const matchCapability = z.strictObject({ capability, fromSource: hostSource, ...common });
   const matchDnsQuery = z.strictObject({ domain: z.string(), fromSource: z.optional(fromSource()), ...common });
   const syscallSource = z.array(
@@ -239,19 +253,22 @@ function buildSpec(kind: SchemaKind) {
       matchDNSQueries: z.optional(z.array(matchDnsQuery)),
     }),
     capabilities: section({ matchCapabilities: z.optional(z.array(matchCapability)) }),
-    syscalls: section({
-      matchSyscalls: z.optional(z.array(z.strictObject({ syscall: z.optional(syscallList), fromSource: z.optional(syscallSource) }))),
-      matchPaths: z.optional(
-        z.array(
-          z.strictObject({
-            path: z.optional(z.string().regex(SYSCALL_PATH_PATTERN, 'expected an absolute file or directory path')),
-            recursive: z.optional(z.boolean()),
-            syscall: z.optional(syscallList),
-            fromSource: z.optional(syscallSource),
-          }),
+    syscalls: z.optional(
+      z.strictObject({
+        matchSyscalls: z.optional(z.array(z.strictObject({ syscall: z.optional(syscallList), fromSource: z.optional(syscallSource) }))),
+        matchPaths: z.optional(
+          z.array(
+            z.strictObject({
+              path: z.optional(z.string().regex(SYSCALL_PATH_PATTERN, 'expected an absolute file or directory path')),
+              recursive: z.optional(z.boolean()),
+              syscall: z.optional(syscallList),
+              fromSource: z.optional(syscallSource),
+            }),
+          ),
         ),
-      ),
-    }),
+        ...annotations,
+      }),
+    ),
     apparmor: z.optional(z.string()),
     ...(kind !== 'KubeArmorHostPolicy'
       ? { presets: z.optional(z.array(z.strictObject({ name: z.optional(z.string()), action: z.optional(action()) }))) }
@@ -263,9 +280,9 @@ function buildSpec(kind: SchemaKind) {
               z.array(
                 z.strictObject({
                   class: z.string(),
-                  subClass: z.optional(z.int()),
-                  protocol: z.optional(z.int()),
-                  level: z.optional(z.int().min(1, 'expected an integer of at least 1')),
+                  subClass: z.optional(z.int32({ error: 'expected a 32-bit integer' })),
+                  protocol: z.optional(z.int32({ error: 'expected a 32-bit integer' })),
+                  level: z.optional(z.int32({ error: 'expected an integer from 1 to 2147483647' }).min(1, 'expected an integer from 1 to 2147483647')),
                   ...common,
                 }),
               ),
@@ -291,14 +308,23 @@ const apiVersion = () =>
     error: (issue) => (issue.input === undefined ? `missing required field (expected '${API_VERSION}')` : `expected '${API_VERSION}'`),
   });
 
-/** The top level: the fields of a Kubernetes object, no others (status is what the API server writes back). */
+/** status: what the API server writes back, as the CRD declares it. */
+const status = () => z.optional(z.strictObject({ status: z.optional(z.string()) }));
+
+/**
+ * The top level: the fields of a Kubernetes object, no others. The CRD does
+ * not require spec; a document without one (or with `spec:` and nothing in
+ * it: a null, which the API server prunes and parse.ts drops) reads as
+ * KubeArmor reads it, as the zero value of its spec type: no rules, and for
+ * a host policy an empty nodeSelector.
+ */
 function buildDocument(kind: SchemaKind) {
   return z.strictObject({
     apiVersion: apiVersion(),
     kind: z.literal(kind),
     metadata: metadata(),
-    spec: buildSpec(kind).prefault({}),
-    status: z.optional(z.unknown()),
+    spec: buildSpec(kind).prefault(kind === 'KubeArmorHostPolicy' ? { nodeSelector: {} } : {}),
+    status: status(),
   });
 }
 
@@ -309,7 +335,7 @@ function buildNetworkPolicyDocument() {
     kind: z.literal('KubeArmorNetworkPolicy'),
     metadata: metadata(),
     spec: z.looseObject({}),
-    status: z.optional(z.unknown()),
+    status: status(),
   });
 }
 
@@ -325,7 +351,7 @@ export type KubeArmorHostPolicyDocument = z.infer<ReturnType<typeof policyDocume
 export type KubeArmorClusterPolicyDocument = z.infer<ReturnType<typeof policyDocumentSchemas.KubeArmorClusterPolicy>>;
 export type KubeArmorNetworkPolicyDocument = z.infer<ReturnType<typeof policyDocumentSchemas.KubeArmorNetworkPolicy>>;
 
-/** The parts of a spec every enforced kind shares (selectors differ by kind). */
-export type PolicySpec = KubeArmorPolicyDocument['spec'] | KubeArmorHostPolicyDocument['spec'] | KubeArmorClusterPolicyDocument['spec'];
+/** A spec of any enforced kind: one type, since buildSpec's type does not depend on the kind (selectors differ by kind at run time). */
+export type PolicySpec = z.output<ReturnType<typeof buildSpec>>;
 
 export { CRD_CAPABILITY_PATTERN, CRD_PROTOCOL_PATTERN };

@@ -107,12 +107,17 @@ export function matchPolicy(policy: Policy, workload: Workload): { selected: boo
   if (policy.kind === 'KubeArmorNetworkPolicy') return { selected: false, reason: 'network policies are not enforced' };
   if (policy.kind === 'KubeArmorHostPolicy') {
     if (workload.kind !== 'host') return { selected: false, reason: 'host policies select hosts' };
+    // As in KubeArmor, a selector without labels selects nothing (a policy is never applied everywhere by omission).
+    if (Object.keys(spec.nodeSelector?.matchLabels ?? {}).length === 0) return { selected: false, reason: 'nodeSelector has no matchLabels: it selects no host' };
     return matchLabels(spec.nodeSelector?.matchLabels, workload, 'nodeSelector');
   }
   if (workload.kind !== 'container') return { selected: false, reason: `${policy.kind} selects containers` };
   if (policy.kind === 'KubeArmorPolicy') {
     if (policy.namespace !== undefined && policy.namespace !== workload.namespace) {
       return { selected: false, reason: `namespace ${policy.namespace}, the container's is ${workload.namespace ?? 'none'}` };
+    }
+    if (Object.keys(spec.selector?.matchLabels ?? {}).length === 0 && (spec.selector?.matchExpressions ?? []).length === 0) {
+      return { selected: false, reason: 'selector has no matchLabels or matchExpressions: it selects no container' };
     }
     const labels = matchLabels(spec.selector?.matchLabels, workload, 'selector');
     if (!labels.selected) return labels;

@@ -1,0 +1,199 @@
+import { decodeRuleValue, OPERATION_BITS } from '@bulwark/ebpf-lsm/rules';
+import { describe, expect, it } from 'vitest';
+import { compilePolicies, encodeCompiled, type CompileOptions } from './compile.js';
+import { decide } from './decide.js';
+import { parsePolicies } from './parse.js';
+import { parseQuery } from './query.js';
+import type { Workload } from './select.js';
+
+const web: Workload = { kind: 'container', name: 'web', labels: { app: 'web' } };
+
+function compile(spec: string, options: CompileOptions = {}) {
+  const text = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: p
+spec:
+  selector:
+    matchLabels:
+      app: web
+${spec}`;
+  const result = parsePolicies(text, 'p.yaml');
+  expect(result.errors.map((error) => error.message)).toEqual([]);
+  return compilePolicies(result.policies, web, options);
+}
+
+const verdict = (compiled: ReturnType<typeof compile>, query: string) => decide(compiled, parseQuery(query)).verdict;
+
+describe('compilation', () => {
+  it('inherits action, severity, tags and message from rule, then section, then spec; Block when absent', () => {
+    const compiled = compile(`  severity: 3
+  tags: [spec-tag]
+  message: spec message
+  file:
+    severity: 5
+    action: audit
+    matchPaths:
+    - path: /a
+    - path: /b
+      action: ALLOW
+      tags: [rule-tag]
+      message: rule message
+  process:
+    matchPaths:
+    - path: /bin/x
+`);
+    expect(compiled.rules.map(({ rule, origin }) => [rule.action, origin.action, origin.severity, origin.tags, origin.message])).toEqual([
+      ['block', 'Block', 3, ['spec-tag'], 'spec message'],
+      ['audit', 'Audit', 5, ['spec-tag'], 'spec message'],
+      ['allow', 'Allow', 5, ['rule-tag'], 'rule message'],
+    ]);
+    expect(compiled.rules.map(({ origin }) => [origin.field, origin.line, origin.column])).toEqual([
+      ['process.matchPaths.0', 21, 7],
+      ['file.matchPaths.0', 15, 7],
+      ['file.matchPaths.1', 16, 7],
+    ]);
+  });
+
+  it('splits ownerOnly with readOnly into "everything for others, writes for the owner too"', () => {
+    const compiled = compile(`  file:
+    matchDirectories:
+    - dir: /home/user1/
+      recursive: true
+      ownerOnly: true
+      readOnly: true
+  action: Block
+`);
+    expect(compiled.rules.map(({ rule }) => rule)).toEqual([
+      { path: '/home/user1/', recursive: true, ownerOnly: true, action: 'block', id: 1 },
+      { path: '/home/user1/', recursive: true, readOnly: true, action: 'block', id: 2 },
+    ]);
+    expect(verdict(compiled, 'read /home/user1/a/b as owner')).toBe('allow');
+    expect(verdict(compiled, 'write /home/user1/a/b as owner')).toBe('block');
+    expect(verdict(compiled, 'read /home/user1/a/b')).toBe('block');
+    expect(verdict(compiled, 'read /home/user2/a')).toBe('allow');
+  });
+
+  it('encodes the split so that the owner is spared only what every rule spares (the kernel reads owner_ops)', () => {
+    const compiled = compile(`  file:
+    matchPaths:
+    - path: /secret
+      ownerOnly: true
+      readOnly: true
+  action: Block
+`);
+    const entry = encodeCompiled(compiled).find((candidate) => candidate.key.subarray(8, 15).toString() === '/secret');
+    const value = decodeRuleValue(entry!.value);
+    expect(value.ops[0]! & OPERATION_BITS.write).not.toBe(0);
+    // Writes are blocked for everyone: no owner exemption for them.
+    expect(value.ownerOps[0]! & OPERATION_BITS.write).toBe(0);
+    expect(value.ownerOps[0]! & OPERATION_BITS.read).not.toBe(0);
+  });
+
+  it('gives process rules exec only, and non-recursive directories their entries only', () => {
+    const compiled = compile(`  process:
+    matchDirectories:
+    - dir: /usr/sbin/
+    matchPaths:
+    - execname: nc
+  action: Block
+`);
+    expect(verdict(compiled, 'exec /usr/sbin/tcpdump')).toBe('block');
+    expect(verdict(compiled, 'exec /usr/sbin/x/y')).toBe('allow');
+    expect(verdict(compiled, 'read /usr/sbin/tcpdump')).toBe('allow');
+    expect(verdict(compiled, 'exec /opt/bin/nc')).toBe('block');
+  });
+
+  it('expands protocol and capability lists, and net_raw Block to the raw sockets', () => {
+    const compiled = compile(`  network:
+    matchProtocols:
+    - protocol: TCP, udp
+  capabilities:
+    matchCapabilities:
+    - capability: CAP_NET_RAW,sys_admin
+  action: Block
+`);
+    expect(verdict(compiled, 'socket AF_INET SOCK_STREAM 0')).toBe('block');
+    expect(verdict(compiled, 'socket AF_INET6 SOCK_DGRAM 17')).toBe('block');
+    expect(verdict(compiled, 'socket AF_UNIX SOCK_STREAM 0')).toBe('allow');
+    expect(verdict(compiled, 'socket AF_PACKET SOCK_RAW 768')).toBe('block');
+    expect(verdict(compiled, 'capability net_raw')).toBe('block');
+    expect(verdict(compiled, 'capability sys_admin')).toBe('block');
+    expect(verdict(compiled, 'capability chown')).toBe('allow');
+  });
+
+  it('puts a category in allow-list mode with an Allow rule, even one with fromSource; the posture decides the rest', () => {
+    const spec = `  network:
+    matchProtocols:
+    - protocol: tcp
+      fromSource:
+      - path: /usr/bin/curl
+  action: Allow
+`;
+    expect(verdict(compile(spec), 'socket tcp from /usr/bin/curl')).toBe('allow');
+    expect(verdict(compile(spec), 'socket tcp from /usr/bin/wget')).toBe('posture-block');
+    expect(verdict(compile(spec, { postures: { network: 'audit' } }), 'socket udp')).toBe('posture-audit');
+    expect(verdict(compile(spec), 'read /etc/passwd')).toBe('allow');
+    // With the allow posture an Allow rule changes nothing: it is left out and reported.
+    const open = compile(spec, { postures: { network: 'allow' } });
+    expect(open.rules).toHaveLength(0);
+    expect(open.notEnforced[0]!.why).toContain('posture is allow');
+    expect(verdict(open, 'socket udp')).toBe('allow');
+  });
+
+  it('makes process follow the file posture', () => {
+    const compiled = compile(`  process:
+    matchPaths:
+    - path: /bin/sh
+  action: Allow
+`, { postures: { file: 'audit' } });
+    expect(compiled.postures.process).toBe('audit');
+    expect(verdict(compiled, 'exec /bin/ls')).toBe('posture-audit');
+  });
+
+  it('decides Block over Audit over Allow, reporting the first rule of the winning action', () => {
+    const compiled = compile(`  file:
+    matchDirectories:
+    - dir: /etc/
+      recursive: true
+      action: Allow
+    - dir: /etc/ssl/
+      recursive: true
+      action: Audit
+    matchPaths:
+    - path: /etc/ssl/private.key
+      action: Block
+`);
+    expect(decide(compiled, parseQuery('read /etc/ssl/private.key'))).toMatchObject({ verdict: 'block', rule: { rule: { id: 3 } } });
+    expect(decide(compiled, parseQuery('read /etc/ssl/cert.pem'))).toMatchObject({ verdict: 'audit', rule: { rule: { id: 2 } } });
+    expect(decide(compiled, parseQuery('read /etc/hosts'))).toMatchObject({ verdict: 'allow', by: 'rule' });
+    expect(verdict(compiled, 'read /var/log/x')).toBe('posture-block');
+  });
+
+  it('protects a blocked name: no rename or link of it or of a directory above it', () => {
+    const compiled = compile(`  file:
+    matchPaths:
+    - path: /srv/data/secret
+  action: Block
+`);
+    expect(verdict(compiled, 'rename /srv/data')).toBe('block');
+    expect(verdict(compiled, 'link /srv/data/secret')).toBe('block');
+    expect(verdict(compiled, 'rename /srv/other')).toBe('allow');
+  });
+
+  it('names the policy in every rule, and reports unenforced fields with their key positions', () => {
+    const compiled = compile(`  process:
+    matchPaths:
+    - path: /bin/sh
+      allowedArgs: [-c]
+  syscalls:
+    matchSyscalls:
+    - syscall: [mount]
+`);
+    expect(compiled.rules.every(({ origin }) => origin.policy === 'p' && origin.kind === 'KubeArmorPolicy')).toBe(true);
+    expect(compiled.notEnforced.map((item) => [item.field, item.line, item.column])).toEqual([
+      ['syscalls', 13, 3],
+      ['process.matchPaths.0.allowedArgs', 12, 7],
+    ]);
+  });
+});

@@ -20,19 +20,22 @@ export {
   type UpdateOptions,
 } from './map.js';
 export { RingBuffer, openRingBuffer, type DropCounter, type RingBufferOptions, type RingBufferCodecOptions } from './ring-buffer.js';
-export { codecs, type Codec } from './codec.js';
+export { codecs, type Codec, type StructCodec, type StructField, type StructValue } from './codec.js';
 export {
   ACTION_INDEX,
   ANY_16,
-  CATEGORY_OPERATIONS,
-  FILE_OPERATIONS,
+  DECISION_COUNTS_SIZE,
+  EVENT_SIZE,
+  GLOB_MAX_STEPS,
+  GLOB_PATH_SIZE,
+  GLOB_PATTERN_SIZE,
   LAYOUT_VERSION,
+  MATCH_DIRECTORY,
   MAX_GLOBS,
   MAX_SCOPES,
   OPERATION_BITS,
-  RESOURCE_GLOB,
-  MATCH_DIRECTORY,
   RESOURCE_CAPABILITY,
+  RESOURCE_GLOB,
   RESOURCE_SOCKET,
   RULE_KEY_SIZE,
   RULE_PATH_MAX,
@@ -42,6 +45,13 @@ export {
   SOURCE_DEFINITION,
   SOURCE_SETTINGS,
   VERDICTS,
+  type Operation,
+  type RuleAction,
+  type Verdict,
+} from './layout.js';
+export {
+  CATEGORY_OPERATIONS,
+  FILE_OPERATIONS,
   WRITE_OPERATIONS,
   capabilityKey,
   decodeRuleValue,
@@ -53,29 +63,16 @@ export {
   socketKey,
   type CapabilityRule,
   type Category,
-  type Operation,
   type PathOperation,
   type PathRule,
   type Posture,
   type Postures,
   type Rule,
-  type RuleAction,
   type RuleEntry,
   type SocketRule,
-  type Verdict,
 } from './rules.js';
-export {
-  GLOB_MAX_STEPS,
-  GLOB_PATH_SIZE,
-  GLOB_PATTERN_MAX,
-  GLOB_PATTERN_SIZE,
-  findGlobProblem,
-  globMatch,
-  validateGlob,
-  type GlobMatchOptions,
-  type GlobMatchResult,
-  type ValidGlob,
-} from './glob.js';
+export { GLOB_PATTERN_MAX, findGlobProblem, globMatch, validateGlob, type GlobMatchOptions, type GlobMatchResult, type ValidGlob } from './glob.js';
+export { decodeDecisionCounts, decodeEnforcerEvent, type DecisionCounts, type EnforcerEvent } from './records.js';
 export { StateError, LibbpfError, VerifierError, type LogEntry, type LibbpfErrorDetails } from './errors.js';
 export type { LogOptions } from './call.js';
 export {
@@ -101,18 +98,12 @@ export {
 } from './binding.js';
 export { errnoName } from './errno.js';
 export {
-  DECISION_COUNTS_SIZE,
-  EVENT_SIZE,
   Enforcer,
   createRuleMap,
-  decodeDecisionCounts,
   fillRuleMap,
-  decodeEnforcerEvent,
   enforcerObjectPath,
   loadEnforcer,
   markRulesChanged,
-  type DecisionCounts,
-  type EnforcerEvent,
   type LoadEnforcerOptions,
   type ThrottleLimits,
 } from './enforcer.js';

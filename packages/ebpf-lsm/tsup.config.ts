@@ -3,7 +3,8 @@ import { defineConfig } from 'tsup';
 import { compileAll, packageDirectory } from './scripts/build-bpf.ts';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The main entry, and ./rules: the pure part, which must import no native code (src/import.test.ts).
+  entry: { index: 'src/index.ts', rules: 'src/rules-entry.ts' },
   format: ['esm'],
   target: 'node24',
   // tsup's declaration step sets baseUrl, which TypeScript 6 deprecates.

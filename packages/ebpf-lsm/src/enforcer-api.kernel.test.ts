@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup, probe } from './__fixtures__/enforcer.js';
 import { loadEnforcer, type Enforcer, type EnforcerEvent } from './index.js';
-import { OPERATION_BITS } from './rules.js';
+import { OPERATION_BITS } from './layout.js';
 
 /**
  * Kernel tier: the typed Enforcer (src/enforcer.ts) drives the enforcer in

@@ -16,7 +16,7 @@ import {
   type OpenCheck,
 } from './__fixtures__/enforcer.js';
 import { codecs, openObject, type LoadedObject, type PathRule } from './index.js';
-import { MAX_SCOPES } from './rules.js';
+import { MAX_SCOPES } from './layout.js';
 
 /**
  * Kernel tier: the enforcer (src/bpf/enforcer.bpf.c) at its capacity in the

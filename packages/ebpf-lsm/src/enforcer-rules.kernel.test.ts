@@ -8,7 +8,8 @@ import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, probe as probeScope, readDecisions, ruleMap, setRules as setScopeRules } from './__fixtures__/enforcer.js';
 import { eventCollector } from './__fixtures__/events.js';
 import { codecs, openObject, openRingBuffer, type BpfMap, type LoadedObject, type RingBuffer } from './index.js';
-import { LAYOUT_VERSION, OPERATION_BITS as OP, type Postures, type Rule } from './rules.js';
+import { LAYOUT_VERSION, OPERATION_BITS as OP, throttleConfigCodec } from './layout.js';
+import type { Postures, Rule } from './rules.js';
 
 /**
  * Kernel tier: the enforcer's layout 4 in the QEMU guest, every program
@@ -271,7 +272,7 @@ t rename-away mv etc/a.conf etc/a.bak
     const w = join(work, 'audit');
     mkdirSync(w);
     for (const name of ['audited', 'blocked', 'noisy']) writeFileSync(join(w, name), `${name}\n`);
-    object.map('config').update(codecs.u32.encode(0), Buffer.from(new BigUint64Array([5n, 1_000_000_000n]).buffer));
+    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 5, flags: 0, suppressNs: 1_000_000_000n }));
     const scope = scopeWith('audit', [
       { path: join(w, 'audited'), action: 'audit', operations: ['read'], id: 41 },
       { path: join(w, 'blocked'), operations: ['read'], id: 42 },
@@ -302,7 +303,7 @@ t rename-away mv etc/a.conf etc/a.bak
     ]);
     expect(decisions(noisy.index).denied).toBe(21n);
     // Back to the defaults for the cases after this one.
-    object.map('config').update(codecs.u32.encode(0), Buffer.alloc(16));
+    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 0, flags: 0, suppressNs: 0n }));
   });
 
   it('allow-list mode: what no Allow rule names falls to the posture, block or audit, per category', async () => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, probe as probeScope, readDecisions, ruleMap, setRules as setScopeRules } from './__fixtures__/enforcer.js';
 import { codecs, openObject, type BpfMap, type LoadedObject } from './index.js';
-import { LAYOUT_VERSION } from './rules.js';
+import { LAYOUT_VERSION } from './layout.js';
 
 /**
  * Kernel tier: the enforcer (src/bpf/enforcer.bpf.c) in a kernel with BPF

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { FakeBinding } from './__fixtures__/fake-binding.js';
-import { DECISION_COUNTS_SIZE, EVENT_SIZE, Enforcer, decodeDecisionCounts, decodeEnforcerEvent, fillRuleMap, markRulesChanged } from './enforcer.js';
+import { Enforcer, fillRuleMap, markRulesChanged } from './enforcer.js';
+import { codecs } from './codec.js';
+import { CONFIG_NO_CACHE, DECISION_COUNTS_SIZE, EVENT_SIZE, RULE_KEY_SIZE, RULE_VALUE_SIZE, throttleConfigCodec } from './layout.js';
+import { decodeDecisionCounts, decodeEnforcerEvent } from './records.js';
 import { createMap, type BpfMap } from './map.js';
-import { RULE_KEY_SIZE, RULE_VALUE_SIZE, encodeRules } from './rules.js';
+import { encodeRules } from './rules.js';
 import type { LoadedObject } from './object.js';
 
 describe('enforcer events', () => {
@@ -76,6 +79,19 @@ describe('Enforcer argument checks (before any map is touched)', () => {
 
   it('refuses to mark a scope outside 0 to 4095', () => {
     expect(() => markRulesChanged(untouchable as unknown as BpfMap, 4096)).toThrow(/mark rules changed: scope: expected an integer from 0 to 4095, got 4096/);
+  });
+
+  it('writes the throttle limits and the cache flag as struct throttle_config, keeping the other fields', () => {
+    const binding = new FakeBinding();
+    using config = createMap({ type: 'array', keySize: 4, valueSize: throttleConfigCodec.size, maxEntries: 1, name: 'config', binding });
+    const object = { map: (name: string) => (name === 'config' ? config : expect.fail(`touched map ${name}`)) } as unknown as LoadedObject;
+    const withConfig = new Enforcer(object, new Map());
+    withConfig.setDecisionCache(false);
+    withConfig.setThrottle({ eventsPerSecond: 5, suppressMs: 1.5 });
+    const read = () => throttleConfigCodec.decode(config.lookup(codecs.u32.encode(0))!);
+    expect(read()).toEqual({ eventsPerSecond: 5, flags: CONFIG_NO_CACHE, suppressNs: 1_500_000n });
+    withConfig.setDecisionCache(true);
+    expect(read()).toEqual({ eventsPerSecond: 5, flags: 0, suppressNs: 1_500_000n });
   });
 
   it('refuses throttle limits that are not positive', () => {

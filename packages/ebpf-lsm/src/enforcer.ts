@@ -15,7 +15,18 @@ import { createMap, type BpfMap } from './map.js';
 import { openObject, type LoadedObject, type OpenObjectOptions } from './object.js';
 import { openRingBuffer, type RingBuffer, type RingBufferOptions } from './ring-buffer.js';
 import { NotSupportedError } from '@bulwark/errors';
-import { LAYOUT_VERSION, MAX_SCOPES, RULE_KEY_SIZE, RULE_PATH_SIZE, RULE_VALUE_SIZE, VERDICTS, encodeRules, type Postures, type Rule, type RuleEntry, type Verdict } from './rules.js';
+import {
+  CONFIG_NO_CACHE,
+  EVENT_SIZE,
+  GENERATION_HAS_SOURCES,
+  LAYOUT_VERSION,
+  MAX_SCOPES,
+  RULE_KEY_SIZE,
+  RULE_VALUE_SIZE,
+  throttleConfigCodec,
+} from './layout.js';
+import { decodeDecisionCounts, decodeEnforcerEvent, type DecisionCounts, type EnforcerEvent } from './records.js';
+import { encodeRules, type Postures, type Rule, type RuleEntry } from './rules.js';
 
 /** Where the package's own build of the enforcer is. */
 export function enforcerObjectPath(): string {
@@ -27,28 +38,6 @@ export interface LoadEnforcerOptions extends Pick<OpenObjectOptions, 'binding' |
   readonly object?: string;
   /** Programs to attach; default all of them. */
   readonly attach?: 'all' | readonly string[];
-}
-
-export interface DecisionCounts {
-  readonly allowed: bigint;
-  readonly denied: bigint;
-  /** Undecidable (a path that could not be resolved), so denied. */
-  readonly failed: bigint;
-  readonly audited: bigint;
-  /** Of `allowed`, the opens and execs the decision cache allowed without resolving the path. */
-  readonly cached: bigint;
-}
-
-/** Bytes in one `decisions` value (struct decision_counts). */
-export const DECISION_COUNTS_SIZE = 40;
-
-/** Decodes one `decisions` value. Throws ValidationError for a value of the wrong size. */
-export function decodeDecisionCounts(value: Uint8Array): DecisionCounts {
-  if (value.length !== DECISION_COUNTS_SIZE) {
-    throw new ValidationError('decode decision counts', [{ path: '', message: `expected ${DECISION_COUNTS_SIZE} bytes, got ${value.length}` }]);
-  }
-  const view = Buffer.from(value.buffer, value.byteOffset, value.length);
-  return { allowed: view.readBigUInt64LE(0), denied: view.readBigUInt64LE(8), failed: view.readBigUInt64LE(16), audited: view.readBigUInt64LE(24), cached: view.readBigUInt64LE(32) };
 }
 
 /**
@@ -65,7 +54,7 @@ export function markRulesChanged(generations: BpfMap, index: number, options: { 
   checkScope('mark rules changed', index);
   const map = generations.typed(codecs.u32, codecs.u64);
   const next = (((map.lookup(index) ?? 0n) >> 1n) + 1n) << 1n;
-  map.update(index, options.fromSource === false ? next : next | 1n);
+  map.update(index, options.fromSource === false ? next : next | BigInt(GENERATION_HAS_SOURCES));
 }
 
 /** BPF_F_NO_PREALLOC: an LPM trie must be created with it. */
@@ -101,9 +90,7 @@ export function fillRuleMap(map: BpfMap, entries: readonly RuleEntry[]): void {
   }
 }
 
-/** Flags of the `config` value (struct throttle_config's `flags`). */
-const CONFIG_NO_CACHE = 1;
-
+type ThrottleConfig = ReturnType<typeof throttleConfigCodec.decode>;
 
 export interface ThrottleLimits {
   /** Events one scope may emit per second (default 100). */
@@ -112,61 +99,8 @@ export interface ThrottleLimits {
   readonly suppressMs: number;
 }
 
-/** One record of the `events` ring buffer (struct event in enforcer.bpf.c). */
-export interface EnforcerEvent {
-  readonly timeNs: bigint;
-  readonly cgroupId: bigint;
-  readonly scope: number;
-  readonly pid: number;
-  readonly tgid: number;
-  readonly uid: number;
-  /** One OPERATION_BITS bit (0 for a `dropped` record). */
-  readonly operation: number;
-  readonly ruleId: number;
-  readonly verdict: Verdict;
-  /** For a `dropped` record: how many events the throttle held back. */
-  readonly dropped: number;
-  readonly comm: string;
-  /** The path; for a socket or capability, the key's bytes in hex. */
-  readonly resource: string;
-  /** The executable of the process. */
-  readonly source: string;
-}
-
-/** Bytes in one event record. */
-export const EVENT_SIZE = 8 + 8 + 8 * 4 + 16 + RULE_PATH_SIZE + RULE_PATH_SIZE;
-
-function text(bytes: Uint8Array): string {
-  const end = bytes.indexOf(0);
-  return Buffer.from(bytes.subarray(0, end === -1 ? bytes.length : end)).toString('utf8');
-}
-
-/** Decodes one event record. Throws ValidationError for a record of the wrong size. */
-export function decodeEnforcerEvent(record: Uint8Array): EnforcerEvent {
-  if (record.length !== EVENT_SIZE) {
-    throw new ValidationError('decode enforcer event', [{ path: '', message: `expected ${EVENT_SIZE} bytes, got ${record.length}` }]);
-  }
-  const view = Buffer.from(record.buffer, record.byteOffset, record.length);
-  const u32 = (offset: number) => view.readUInt32LE(offset);
-  const resource = view.subarray(64, 64 + RULE_PATH_SIZE);
-  return {
-    timeNs: view.readBigUInt64LE(0),
-    cgroupId: view.readBigUInt64LE(8),
-    scope: u32(16),
-    pid: u32(20),
-    tgid: u32(24),
-    uid: u32(28),
-    operation: u32(32),
-    ruleId: u32(36),
-    verdict: VERDICTS[u32(40)] ?? 'allow',
-    dropped: u32(44),
-    comm: text(view.subarray(48, 64)),
-    resource: resource[0] === 0x2f || resource[0] === 0 ? text(resource) : resource.subarray(0, 12).toString('hex'),
-    source: text(view.subarray(64 + RULE_PATH_SIZE, 64 + 2 * RULE_PATH_SIZE)),
-  };
-}
-
-const eventCodec: Codec<EnforcerEvent> = {
+/** The ring buffer's records, decoded. */
+const enforcerEventCodec: Codec<EnforcerEvent> = {
   name: 'struct event',
   size: EVENT_SIZE,
   encode: (): never => {
@@ -193,7 +127,9 @@ export function loadEnforcer(options: LoadEnforcerOptions = {}): Enforcer {
   const object = openObject(path, { ...(binding === undefined ? {} : { binding }), ...(onLog === undefined ? {} : { onLog }), ...(logLevel === undefined ? {} : { logLevel }) }).load();
   try {
     const rodata = object.maps().find((map) => map.name.endsWith('.rodata'));
-    const version = rodata?.lookup(codecs.u32.encode(0))?.readUInt32LE(0);
+    // layout_version is the object's only read-only global, so .rodata's value starts with it.
+    const rodataValue = rodata?.lookup(codecs.u32.encode(0));
+    const version = rodataValue === undefined ? undefined : codecs.u32.decode(rodataValue);
     if (version !== LAYOUT_VERSION) {
       throw new StateError('load enforcer', `${path} has map layout ${version === undefined ? 'unknown' : String(version)}, this package writes layout ${LAYOUT_VERSION}`);
     }
@@ -276,10 +212,7 @@ export class Enforcer implements Disposable {
     if (!Number.isInteger(limits.eventsPerSecond) || limits.eventsPerSecond < 1 || limits.eventsPerSecond > 0xffffffff) issues.push({ path: 'eventsPerSecond', message: 'expected a positive integer' });
     if (!Number.isFinite(limits.suppressMs) || limits.suppressMs <= 0) issues.push({ path: 'suppressMs', message: 'expected a positive number of milliseconds' });
     if (issues.length > 0) throw new ValidationError('set throttle', issues);
-    const value = this.#config();
-    value.writeUInt32LE(limits.eventsPerSecond, 0);
-    value.writeBigUInt64LE(BigInt(Math.round(limits.suppressMs * 1e6)), 8);
-    this.object.map('config').update(codecs.u32.encode(0), value);
+    this.#setConfig({ ...this.#config(), eventsPerSecond: limits.eventsPerSecond, suppressNs: BigInt(Math.round(limits.suppressMs * 1e6)) });
   }
 
   /**
@@ -288,14 +221,18 @@ export class Enforcer implements Disposable {
    * or to rule the cache out when looking into a decision.
    */
   setDecisionCache(enabled: boolean): void {
-    const value = this.#config();
-    const flags = value.readUInt32LE(4);
-    value.writeUInt32LE(enabled ? flags & ~CONFIG_NO_CACHE : flags | CONFIG_NO_CACHE, 4);
-    this.object.map('config').update(codecs.u32.encode(0), value);
+    const config = this.#config();
+    this.#setConfig({ ...config, flags: enabled ? config.flags & ~CONFIG_NO_CACHE : config.flags | CONFIG_NO_CACHE });
   }
 
-  #config(): Buffer {
-    return this.object.map('config').lookup(codecs.u32.encode(0)) ?? Buffer.alloc(16);
+  /** The `config` value (all zeros, the defaults, if the map has none). */
+  #config(): ThrottleConfig {
+    const value = this.object.map('config').lookup(codecs.u32.encode(0));
+    return value === undefined ? { eventsPerSecond: 0, flags: 0, suppressNs: 0n } : throttleConfigCodec.decode(value);
+  }
+
+  #setConfig(config: ThrottleConfig): void {
+    this.object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode(config));
   }
 
   /** Scope `index`'s decision counters. */
@@ -308,7 +245,7 @@ export class Enforcer implements Disposable {
 
   /** The decisions' events, decoded, as an async iterator (close it when done). */
   events(options: RingBufferOptions = {}): RingBuffer<EnforcerEvent> {
-    return openRingBuffer(this.object.map('events'), { ...options, codec: eventCodec });
+    return openRingBuffer(this.object.map('events'), { ...options, codec: enforcerEventCodec });
   }
 
   /**

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestPrograms, compileTestPrograms } from './__fixtures__/bpf.js';
 import { globCases, globCorpus, longGlobCorpus } from './__fixtures__/glob-corpus.js';
 import { BPF_PROG_TYPE_SYSCALL, compareGlob, kernelGlob } from './__fixtures__/glob-kernel.js';
-import { GLOB_PATH_SIZE } from './glob.js';
+import { GLOB_PATH_SIZE } from './layout.js';
 import { type LoadedObject, openObject } from './object.js';
 import type { Program } from './program.js';
 

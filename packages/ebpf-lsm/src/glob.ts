@@ -15,15 +15,10 @@
  * Pure: nothing here touches the kernel.
  */
 import { ValidationError } from '@bulwark/errors';
+import { GLOB_MAX_STEPS, GLOB_PATH_SIZE, GLOB_PATTERN_SIZE } from './layout.js';
 
-/** The longest pattern in bytes (UTF-8); a pattern buffer is GLOB_PATTERN_SIZE bytes, so one ends in a zero. */
-export const GLOB_PATTERN_MAX = 255;
-/** Bytes in the kernel's pattern buffer (glob.h). */
-export const GLOB_PATTERN_SIZE = 256;
-/** Bytes in the kernel's path buffer (glob.h), as bpf_d_path fills it. */
-export const GLOB_PATH_SIZE = 4096;
-/** Steps the kernel's matcher takes at most before it gives up (glob.h's GLOB_MAX_STEPS). */
-export const GLOB_MAX_STEPS = 65536;
+/** The longest pattern in bytes (UTF-8); a pattern buffer is GLOB_PATTERN_SIZE bytes (layout.ts), so one ends in a zero. */
+export const GLOB_PATTERN_MAX = GLOB_PATTERN_SIZE - 1;
 
 /** `undecided`: the step bound was reached (or an input is longer than the kernel's buffer); the enforcer denies. */
 export type GlobMatchResult = 'match' | 'no-match' | 'undecided';

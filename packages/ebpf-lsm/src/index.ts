@@ -1,6 +1,8 @@
 /**
  * @bulwark/ebpf-lsm: load, attach and inspect BPF programs and maps through
- * libbpf. Importing does nothing; the first call loads libbpf.so.1.
+ * libbpf. Importing does nothing; the first call loads libbpf.so.1. The pure
+ * part (rules, layout, globs, event decoding) is also at
+ * @bulwark/ebpf-lsm/rules, which loads no native code at all.
  */
 export { openObject, OpenObject, LoadedObject, type OpenObjectOptions } from './object.js';
 export { Program, type ProgramInfo, type ProgramTestRun } from './program.js';
@@ -20,62 +22,8 @@ export {
   type UpdateOptions,
 } from './map.js';
 export { RingBuffer, openRingBuffer, type DropCounter, type RingBufferOptions, type RingBufferCodecOptions } from './ring-buffer.js';
-export { codecs, type Codec } from './codec.js';
-export {
-  ACTION_INDEX,
-  ANY_16,
-  CATEGORY_OPERATIONS,
-  FILE_OPERATIONS,
-  LAYOUT_VERSION,
-  MAX_GLOBS,
-  MAX_SCOPES,
-  OPERATION_BITS,
-  RESOURCE_GLOB,
-  MATCH_DIRECTORY,
-  RESOURCE_CAPABILITY,
-  RESOURCE_SOCKET,
-  RULE_KEY_SIZE,
-  RULE_PATH_MAX,
-  RULE_PATH_SIZE,
-  RULE_VALUE_SIZE,
-  SOURCE_ANY,
-  SOURCE_DEFINITION,
-  SOURCE_SETTINGS,
-  VERDICTS,
-  WRITE_OPERATIONS,
-  capabilityKey,
-  decodeRuleValue,
-  encodeRules,
-  globKey,
-  isGlob,
-  pathKey,
-  settingsKey,
-  socketKey,
-  type CapabilityRule,
-  type Category,
-  type Operation,
-  type PathOperation,
-  type PathRule,
-  type Posture,
-  type Postures,
-  type Rule,
-  type RuleAction,
-  type RuleEntry,
-  type SocketRule,
-  type Verdict,
-} from './rules.js';
-export {
-  GLOB_MAX_STEPS,
-  GLOB_PATH_SIZE,
-  GLOB_PATTERN_MAX,
-  GLOB_PATTERN_SIZE,
-  findGlobProblem,
-  globMatch,
-  validateGlob,
-  type GlobMatchOptions,
-  type GlobMatchResult,
-  type ValidGlob,
-} from './glob.js';
+// Everything pure, also at @bulwark/ebpf-lsm/rules: codecs, the layout's constants, rules, globs, event decoding.
+export * from './rules-entry.js';
 export { StateError, LibbpfError, VerifierError, type LogEntry, type LibbpfErrorDetails } from './errors.js';
 export type { LogOptions } from './call.js';
 export {
@@ -101,18 +49,12 @@ export {
 } from './binding.js';
 export { errnoName } from './errno.js';
 export {
-  DECISION_COUNTS_SIZE,
-  EVENT_SIZE,
   Enforcer,
   createRuleMap,
-  decodeDecisionCounts,
   fillRuleMap,
-  decodeEnforcerEvent,
   enforcerObjectPath,
   loadEnforcer,
   markRulesChanged,
-  type DecisionCounts,
-  type EnforcerEvent,
   type LoadEnforcerOptions,
   type ThrottleLimits,
 } from './enforcer.js';

@@ -1,18 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CATEGORY_OPERATIONS,
-  FILE_OPERATIONS,
   LAYOUT_VERSION,
+  MATCH_DIRECTORY,
+  MAX_GLOBS,
   OPERATION_BITS as OP,
+  RESOURCE_GLOB,
   RULE_KEY_SIZE,
   RULE_PATH_MAX,
   RULE_VALUE_SIZE,
   SOURCE_DEFINITION,
   SOURCE_SETTINGS,
+} from './layout.js';
+import {
+  CATEGORY_OPERATIONS,
+  FILE_OPERATIONS,
   WRITE_OPERATIONS,
-  MAX_GLOBS,
-  RESOURCE_GLOB,
-  MATCH_DIRECTORY,
   capabilityKey,
   decodeRuleValue,
   encodeRules,

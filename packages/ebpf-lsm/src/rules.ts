@@ -1,75 +1,38 @@
 /**
  * Encodes a scope's rules into the entries of its inner rule map, as
- * src/bpf/enforcer.bpf.c reads them (layout version 5, described in
- * README.md). Pure and deterministic: the same rules give the same entries,
+ * src/bpf/enforcer.bpf.c reads them (struct rule_key and struct
+ * rule_value in src/bpf/layout.h, described in README.md). Pure and
+ * deterministic: the same rules give the same entries,
  * in the same order, wherever it runs.
  */
 import { ValidationError, type ValidationIssue } from '@bulwark/errors';
-import { GLOB_PATTERN_SIZE, findGlobProblem, validateGlob } from './glob.js';
+import { codecs } from './codec.js';
+import { findGlobProblem, validateGlob } from './glob.js';
+import {
+  ACTION_INDEX,
+  ANY_16,
+  GLOB_PATTERN_SIZE,
+  MATCH_DIRECTORY,
+  MAX_GLOBS,
+  OPERATION_BITS,
+  RESOURCE_CAPABILITY,
+  RESOURCE_GLOB,
+  RESOURCE_SOCKET,
+  RULE_PATH_MAX,
+  RULE_PATH_SIZE,
+  RULE_VALUE_SIZE,
+  SOURCE_ANY,
+  SOURCE_DEFINITION,
+  SOURCE_SETTINGS,
+  ruleKeyCodec,
+  ruleValueCodec,
+  type Operation,
+  type RuleAction,
+} from './layout.js';
 
-/** The version of the map layout below; `layout_version` in enforcer.bpf.c's .rodata must equal it. */
-export const LAYOUT_VERSION = 5;
-/**
- * Bytes in an inner map's key, an LPM trie key: u32 prefixlen (the bits of
- * what follows that the key covers), u32 source, then the path, padded
- * with zeros.
- */
-export const RULE_KEY_SIZE = 260;
-/** Bytes of a key's path field. */
-export const RULE_PATH_SIZE = 252;
-/** The longest rule path in bytes (UTF-8), so that every key's path ends in a zero. */
-export const RULE_PATH_MAX = RULE_PATH_SIZE - 1;
-/** Bytes in an inner map's value: four arrays of three u32 (per action), then a glob key's pattern length, the key's match bits (its prefixlen, | MATCH_DIRECTORY) and a glob key's pattern (256 bytes), in host byte order. */
-export const RULE_VALUE_SIZE = 48 + 8 + GLOB_PATTERN_SIZE;
-/** Scope indexes the outer map holds (0 to MAX_SCOPES - 1). */
-export const MAX_SCOPES = 4096;
-
-/** Key sources with a meaning of their own. */
-export const SOURCE_ANY = 0;
-export const SOURCE_SETTINGS = 0xffffffff;
-export const SOURCE_DEFINITION = 0xfffffffe;
-/** First byte of a key's path for resources that are not paths. */
-export const RESOURCE_SOCKET = 1;
-export const RESOURCE_CAPABILITY = 2;
-export const RESOURCE_GLOB = 3;
-/** In a value's match bits: the key is a directory's (ends in '/'). */
-export const MATCH_DIRECTORY = 0x80000000;
-/** Glob rules one source may have in one scope. */
-export const MAX_GLOBS = 32;
-/** A socket key field that matches any value. */
-export const ANY_16 = 0xffff;
-
-/** Operation bits, as the program tests them. */
-export const OPERATION_BITS = {
-  read: 1 << 0,
-  write: 1 << 1,
-  exec: 1 << 2,
-  unlink: 1 << 3,
-  rmdir: 1 << 4,
-  mkdir: 1 << 5,
-  rename: 1 << 6,
-  truncate: 1 << 7,
-  chmod: 1 << 8,
-  link: 1 << 9,
-  symlink: 1 << 10,
-  mknod: 1 << 11,
-  socket: 1 << 12,
-  capability: 1 << 13,
-  signal: 1 << 14,
-} as const;
-
-export type Operation = keyof typeof OPERATION_BITS;
 /** What a path rule may name: a file operation, or `open` (read and write). */
 export type PathOperation = 'open' | 'read' | 'write' | 'exec' | 'unlink' | 'rmdir' | 'mkdir' | 'rename' | 'truncate' | 'chmod' | 'link' | 'symlink' | 'mknod';
-export type RuleAction = 'block' | 'audit' | 'allow';
 export type Posture = 'block' | 'audit';
-
-/** Indexes of the per-action arrays in a value. */
-export const ACTION_INDEX: Readonly<Record<RuleAction, number>> = { block: 0, audit: 1, allow: 2 };
-
-/** Verdicts in events. */
-export const VERDICTS = ['allow', 'block', 'audit', 'posture-block', 'posture-audit', 'fail-closed', 'dropped', 'protected'] as const;
-export type Verdict = (typeof VERDICTS)[number];
 
 const PATH_OPERATIONS: readonly PathOperation[] = ['open', 'read', 'write', 'exec', 'unlink', 'rmdir', 'mkdir', 'rename', 'truncate', 'chmod', 'link', 'symlink', 'mknod'];
 const bit = (...operations: Operation[]) => operations.reduce((flags, operation) => flags | OPERATION_BITS[operation], 0);
@@ -314,7 +277,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
 
   return [...values.values()]
     .map(({ key, value }) => ({ key, value: encodeValue(value, key) }))
-    .sort((a, b) => Buffer.compare(a.key.subarray(4), b.key.subarray(4)) || a.key.readUInt32LE(0) - b.key.readUInt32LE(0));
+    .sort((a, b) => compareKeys(a.key, b.key));
 }
 
 /** The directory keys above a path key, nearest first: '/a/b/c' and '/a/b/' both give '/a/', then '/'. */
@@ -360,14 +323,26 @@ function mergeDirectories(values: Map<string, { key: Buffer; value: Value }>): v
   }
 }
 
-/** A key: prefixlen for `covered` bytes after the source, then the source. */
-function key(source: number, covered: number): Buffer {
-  const buffer = Buffer.alloc(RULE_KEY_SIZE);
-  // Host byte order (little-endian on x86-64 and arm64), as the kernel reads both.
-  buffer.writeUInt32LE(32 + 8 * covered, 0);
-  buffer.writeUInt32LE(source, 4);
-  return buffer;
+/** Bytes in host byte order as a Buffer, without a copy. */
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+const noPath = new Uint8Array(RULE_PATH_SIZE);
+
+/**
+ * A key for a source: its path field is `resource` padded with zeros, and
+ * its prefixlen covers the source and the resource's first `covered`
+ * bytes (by default all of them).
+ */
+function key(source: number, resource: Uint8Array, covered = resource.length): Buffer {
+  const bytes = ruleKeyCodec.encode({ prefixlen: 8 * (codecs.u32.size + covered), source, path: noPath });
+  bytes.set(resource, ruleKeyCodec.fields.path.offset);
+  return asBuffer(bytes);
 }
+
+/** The resources that are not paths, as the program writes them into a key's path field. */
+const socketResource = codecs.struct('socket resource', { resource: codecs.u8, family: codecs.u16, type: codecs.u16, protocol: codecs.u16 });
+const capabilityResource = codecs.struct('capability resource', { resource: codecs.u8, capability: codecs.u32 });
+const globResource = codecs.struct('glob resource', { resource: codecs.u8, slot: codecs.u8 });
 
 /**
  * The key of a path rule for a source (SOURCE_ANY for every process): a
@@ -375,60 +350,67 @@ function key(source: number, covered: number): Buffer {
  * terminating zero, so that it is no prefix of a longer name.
  */
 export function pathKey(source: number, path: string): Buffer {
-  const bytes = Buffer.byteLength(path, 'utf8');
-  if (bytes > RULE_PATH_MAX) {
-    throw new ValidationError('encode rule key', [{ path: '', message: `expected at most ${RULE_PATH_MAX} bytes, got ${bytes}` }]);
+  const bytes = Buffer.from(path, 'utf8');
+  if (bytes.length > RULE_PATH_MAX) {
+    throw new ValidationError('encode rule key', [{ path: '', message: `expected at most ${RULE_PATH_MAX} bytes, got ${bytes.length}` }]);
   }
-  const buffer = key(source, path.endsWith('/') ? bytes : bytes + 1);
-  buffer.write(path, 8, 'utf8');
-  return buffer;
+  return key(source, bytes, path.endsWith('/') ? bytes.length : bytes.length + 1);
 }
 
 export function socketKey(source: number, family: number, type: number, protocol: number): Buffer {
-  const buffer = key(source, 7);
-  buffer[8] = RESOURCE_SOCKET;
-  buffer.writeUInt16LE(family, 9);
-  buffer.writeUInt16LE(type, 11);
-  buffer.writeUInt16LE(protocol, 13);
-  return buffer;
+  return key(source, socketResource.encode({ resource: RESOURCE_SOCKET, family, type, protocol }));
 }
 
 export function capabilityKey(source: number, capability: number): Buffer {
-  const buffer = key(source, 5);
-  buffer[8] = RESOURCE_CAPABILITY;
-  buffer.writeUInt32LE(capability, 9);
-  return buffer;
+  return key(source, capabilityResource.encode({ resource: RESOURCE_CAPABILITY, capability }));
 }
 
 export function globKey(source: number, slot: number): Buffer {
-  const buffer = key(source, 2);
-  buffer[8] = RESOURCE_GLOB;
-  buffer[9] = slot;
-  return buffer;
+  return key(source, globResource.encode({ resource: RESOURCE_GLOB, slot }));
 }
 
 export function settingsKey(): Buffer {
-  return key(SOURCE_SETTINGS, 0);
+  return key(SOURCE_SETTINGS, new Uint8Array(0));
 }
 
+/** Keys in the map's order of bytes after the prefixlen, then by prefixlen. */
+function compareKeys(a: Buffer, b: Buffer): number {
+  const from = ruleKeyCodec.fields.source.offset;
+  const prefixlen = (key: Buffer) => codecs.u32.decode(key.subarray(ruleKeyCodec.fields.prefixlen.offset, from));
+  return Buffer.compare(a.subarray(from), b.subarray(from)) || prefixlen(a) - prefixlen(b);
+}
+
+const noPattern = Buffer.alloc(GLOB_PATTERN_SIZE);
+
 function encodeValue(value: Value, key: Buffer): Buffer {
-  const buffer = Buffer.alloc(RULE_VALUE_SIZE);
-  [...value.ops, ...value.childOps, ...value.ownerOps, ...value.ruleId].forEach((number, index) => buffer.writeUInt32LE(number >>> 0, index * 4));
-  if (value.pattern !== undefined) buffer.writeUInt32LE(buffer.write(value.pattern, 56, 'utf8'), 48);
-  const prefixlen = key.readUInt32LE(0);
-  const directory = key[8] === 0x2f && key[8 + (prefixlen - 32) / 8 - 1] === 0x2f;
-  buffer.writeUInt32LE((prefixlen | (directory ? MATCH_DIRECTORY : 0)) >>> 0, 52);
-  return buffer;
+  // The two fields read in place: decoding the whole key would copy its path.
+  const { prefixlen: prefixlenField, path: pathField } = ruleKeyCodec.fields;
+  const prefixlen = codecs.u32.decode(key.subarray(prefixlenField.offset));
+  const path = key.subarray(pathField.offset, pathField.offset + pathField.codec.size);
+  const covered = (prefixlen - 8 * codecs.u32.size) / 8;
+  const directory = path[0] === 0x2f && path[covered - 1] === 0x2f;
+  const pattern = value.pattern === undefined ? noPattern : Buffer.alloc(GLOB_PATTERN_SIZE);
+  const patternLen = value.pattern === undefined ? 0 : pattern.write(value.pattern, 'utf8');
+  return asBuffer(
+    ruleValueCodec.encode({
+      ops: value.ops.map((number) => number >>> 0),
+      childOps: value.childOps.map((number) => number >>> 0),
+      ownerOps: value.ownerOps.map((number) => number >>> 0),
+      ruleId: value.ruleId.map((number) => number >>> 0),
+      patternLen,
+      matchBits: (prefixlen | (directory ? MATCH_DIRECTORY : 0)) >>> 0,
+      pattern,
+    }),
+  );
 }
 
 /** A value decoded, for tests and for tools that read a scope's rules back. */
 export function decodeRuleValue(buffer: Buffer): Value {
   if (buffer.length !== RULE_VALUE_SIZE) throw new ValidationError('decode rule value', [{ path: '', message: `expected ${RULE_VALUE_SIZE} bytes, got ${buffer.length}` }]);
-  const at = (index: number) => buffer.readUInt32LE(index * 4);
-  const three = (from: number): [number, number, number] => [at(from), at(from + 1), at(from + 2)];
-  const decoded: Value = { ops: three(0), childOps: three(3), ownerOps: three(6), ruleId: three(9) };
-  const patternLength = at(12);
-  if (patternLength > 0) decoded.pattern = buffer.subarray(56, 56 + patternLength).toString('utf8');
+  const raw = ruleValueCodec.decode(buffer);
+  const three = (values: number[]): [number, number, number] => [values[0]!, values[1]!, values[2]!];
+  const decoded: Value = { ops: three(raw.ops), childOps: three(raw.childOps), ownerOps: three(raw.ownerOps), ruleId: three(raw.ruleId) };
+  if (raw.patternLen > 0) decoded.pattern = Buffer.from(raw.pattern.subarray(0, raw.patternLen)).toString('utf8');
   return decoded;
 }
 

@@ -3,7 +3,7 @@
  * the ring holds once it has been quiet for a moment, decoded with the
  * package's own decodeEnforcerEvent.
  */
-import { decodeEnforcerEvent, type EnforcerEvent } from '../enforcer.js';
+import { decodeEnforcerEvent, type EnforcerEvent } from '../records.js';
 import type { RingBuffer } from '../ring-buffer.js';
 
 /** One consumer over a test's whole run: `drain()` returns what arrived since the last call, once the ring is quiet for `quietMs`. */

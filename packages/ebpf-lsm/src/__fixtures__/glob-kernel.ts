@@ -4,7 +4,8 @@
  * globMatch, for the host and kernel tiers.
  */
 import { expect } from 'vitest';
-import { GLOB_PATH_SIZE, GLOB_PATTERN_SIZE, type GlobMatchResult, globMatch } from '../glob.js';
+import { type GlobMatchResult, globMatch } from '../glob.js';
+import { GLOB_PATH_SIZE, GLOB_PATTERN_SIZE } from '../layout.js';
 import type { Program } from '../program.js';
 import type { GlobCase } from './glob-corpus.js';
 

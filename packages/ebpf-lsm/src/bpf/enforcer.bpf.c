@@ -5,8 +5,9 @@
  * rmdir, mkdir, mknod and file creation, rename, link, symlink, truncate,
  * chmod), socket creation and capability use, by the scope's rules; and
  * that stop any scoped process from signalling the protected processes
- * (the agent's). The layout is versioned by LAYOUT_VERSION, which
- * src/rules.ts repeats; README.md describes it field by field.
+ * (the agent's). What user space shares with it (constants, the rule
+ * keys and values, the event records) is in layout.h, versioned by
+ * LAYOUT_VERSION; README.md describes it field by field.
  *
  * scopes:    cgroup id (u64) -> scope index (u32). A task whose cgroup is
  *            not in it is not affected.
@@ -62,75 +63,19 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "layout.h"
 #include "glob.h"
 
 #define EPERM 1
 
-#define LAYOUT_VERSION 5
-#define MAX_SCOPES 4096
 #define PATH_MAX_BYTES 4096
 /* The scratch path buffer is twice PATH_MAX so that any index below
  * PATH_MAX_BYTES plus a key's length stays inside it after masking. */
 #define SCRATCH_PATH_SIZE (2 * PATH_MAX_BYTES)
-/* An LPM trie key: u32 prefixlen, then u32 source and the path bytes (LPM's maximum of 256 bytes of data). */
-#define RULE_KEY_SIZE 260
-#define RULE_PATH_SIZE 252
-/* struct rule_value's match_bits: the entry's prefixlen, and whether its key is a directory (ends in '/'). */
-#define MATCH_DIRECTORY 0x80000000
+/* The prefixlen bits of struct rule_value's match_bits (the rest: MATCH_DIRECTORY). */
 #define MATCH_PREFIX_BITS 0xffff
-/* prefixlen of the keys that are not paths: the source, then the resource's bytes. */
-#define PREFIX_SETTINGS 32
-#define PREFIX_GLOB (32 + 8 * 2)
-#define PREFIX_CAPABILITY (32 + 8 * 5)
-#define PREFIX_SOCKET (32 + 8 * 7)
 #define MAX_COMPONENTS 160
 #define NAME_MAX_BYTES 255
-
-/* Key sources with a meaning of their own. */
-#define SOURCE_ANY 0
-#define SOURCE_SETTINGS 0xffffffff
-#define SOURCE_DEFINITION 0xfffffffe
-
-/* Non-path resources: the first byte of the key's path. */
-#define RESOURCE_SOCKET 1
-#define RESOURCE_CAPABILITY 2
-#define RESOURCE_GLOB 3
-/* Glob rules a source may have in one scope (slots 0 to MAX_GLOBS - 1, consecutive). */
-#define MAX_GLOBS 32
-#define ANY_16 0xffff
-
-/* Operations, one bit each. */
-#define OP_READ (1 << 0)
-#define OP_WRITE (1 << 1)
-#define OP_EXEC (1 << 2)
-#define OP_UNLINK (1 << 3)
-#define OP_RMDIR (1 << 4)
-#define OP_MKDIR (1 << 5)
-#define OP_RENAME (1 << 6)
-#define OP_TRUNCATE (1 << 7)
-#define OP_CHMOD (1 << 8)
-#define OP_LINK (1 << 9)
-#define OP_SYMLINK (1 << 10)
-#define OP_MKNOD (1 << 11)
-#define OP_SOCKET (1 << 12)
-#define OP_CAPABILITY (1 << 13)
-#define OP_SIGNAL (1 << 14)
-
-/* Actions, indexes into a rule value's arrays. */
-#define ACTION_BLOCK 0
-#define ACTION_AUDIT 1
-#define ACTION_ALLOW 2
-#define ACTIONS 3
-
-/* Verdicts, as events report them. */
-#define VERDICT_ALLOW 0
-#define VERDICT_BLOCK 1
-#define VERDICT_AUDIT 2
-#define VERDICT_POSTURE_BLOCK 3
-#define VERDICT_POSTURE_AUDIT 4
-#define VERDICT_FAIL_CLOSED 5
-#define VERDICT_DROPPED 6
-#define VERDICT_PROTECTED 7
 
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
@@ -208,41 +153,6 @@ struct linux_binprm {
 	struct file *file;
 } __attribute__((preserve_access_index));
 
-struct rule_key {
-	__u32 prefixlen; /* bits of source and path that the key covers */
-	__u32 source;
-	char path[RULE_PATH_SIZE];
-};
-
-/*
- * Per action (block, audit, allow): the operations a key matches (for a
- * path that ends in '/', everything under it), the operations it matches
- * for direct children only (non-recursive directory rules), the subset of
- * both qualified by ownerOnly, and a rule id for events. The settings key
- * reuses it: ops[BLOCK] and ops[AUDIT] are the operations in allow-list
- * mode whose default posture is block or audit.
- */
-struct rule_value {
-	__u32 ops[ACTIONS];
-	__u32 child_ops[ACTIONS];
-	__u32 owner_ops[ACTIONS];
-	__u32 rule_id[ACTIONS];
-	/* Glob keys only: the pattern (glob.h), its length in bytes. */
-	__u32 pattern_len;
-	/* The entry's own prefixlen, | MATCH_DIRECTORY for a directory's key. */
-	__u32 match_bits;
-	char pattern[GLOB_PATTERN_SIZE];
-};
-
-struct decision_counts {
-	__u64 allowed;
-	__u64 denied;
-	__u64 failed;
-	__u64 audited;
-	/* Of `allowed`, how many came from the decision cache. */
-	__u64 cached;
-};
-
 /* What a cached allow was decided for (the decision cache, at the top of the file). */
 struct cache_key {
 	__u64 dentry;
@@ -273,41 +183,8 @@ struct throttle_state {
 	__u32 dropped;
 };
 
-struct throttle_config {
-	/* Events a scope may emit per second; 0 means DEFAULT_EVENTS_PER_SECOND. */
-	__u32 events_per_second;
-	/* CONFIG_NO_CACHE: decide every open and exec afresh. */
-	__u32 flags;
-	/* Once over the limit, nothing is emitted for this long; 0 means one second. */
-	__u64 suppress_ns;
-};
-
 #define DEFAULT_EVENTS_PER_SECOND 100
-#define CONFIG_NO_CACHE 1
-/*
- * A `generations` value is the rule set's generation shifted left by one,
- * with this bit set when the set has fromSource rules: only then does the
- * cache need the task's source.
- */
-#define GENERATION_HAS_SOURCES 1
 #define NSEC_PER_SEC 1000000000ULL
-
-struct event {
-	__u64 time_ns;
-	__u64 cgroup_id;
-	__u32 scope;
-	__u32 pid;
-	__u32 tgid;
-	__u32 uid;
-	__u32 operation;
-	__u32 rule_id;
-	__u32 verdict;
-	/* For VERDICT_DROPPED: how many events the throttle did not emit. */
-	__u32 dropped;
-	char comm[16];
-	char resource[RULE_PATH_SIZE];
-	char source[RULE_PATH_SIZE];
-};
 
 struct scratch {
 	char path[SCRATCH_PATH_SIZE];

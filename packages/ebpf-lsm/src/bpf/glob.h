@@ -60,12 +60,8 @@
 
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
-
-#define GLOB_PATTERN_SIZE 256
-#define GLOB_PATH_SIZE 4096
-#ifndef GLOB_MAX_STEPS
-#define GLOB_MAX_STEPS 65536
-#endif
+/* GLOB_PATTERN_SIZE, GLOB_PATH_SIZE and GLOB_MAX_STEPS, which user space shares. */
+#include "layout.h"
 
 #define GLOB_MATCH 1
 #define GLOB_NO_MATCH 0

@@ -355,6 +355,39 @@ t dd-reads dd if=${w}/tool-only of=/dev/null status=none
     expect(runProbe('owner', body)).toEqual({ 'root-reads': 'ok', 'owner-reads': 'ok', 'cat-reads': 'ok', 'dd-reads': 'ok' });
   });
 
+  it('ownerOnly with a rule without it: the owner is spared only what every matching rule spares (same entry, and path with glob)', () => {
+    const w = join(work, 'owner-mixed');
+    mkdirSync(join(w, 'home'), { recursive: true, mode: 0o755 });
+    chmodSync(w, 0o755);
+    for (const file of [join(w, 'home', 'key'), join(w, 'gfile')]) {
+      writeFileSync(file, 'x\n', { mode: 0o666 });
+      chownSync(file, 1000, 1000);
+    }
+    // KubeArmor's ownerOnly + readOnly Block: others may do nothing, the owner may only read.
+    const scope = scopeWith('owner-mixed', [
+      { path: `${w}/home/`, ownerOnly: true },
+      { path: `${w}/home/`, readOnly: true },
+      { path: `${w}/g*`, ownerOnly: true },
+      { path: `${w}/gfile`, readOnly: true },
+    ]);
+    const owner = 'setpriv --reuid 1000 --regid 1000 --clear-groups';
+    const body = `t owner-reads ${owner} cat ${w}/home/key
+sh_ owner-writes "${owner} sh -c 'echo y >> ${w}/home/key'"
+t root-reads cat ${w}/home/key
+t owner-reads-glob ${owner} cat ${w}/gfile
+sh_ owner-writes-glob "${owner} sh -c 'echo y >> ${w}/gfile'"
+t root-reads-glob cat ${w}/gfile
+`;
+    expect(runProbe('owner-mixed', body, scope.path)).toEqual({
+      'owner-reads': 'ok',
+      'owner-writes': denied,
+      'root-reads': denied,
+      'owner-reads-glob': 'ok',
+      'owner-writes-glob': denied,
+      'root-reads-glob': denied,
+    });
+  });
+
   it('raw sockets, a capability, and signals to a protected process: blocked in the scope only', async () => {
     let guarded: ChildProcess | undefined;
     try {

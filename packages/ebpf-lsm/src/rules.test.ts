@@ -87,6 +87,26 @@ describe('encodeRules (layout 5)', () => {
     expect(settingsKey().readUInt32LE(0)).toBe(32);
   });
 
+  it('spares the owner only what every rule on the entry (and every directory merged into it) spares', () => {
+    const rows = decode(
+      encodeRules([
+        { path: '/home/u/', ownerOnly: true },
+        { path: '/home/u/', readOnly: true },
+        { path: '/home/u/key', operations: ['read'], ownerOnly: true },
+        { path: '/srv/', ownerOnly: true, operations: ['read', 'write'] },
+        { path: '/srv/log', operations: ['write'] },
+      ]),
+    );
+    const byPath = Object.fromEntries(rows.map(([, what, decoded]) => [what, decoded]));
+    // Both rules block writes; only the ownerOnly one blocks reads: the owner may read, never write.
+    expect(byPath['/home/u/']!.ownerOps[0]).toBe(FILE_OPERATIONS & ~WRITE_OPERATIONS);
+    // A file below keeps that from the directory, with its own ownerOnly read.
+    expect(byPath['/home/u/key']!.ownerOps[0]).toBe(OP.read);
+    expect(byPath['/home/u/key']!.ops[0]! & OP.write).toBe(OP.write);
+    // The directory's ownerOnly write meets the file's plain one: not spared; its read still is.
+    expect(byPath['/srv/log']!.ownerOps[0]).toBe(OP.read);
+  });
+
   it('writes the settings key only for categories with an allow rule, with their postures', () => {
     const entries = encodeRules(
       [

@@ -103,13 +103,19 @@ export interface RuleEntry {
 interface Value {
   ops: [number, number, number];
   childOps: [number, number, number];
+  /** Per action, the operations only ownerOnly rules gave: the owner is spared them (Block, Audit) or alone allowed them (Allow). */
   ownerOps: [number, number, number];
   ruleId: [number, number, number];
   /** Glob keys only. */
   pattern?: string;
 }
 
-const emptyValue = (): Value => ({ ops: [0, 0, 0], childOps: [0, 0, 0], ownerOps: [0, 0, 0], ruleId: [0, 0, 0] });
+/** While encoding: per action, the operations some rule without ownerOnly gave; they are never the owner's alone. */
+interface Draft extends Value {
+  plainOps: [number, number, number];
+}
+
+const emptyValue = (): Draft => ({ ops: [0, 0, 0], childOps: [0, 0, 0], ownerOps: [0, 0, 0], ruleId: [0, 0, 0], plainOps: [0, 0, 0] });
 
 /** A path rule whose path has `*` or `?` is a glob rule. */
 export const isGlob = (path: string): boolean => path.includes('*') || path.includes('?');
@@ -137,7 +143,7 @@ export const isGlob = (path: string): boolean => path.includes('*') || path.incl
  */
 export function encodeRules(rules: readonly Rule[], options: { postures?: Postures } = {}): RuleEntry[] {
   const issues: ValidationIssue[] = [];
-  const values = new Map<string, { key: Buffer; value: Value }>();
+  const values = new Map<string, { key: Buffer; value: Draft }>();
   const sources = [...new Set(rules.flatMap((rule) => (typeof rule.fromSource === 'string' ? [rule.fromSource] : [])))].sort();
   const sourceIndex = new Map(sources.map((path, index) => [path, index + 1]));
   let allowOps = 0;
@@ -156,6 +162,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     const value = entry(key);
     (options.children === true ? value.childOps : value.ops)[action]! |= ops;
     if (options.owner === true) value.ownerOps[action]! |= ops;
+    else value.plainOps[action]! |= ops;
     const current = value.ruleId[action]!;
     if (current === 0 || id < current) value.ruleId[action] = id;
   };
@@ -298,7 +305,9 @@ function directoriesAbove(path: string): string[] {
  * encodeRules). Entries are taken shortest path first, so the nearest
  * directory above an entry is merged before the entry reads it.
  */
-function mergeDirectories(values: Map<string, { key: Buffer; value: Value }>): void {
+function mergeDirectories(values: Map<string, { key: Buffer; value: Draft }>): void {
+  // An operation a rule without ownerOnly gives is not spared the owner, whatever ownerOnly rules on the same key say.
+  for (const { value } of values.values()) for (let action = 0; action < 3; action++) value.ownerOps[action]! &= ~value.plainOps[action]!;
   const paths = [...values.entries()]
     .filter(([name]) => name.startsWith('p'))
     .map(([name, found]) => ({ name, separator: name.indexOf('\u0000'), value: found.value }))
@@ -314,7 +323,10 @@ function mergeDirectories(values: Map<string, { key: Buffer; value: Value }>): v
       const fromParent = parent === undefined ? 0 : parent.childOps[action]!;
       const fromAbove = nearest === undefined ? 0 : nearest.ops[action]!;
       value.ops[action]! |= fromParent | fromAbove;
-      value.ownerOps[action]! |= (parent === undefined ? 0 : parent.ownerOps[action]! & fromParent) | (nearest === undefined ? 0 : nearest.ownerOps[action]! & fromAbove);
+      const parentOwner = parent === undefined ? 0 : parent.ownerOps[action]!;
+      const nearestOwner = nearest === undefined ? 0 : nearest.ownerOps[action]!;
+      value.plainOps[action]! |= (fromParent & ~parentOwner) | (fromAbove & ~nearestOwner);
+      value.ownerOps[action] = (value.ownerOps[action]! | (parentOwner & fromParent) | (nearestOwner & fromAbove)) & ~value.plainOps[action]!;
       if (own === 0) {
         if (fromParent !== 0) value.ruleId[action] = parent!.ruleId[action]!;
         else if (fromAbove !== 0) value.ruleId[action] = nearest!.ruleId[action]!;

@@ -49,9 +49,9 @@ describe('compilation', () => {
       ['allow', 'Allow', 5, ['rule-tag'], 'rule message'],
     ]);
     expect(compiled.rules.map(({ origin }) => [origin.field, origin.line, origin.column])).toEqual([
-      ['process.matchPaths.0', 21, 7],
-      ['file.matchPaths.0', 15, 7],
-      ['file.matchPaths.1', 16, 7],
+      ['process.matchPaths.0', 23, 7],
+      ['file.matchPaths.0', 16, 7],
+      ['file.matchPaths.1', 17, 7],
     ]);
   });
 
@@ -164,8 +164,9 @@ describe('compilation', () => {
     - path: /etc/ssl/private.key
       action: Block
 `);
-    expect(decide(compiled, parseQuery('read /etc/ssl/private.key'))).toMatchObject({ verdict: 'block', rule: { rule: { id: 3 } } });
-    expect(decide(compiled, parseQuery('read /etc/ssl/cert.pem'))).toMatchObject({ verdict: 'audit', rule: { rule: { id: 2 } } });
+    // Rules are numbered in field order: matchPaths, then matchDirectories.
+    expect(decide(compiled, parseQuery('read /etc/ssl/private.key'))).toMatchObject({ verdict: 'block', rule: { rule: { id: 1 } } });
+    expect(decide(compiled, parseQuery('read /etc/ssl/cert.pem'))).toMatchObject({ verdict: 'audit', rule: { rule: { id: 3 } } });
     expect(decide(compiled, parseQuery('read /etc/hosts'))).toMatchObject({ verdict: 'allow', by: 'rule' });
     expect(verdict(compiled, 'read /var/log/x')).toBe('posture-block');
   });

@@ -80,7 +80,8 @@ export function parsePolicies(text: string, source: string, options: ParseOption
     errors.push(new ValidationError(source, [{ path: '', message: `not YAML: ${messageOf(error)}`, line: 1, column: 1 }]));
     return { policies, errors };
   }
-  if (!Array.isArray(documents)) {
+  if ('empty' in documents) {
+    // A stream without documents (only comments, or nothing): its errors, if any, are the stream's.
     for (const error of documents.errors) errors.push(new ValidationError(source, [{ path: '', message: tidyYamlMessage(error.message), ...at(error.pos[0]) }]));
     return { policies, errors };
   }

@@ -425,10 +425,17 @@ static __noinline int walk_path(char *buffer, struct dentry *dentry, struct vfsm
 
 /* ---- Rules ---------------------------------------------------------------- */
 
+/*
+ * What matched, per action: the operations, the first rule id, the
+ * operations an ownerOnly entry gave, and those an entry without ownerOnly
+ * gave. The owner is spared (Block, Audit) or alone allowed (Allow) only
+ * what every matching entry gave as ownerOnly: owner_ops & ~plain_ops.
+ */
 struct match {
 	__u32 ops[ACTIONS];
 	__u32 rule_id[ACTIONS];
 	__u32 owner_ops[ACTIONS];
+	__u32 plain_ops[ACTIONS];
 };
 
 static __always_inline void add_match(struct match *m, struct rule_value *v, int children, __u32 operation)
@@ -443,6 +450,7 @@ static __always_inline void add_match(struct match *m, struct rule_value *v, int
 				m->rule_id[a] = v->rule_id[a];
 			m->ops[a] |= hit;
 			m->owner_ops[a] |= v->owner_ops[a] & hit;
+			m->plain_ops[a] |= hit & ~v->owner_ops[a];
 		}
 	}
 }
@@ -572,6 +580,7 @@ static long glob_slot(__u32 index, struct glob_walk *w)
 			m->rule_id[a] = v->rule_id[a];
 		m->ops[a] |= hit;
 		m->owner_ops[a] |= v->owner_ops[a] & hit;
+		m->plain_ops[a] |= hit & ~v->owner_ops[a];
 	}
 	return 0;
 }
@@ -607,12 +616,12 @@ static __always_inline struct decision decide(void *scope_rules, struct scratch 
 	__u32 audit = m->ops[ACTION_AUDIT];
 	__u32 allow = m->ops[ACTION_ALLOW];
 
-	/* ownerOnly: a block or audit rule spares the owner; an allow rule allows only the owner. */
+	/* ownerOnly: a block or audit rule spares the owner; an allow rule allows only the owner (unless a rule without ownerOnly says the same). */
 	if (is_owner) {
-		block &= ~m->owner_ops[ACTION_BLOCK];
-		audit &= ~m->owner_ops[ACTION_AUDIT];
+		block &= ~(m->owner_ops[ACTION_BLOCK] & ~m->plain_ops[ACTION_BLOCK]);
+		audit &= ~(m->owner_ops[ACTION_AUDIT] & ~m->plain_ops[ACTION_AUDIT]);
 	} else {
-		allow &= ~m->owner_ops[ACTION_ALLOW];
+		allow &= ~(m->owner_ops[ACTION_ALLOW] & ~m->plain_ops[ACTION_ALLOW]);
 	}
 	if (block) {
 		d.verdict = VERDICT_BLOCK;

@@ -102,7 +102,7 @@ describe('encodeRules (layout 5)', () => {
     expect(byPath['/home/u/']!.ownerOps[0]).toBe(FILE_OPERATIONS & ~WRITE_OPERATIONS);
     // A file below keeps that from the directory, with its own ownerOnly read.
     expect(byPath['/home/u/key']!.ownerOps[0]).toBe(OP.read);
-    expect(byPath['/home/u/key']!.ops[0]! & OP.write).toBe(OP.write);
+    expect(byPath['/home/u/key']!.ops[0] & OP.write).toBe(OP.write);
     // The directory's ownerOnly write meets the file's plain one: not spared; its read still is.
     expect(byPath['/srv/log']!.ownerOps[0]).toBe(OP.read);
   });

@@ -84,10 +84,10 @@ describe('compilation', () => {
 `);
     const entry = encodeCompiled(compiled).find((candidate) => candidate.key.subarray(8, 15).toString() === '/secret');
     const value = decodeRuleValue(entry!.value);
-    expect(value.ops[0]! & OPERATION_BITS.write).not.toBe(0);
+    expect(value.ops[0] & OPERATION_BITS.write).not.toBe(0);
     // Writes are blocked for everyone: no owner exemption for them.
-    expect(value.ownerOps[0]! & OPERATION_BITS.write).toBe(0);
-    expect(value.ownerOps[0]! & OPERATION_BITS.read).not.toBe(0);
+    expect(value.ownerOps[0] & OPERATION_BITS.write).toBe(0);
+    expect(value.ownerOps[0] & OPERATION_BITS.read).not.toBe(0);
   });
 
   it('gives process rules exec only, and non-recursive directories their entries only', () => {

@@ -286,7 +286,7 @@ function inherit(from: Inherited, fields: RuleFields): Inherited {
     severity: fields.severity ?? from.severity,
     tags: fields.tags ?? from.tags,
     message: fields.message ?? from.message,
-  }) as Inherited;
+  });
 }
 
 function canonicalAction(action: string): PolicyAction {

@@ -30,15 +30,15 @@ const ACTION_ORDER = ['block', 'audit', 'allow'] as const;
 
 export function decide(compiled: CompiledPolicySet, query: Query): Decision {
   const bit = OPERATION_BITS[query.operation];
-  const matched: Record<(typeof ACTION_ORDER)[number], { rules: CompiledRule[]; plain: boolean; undecidedOnly: boolean }> = {
-    block: { rules: [], plain: false, undecidedOnly: true },
-    audit: { rules: [], plain: false, undecidedOnly: true },
-    allow: { rules: [], plain: false, undecidedOnly: true },
+  const matched: Record<(typeof ACTION_ORDER)[number], { rules: CompiledRule[]; plain: boolean }> = {
+    block: { rules: [], plain: false },
+    audit: { rules: [], plain: false },
+    allow: { rules: [], plain: false },
   };
   for (const entry of compiled.rules) {
     const rule = entry.rule;
     if (rule.fromSource !== undefined && rule.fromSource !== query.source) continue;
-    const match = matches(rule, query, bit, compiled.rules);
+    const match = matches(rule, query, bit);
     if (match === 'no') continue;
     const action = rule.action ?? 'block';
     // A glob the matcher cannot decide counts for Block and Audit, never for Allow (the kernel fails closed).
@@ -47,7 +47,7 @@ export function decide(compiled: CompiledPolicySet, query: Query): Decision {
     slot.rules.push(entry);
     if (rule.kind === undefined || rule.kind === 'path' ? (rule as { ownerOnly?: boolean }).ownerOnly !== true : true) slot.plain = true;
   }
-  const owner = 'owner' in query ? query.owner === true : true;
+  const owner = 'owner' in query ? query.owner : true;
   for (const action of ACTION_ORDER) {
     const slot = matched[action];
     if (slot.rules.length === 0) continue;
@@ -91,7 +91,7 @@ function pathOperationBits(rule: Rule & { kind?: 'path' }): number {
   return bits;
 }
 
-function matches(rule: Rule, query: Query, bit: number, all: readonly CompiledRule[]): 'yes' | 'no' | 'undecided' {
+function matches(rule: Rule, query: Query, bit: number): 'yes' | 'no' | 'undecided' {
   if (query.operation === 'socket') {
     if (rule.kind !== 'socket') return 'no';
     return (rule.family === undefined || rule.family === query.family) &&
@@ -112,7 +112,6 @@ function matches(rule: Rule, query: Query, bit: number, all: readonly CompiledRu
     const result = globMatch(rule.path, path);
     return result === 'match' ? 'yes' : result === 'undecided' ? 'undecided' : 'no';
   }
-  void all;
   if (!rule.path.endsWith('/')) return rule.path === path ? 'yes' : 'no';
   const directory = rule.path;
   if (path === directory.slice(0, -1) || path === directory) return 'yes';

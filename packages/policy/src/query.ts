@@ -63,5 +63,5 @@ export function parseQuery(text: string): Query {
   }
   if (!FILE_OPERATIONS.includes(operation)) return fail(`expected an operation (${[...FILE_OPERATIONS, 'socket', 'capability'].join(', ')}), got ${JSON.stringify(operation)}`);
   if (resource.length !== 1 || !resource[0]!.startsWith('/')) return fail(`expected one absolute path after ${operation}`);
-  return { operation: operation as Exclude<Query['operation'], 'socket' | 'capability'>, path: resource[0]!, owner, ...by } as Query;
+  return { operation: operation as Exclude<Query['operation'], 'socket' | 'capability'>, path: resource[0]!, owner, ...by };
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { corpusPath } from './__fixtures__/corpus.js';
 import { compilePolicies, type PostureSetting } from './compile.js';
-import { decide, type Query } from './decide.js';
+import type { Query } from './decide.js';
 import { explain } from './explain.js';
 import { parsePolicies } from './parse.js';
 import { AF_INET, AF_PACKET, IPPROTO_ICMP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM } from './resources.js';

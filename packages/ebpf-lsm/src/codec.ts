@@ -38,6 +38,14 @@ function writingCodec<T>(name: string, size: number, write: Writer<T>, decode: (
   return codec;
 }
 
+/**
+ * Writes `value` encoded by `codec` into `target` at `offset`, without an
+ * allocation for the codecs made here (others go through `encode`).
+ */
+export function encodeInto<T>(codec: Codec<T>, value: T, target: Uint8Array, offset: number): void {
+  write(codec, value, target, offset);
+}
+
 function write<T>(codec: Codec<T>, value: T, target: Uint8Array, offset: number): void {
   const writer = (codec as Partial<WritingCodec<T>>)[writeInto];
   if (writer !== undefined) writer(value, target, offset);

@@ -6,7 +6,7 @@
  * in the same order, wherever it runs.
  */
 import { ValidationError, type ValidationIssue } from '@bulwark/errors';
-import { codecs } from './codec.js';
+import { codecs, encodeInto } from './codec.js';
 import { findGlobProblem, validateGlob } from './glob.js';
 import {
   ACTION_INDEX,
@@ -18,6 +18,7 @@ import {
   RESOURCE_CAPABILITY,
   RESOURCE_GLOB,
   RESOURCE_SOCKET,
+  RULE_KEY_SIZE,
   RULE_PATH_MAX,
   RULE_PATH_SIZE,
   RULE_VALUE_SIZE,
@@ -168,8 +169,14 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
   };
   const forPath = (source: number, path: string): KeyRef => [`p${source}\u0000${path}`, () => pathKey(source, path)];
   /** Block rename and link on `path` and every directory above it (not '/'). */
+  // The lowest rule id each name was protected with: once a directory is, so is every one above it with an id no higher.
+  const protectedWith = new Map<string, number>();
   const protectAncestors = (source: number, path: string, id: number) => {
     for (let cut = path.length; cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
+      const name = `${source}\u0000${path.slice(0, cut)}`;
+      const earlier = protectedWith.get(name);
+      if (earlier !== undefined && earlier <= id) return;
+      protectedWith.set(name, id);
       add(forPath(source, path.slice(0, cut)), ACTION_INDEX.block, OPERATION_BITS.rename | OPERATION_BITS.link, id);
     }
   };
@@ -335,8 +342,26 @@ function mergeDirectories(values: Map<string, { key: Buffer; value: Draft }>): v
   }
 }
 
-/** Bytes in host byte order as a Buffer, without a copy. */
-const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/**
+ * Zeroed buffers for keys and values, cut from larger slabs: a rule set of
+ * thousands of entries would otherwise cost an allocation (and its garbage)
+ * per key and per value. Each buffer is its own region of a slab.
+ */
+function slabAllocator(size: number, count: number): () => Buffer {
+  let slab = Buffer.alloc(0);
+  let used = 0;
+  return () => {
+    if (used + size > slab.length) {
+      slab = Buffer.alloc(size * count);
+      used = 0;
+    }
+    const region = slab.subarray(used, used + size);
+    used += size;
+    return region;
+  };
+}
+const allocateKey = slabAllocator(RULE_KEY_SIZE, 1024);
+const allocateValue = slabAllocator(RULE_VALUE_SIZE, 1024);
 
 const noPath = new Uint8Array(RULE_PATH_SIZE);
 
@@ -346,9 +371,10 @@ const noPath = new Uint8Array(RULE_PATH_SIZE);
  * bytes (by default all of them).
  */
 function key(source: number, resource: Uint8Array, covered = resource.length): Buffer {
-  const bytes = ruleKeyCodec.encode({ prefixlen: 8 * (codecs.u32.size + covered), source, path: noPath });
+  const bytes = allocateKey();
+  encodeInto(ruleKeyCodec, { prefixlen: 8 * (codecs.u32.size + covered), source, path: noPath }, bytes, 0);
   bytes.set(resource, ruleKeyCodec.fields.path.offset);
-  return asBuffer(bytes);
+  return bytes;
 }
 
 /** The resources that are not paths, as the program writes them into a key's path field. */
@@ -387,10 +413,12 @@ export function settingsKey(): Buffer {
 
 /** Keys in the map's order of bytes after the prefixlen, then by prefixlen. */
 function compareKeys(a: Buffer, b: Buffer): number {
+  // Compared in place: a sort of thousands of keys would otherwise make a view per comparison.
   const from = ruleKeyCodec.fields.source.offset;
-  const prefixlen = (key: Buffer) => codecs.u32.decode(key.subarray(ruleKeyCodec.fields.prefixlen.offset, from));
-  return Buffer.compare(a.subarray(from), b.subarray(from)) || prefixlen(a) - prefixlen(b);
+  const prefixlen = (key: Buffer) => (prefixlenAtStart ? codecs.u32.decode(key) : codecs.u32.decode(key.subarray(ruleKeyCodec.fields.prefixlen.offset)));
+  return a.compare(b, from, RULE_KEY_SIZE, from, RULE_KEY_SIZE) || prefixlen(a) - prefixlen(b);
 }
+const prefixlenAtStart = ruleKeyCodec.fields.prefixlen.offset === 0;
 
 const noPattern = Buffer.alloc(GLOB_PATTERN_SIZE);
 
@@ -403,8 +431,10 @@ function encodeValue(value: Value, key: Buffer): Buffer {
   const directory = path[0] === 0x2f && path[covered - 1] === 0x2f;
   const pattern = value.pattern === undefined ? noPattern : Buffer.alloc(GLOB_PATTERN_SIZE);
   const patternLen = value.pattern === undefined ? 0 : pattern.write(value.pattern, 'utf8');
-  return asBuffer(
-    ruleValueCodec.encode({
+  const bytes = allocateValue();
+  encodeInto(
+    ruleValueCodec,
+    {
       ops: value.ops.map((number) => number >>> 0),
       childOps: value.childOps.map((number) => number >>> 0),
       ownerOps: value.ownerOps.map((number) => number >>> 0),
@@ -412,8 +442,11 @@ function encodeValue(value: Value, key: Buffer): Buffer {
       patternLen,
       matchBits: (prefixlen | (directory ? MATCH_DIRECTORY : 0)) >>> 0,
       pattern,
-    }),
+    },
+    bytes,
+    0,
   );
+  return bytes;
 }
 
 /** A value decoded, for tests and for tools that read a scope's rules back. */

@@ -6,7 +6,7 @@
  * bad document never hides a good one, nor another bad one's issues.
  */
 import { ValidationError, type ValidationIssue } from '@bulwark/errors';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Node } from 'yaml';
 import type * as z from 'zod';
 import { checkSemantics } from './semantic.js';
 import { POLICY_KINDS, policyDocumentSchemas, type PolicyKind, type PolicySpec } from './schema.js';
@@ -68,14 +68,10 @@ export function parsePolicies(text: string, source: string, options: ParseOption
     errors.push(new ValidationError(source, [{ path: '', message: `expected at most ${maxBytes} bytes of YAML, got ${bytes}`, line: 1, column: 1 }]));
     return { policies, errors };
   }
-  const lineCounter = new LineCounter();
-  const at = (offset: number): Position => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { line: Math.max(line, 1), column: Math.max(col, 1) };
-  };
+  const at = positionFinder(text);
   let documents;
   try {
-    documents = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: true });
+    documents = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: true });
   } catch (error) {
     errors.push(new ValidationError(source, [{ path: '', message: `not YAML: ${messageOf(error)}`, line: 1, column: 1 }]));
     return { policies, errors };
@@ -113,6 +109,28 @@ export function parsePolicies(text: string, source: string, options: ParseOption
     else policies.push({ ...result, source, document: index, position: start, positions, keys: keyPositions });
   });
   return { policies, errors };
+}
+
+/**
+ * Offsets to lines and columns, from the text's own line starts ('\n' ends
+ * a line). Not yaml's LineCounter: its parser misses the newlines inside
+ * tokens it skips while recovering from an error, and every position after
+ * one is then a line early, its column past the end of that line.
+ */
+function positionFinder(text: string): (offset: number) => Position {
+  const starts = [0];
+  for (let offset = text.indexOf('\n'); offset !== -1; offset = text.indexOf('\n', offset + 1)) starts.push(offset + 1);
+  return (offset) => {
+    const clamped = Math.min(Math.max(offset, 0), text.length);
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (starts[middle]! <= clamped) low = middle;
+      else high = middle - 1;
+    }
+    return { line: low + 1, column: clamped - starts[low]! + 1 };
+  };
 }
 
 function checkDocument(

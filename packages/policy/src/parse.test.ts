@@ -20,3 +20,37 @@ describe('parsePolicies positions', () => {
     ]);
   });
 });
+
+describe('parsePolicies and __proto__', () => {
+  const head = 'apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: p, namespace: default}\n';
+
+  it('refuses a __proto__ key anywhere, at its position, instead of reading what it holds one level up', () => {
+    // Each was accepted: the first compiled a Block exec rule for /bin/x from inside __proto__, the second made the rule Allow,
+    // the third dropped the label (the selector asking less than written); the fourth named `a` as the unknown field, at 1:1.
+    expect(issuesOf(`${head}spec:\n  __proto__:\n    process: {matchPaths: [{path: /bin/x}]}\n`)).toEqual([
+      'p.yaml:5:3: spec.__proto__: unknown field (no policy field or label is named __proto__)',
+    ]);
+    expect(issuesOf(`${head}spec:\n  process:\n    matchPaths:\n    - path: /bin/x\n      __proto__: {action: Allow}\n`)).toEqual([
+      'p.yaml:8:7: spec.process.matchPaths.0.__proto__: unknown field (no policy field or label is named __proto__)',
+    ]);
+    expect(issuesOf(`${head}spec:\n  selector:\n    matchLabels: {app: web, __proto__: x}\n  process: {matchPaths: [{path: /bin/x}]}\n`)).toEqual([
+      'p.yaml:6:29: spec.selector.matchLabels.__proto__: unknown field (no policy field or label is named __proto__)',
+    ]);
+    expect(issuesOf(`${head}__proto__: {a: 1}\nspec: {process: {matchPaths: [{path: /bin/x}]}}\n`)).toEqual([
+      'p.yaml:4:1: __proto__: unknown field (no policy field or label is named __proto__)',
+    ]);
+  });
+
+  it('reports a __proto__ key with the schema issues of the same document', () => {
+    expect(issuesOf(`${head}spec:\n  __proto__: 1\n  proces: {}\n`)).toEqual([
+      'p.yaml:5:3: spec.__proto__: unknown field (no policy field or label is named __proto__)',
+      'p.yaml:6:3: spec.proces: unknown field (did you mean process?)',
+    ]);
+  });
+
+  it('still reads keys that are only Object.prototype names', () => {
+    const { policies, errors } = parsePolicies(`${head}spec:\n  selector:\n    matchLabels: {constructor: a, toString: b}\n  process: {matchPaths: [{path: /bin/x}]}\n`, 'p.yaml');
+    expect(errors).toEqual([]);
+    expect((policies[0]!.spec as { selector: unknown }).selector).toEqual({ matchLabels: { constructor: 'a', toString: 'b' } });
+  });
+});

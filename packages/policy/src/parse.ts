@@ -161,8 +161,16 @@ function checkDocument(
     return new ValidationError(source, [{ path: 'kind', message, ...locate(['kind']) }]);
   }
   const schema = policyDocumentSchemas[kind as PolicyKind]() as z.ZodType;
-  const parsed = schema.safeParse(dropNulls(value));
-  if (!parsed.success) return new ValidationError(source, issuesFromZod(parsed.error, locate), { cause: parsed.error });
+  const prototypeKeys: string[][] = [];
+  const parsed = schema.safeParse(dropNulls(value, [], prototypeKeys));
+  // No field and no Kubernetes label is named __proto__; the schema never sees one (see dropNulls).
+  const refused: ValidationIssue[] = prototypeKeys.map((path) => ({
+    path: path.join('.'),
+    message: 'unknown field (no policy field or label is named __proto__)',
+    ...locate(path.slice(0, -1), '__proto__'),
+  }));
+  if (!parsed.success) return new ValidationError(source, [...refused, ...issuesFromZod(parsed.error, locate)], { cause: parsed.error });
+  if (refused.length > 0) return new ValidationError(source, refused);
   const document = parsed.data as { kind: PolicyKind; metadata: { name: string; namespace?: string }; spec: PolicySpec };
   const semantic = checkSemantics(document.kind, document.spec);
   if (semantic.length > 0) {
@@ -277,12 +285,22 @@ function collectPositions(
  * Mapping members whose value is null (`fromSource:` with nothing after it)
  * are taken as absent, as the Kubernetes API server prunes them before it
  * validates; a null list item stays, and is refused.
+ *
+ * A `__proto__` member is left out and its path put in `prototypeKeys`:
+ * assigned to the copy, it would set the copy's prototype, and what it
+ * holds would be read as written one level up (`spec: {__proto__: {process:
+ * ...}}` compiled as spec.process, `__proto__: {action: Allow}` as the
+ * rule's action); zod's records would drop it without a word (a label of a
+ * selector lost, the policy selecting more).
  */
-function dropNulls(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(dropNulls);
+function dropNulls(value: unknown, path: readonly string[], prototypeKeys: string[][]): unknown {
+  if (Array.isArray(value)) return value.map((item, index) => dropNulls(item, [...path, String(index)], prototypeKeys));
   if (typeof value !== 'object' || value === null) return value;
   const result: Record<string, unknown> = {};
-  for (const [key, member] of Object.entries(value)) if (member !== null) result[key] = dropNulls(member);
+  for (const [key, member] of Object.entries(value)) {
+    if (key === '__proto__') prototypeKeys.push([...path, key]);
+    else if (member !== null) result[key] = dropNulls(member, [...path, key], prototypeKeys);
+  }
   return result;
 }
 

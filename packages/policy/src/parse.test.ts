@@ -4,6 +4,7 @@
  */
 import { describeIssue } from '@bulwark/errors';
 import { describe, expect, it } from 'vitest';
+import { compileSelected, encodeCompiled } from './compile.js';
 import { parsePolicies } from './parse.js';
 
 const issuesOf = (text: string) =>
@@ -52,5 +53,30 @@ describe('parsePolicies and __proto__', () => {
     const { policies, errors } = parsePolicies(`${head}spec:\n  selector:\n    matchLabels: {constructor: a, toString: b}\n  process: {matchPaths: [{path: /bin/x}]}\n`, 'p.yaml');
     expect(errors).toEqual([]);
     expect((policies[0]!.spec as { selector: unknown }).selector).toEqual({ matchLabels: { constructor: 'a', toString: 'b' } });
+  });
+});
+
+describe('parsePolicies and wildcards in paths and directories', () => {
+  const policy = (section: string) => `apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: p}\nspec:\n  ${section}\n`;
+
+  it('refuses a glob the enforcer cannot take in matchPaths.path or matchDirectories.dir, at the field', () => {
+    // Each parsed, and encodeCompiled then threw a ValidationError without a position ("encode rules: rules[0].path: ...").
+    expect(issuesOf(policy('file: {matchDirectories: [{dir: /home/*/}]}'))).toEqual([
+      "p.yaml:5:35: spec.file.matchDirectories.0.dir: expected no trailing '/' (resolved paths never end in one; /home/*/** matches everything under the directory)",
+    ]);
+    expect(issuesOf(policy('file: {matchPaths: [{path: /a/**x/b}]}'))).toEqual([
+      'p.yaml:5:30: spec.file.matchPaths.0.path: expected \'**\' only as a whole component (as in /a/**/b), got "**x"',
+    ]);
+    expect(issuesOf(policy('process: {matchPaths: [{path: //a/**/**/b}]}'))).toEqual([
+      "p.yaml:5:33: spec.process.matchPaths.0.path: expected no '**' right after another (one matches any number of directories)",
+    ]);
+  });
+
+  it('still takes a glob it can, and compiles and encodes it', () => {
+    const { policies, errors } = parsePolicies(policy('file: {matchPaths: [{path: /home/*/*_history}]}'), 'p.yaml');
+    expect(errors).toEqual([]);
+    const compiled = compileSelected(policies, { kind: 'container', labels: {} });
+    expect(compiled.rules.map((entry) => ('path' in entry.rule ? entry.rule.path : entry.rule.kind))).toEqual(['/home/*/*_history']);
+    expect(encodeCompiled(compiled).length).toBeGreaterThan(0);
   });
 });

@@ -6,7 +6,7 @@
  * bad document never hides a good one, nor another bad one's issues.
  */
 import { ValidationError, type ValidationIssue } from '@bulwark/errors';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Node } from 'yaml';
 import type * as z from 'zod';
 import { checkSemantics } from './semantic.js';
 import { POLICY_KINDS, policyDocumentSchemas, type PolicyKind, type PolicySpec } from './schema.js';
@@ -68,14 +68,10 @@ export function parsePolicies(text: string, source: string, options: ParseOption
     errors.push(new ValidationError(source, [{ path: '', message: `expected at most ${maxBytes} bytes of YAML, got ${bytes}`, line: 1, column: 1 }]));
     return { policies, errors };
   }
-  const lineCounter = new LineCounter();
-  const at = (offset: number): Position => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { line: Math.max(line, 1), column: Math.max(col, 1) };
-  };
+  const at = positionFinder(text);
   let documents;
   try {
-    documents = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: true });
+    documents = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, strict: true, stringKeys: true });
   } catch (error) {
     errors.push(new ValidationError(source, [{ path: '', message: `not YAML: ${messageOf(error)}`, line: 1, column: 1 }]));
     return { policies, errors };
@@ -115,6 +111,28 @@ export function parsePolicies(text: string, source: string, options: ParseOption
   return { policies, errors };
 }
 
+/**
+ * Offsets to lines and columns, from the text's own line starts ('\n' ends
+ * a line). Not yaml's LineCounter: its parser misses the newlines inside
+ * tokens it skips while recovering from an error, and every position after
+ * one is then a line early, its column past the end of that line.
+ */
+function positionFinder(text: string): (offset: number) => Position {
+  const starts = [0];
+  for (let offset = text.indexOf('\n'); offset !== -1; offset = text.indexOf('\n', offset + 1)) starts.push(offset + 1);
+  return (offset) => {
+    const clamped = Math.min(Math.max(offset, 0), text.length);
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (starts[middle]! <= clamped) low = middle;
+      else high = middle - 1;
+    }
+    return { line: low + 1, column: clamped - starts[low]! + 1 };
+  };
+}
+
 function checkDocument(
   value: unknown,
   source: string,
@@ -143,8 +161,16 @@ function checkDocument(
     return new ValidationError(source, [{ path: 'kind', message, ...locate(['kind']) }]);
   }
   const schema = policyDocumentSchemas[kind as PolicyKind]() as z.ZodType;
-  const parsed = schema.safeParse(dropNulls(value));
-  if (!parsed.success) return new ValidationError(source, issuesFromZod(parsed.error, locate), { cause: parsed.error });
+  const prototypeKeys: string[][] = [];
+  const parsed = schema.safeParse(dropNulls(value, [], prototypeKeys));
+  // No field and no Kubernetes label is named __proto__; the schema never sees one (see dropNulls).
+  const refused: ValidationIssue[] = prototypeKeys.map((path) => ({
+    path: path.join('.'),
+    message: 'unknown field (no policy field or label is named __proto__)',
+    ...locate(path.slice(0, -1), '__proto__'),
+  }));
+  if (!parsed.success) return new ValidationError(source, [...refused, ...issuesFromZod(parsed.error, locate)], { cause: parsed.error });
+  if (refused.length > 0) return new ValidationError(source, refused);
   const document = parsed.data as { kind: PolicyKind; metadata: { name: string; namespace?: string }; spec: PolicySpec };
   const semantic = checkSemantics(document.kind, document.spec);
   if (semantic.length > 0) {
@@ -259,12 +285,22 @@ function collectPositions(
  * Mapping members whose value is null (`fromSource:` with nothing after it)
  * are taken as absent, as the Kubernetes API server prunes them before it
  * validates; a null list item stays, and is refused.
+ *
+ * A `__proto__` member is left out and its path put in `prototypeKeys`:
+ * assigned to the copy, it would set the copy's prototype, and what it
+ * holds would be read as written one level up (`spec: {__proto__: {process:
+ * ...}}` compiled as spec.process, `__proto__: {action: Allow}` as the
+ * rule's action); zod's records would drop it without a word (a label of a
+ * selector lost, the policy selecting more).
  */
-function dropNulls(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(dropNulls);
+function dropNulls(value: unknown, path: readonly string[], prototypeKeys: string[][]): unknown {
+  if (Array.isArray(value)) return value.map((item, index) => dropNulls(item, [...path, String(index)], prototypeKeys));
   if (typeof value !== 'object' || value === null) return value;
   const result: Record<string, unknown> = {};
-  for (const [key, member] of Object.entries(value)) if (member !== null) result[key] = dropNulls(member);
+  for (const [key, member] of Object.entries(value)) {
+    if (key === '__proto__') prototypeKeys.push([...path, key]);
+    else if (member !== null) result[key] = dropNulls(member, [...path, key], prototypeKeys);
+  }
   return result;
 }
 

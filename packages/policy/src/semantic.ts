@@ -67,13 +67,14 @@ export function checkSemantics(kind: PolicyKind, spec: PolicySpec): SemanticIssu
       const execname = (rule as { execname?: string }).execname;
       if (path === undefined && execname === undefined) push([...at, 'path'], 'missing required field (expected path or execname)');
       if (path !== undefined && execname !== undefined) push([...at, 'execname'], 'expected path or execname, not both');
-      if (path !== undefined) push([...at, 'path'], findPathProblem(path));
+      // A path with '*' or '?' is a glob to the enforcer (KubeArmor's `/root/*_history`), held to what its matcher takes.
+      if (path !== undefined) push([...at, 'path'], isGlob(path) ? findGlobProblem(normalisePath(path)) : findPathProblem(path));
       if (execname !== undefined) push([...at, 'execname'], findGlobProblem(`/**/${execname}`));
       checkSources(rule.fromSource, at);
     });
     rules.matchDirectories?.forEach((rule, index) => {
       const at = [section, 'matchDirectories', index];
-      push([...at, 'dir'], findPathProblem(rule.dir));
+      push([...at, 'dir'], isGlob(rule.dir) ? findGlobProblem(normalisePath(rule.dir)) : findPathProblem(rule.dir));
       checkSources(rule.fromSource, at);
     });
     rules.matchPatterns?.forEach((rule, index) => {

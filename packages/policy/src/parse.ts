@@ -304,15 +304,21 @@ function dropNulls(value: unknown, path: readonly string[], prototypeKeys: strin
   return result;
 }
 
-/** The same message many times over (a deep document's stack overflow, once per level) is one issue, with the count. */
+/** A message repeated more than ten times (a deep document's stack overflow, once per level) is one issue, with the count. */
 function collapseRepeats(issues: ValidationIssue[]): ValidationIssue[] {
-  const seen = new Map<string, { issue: ValidationIssue; count: number }>();
+  const counts = new Map<string, number>();
+  for (const issue of issues) counts.set(issue.message, (counts.get(issue.message) ?? 0) + 1);
+  const kept: ValidationIssue[] = [];
+  const folded = new Set<string>();
   for (const issue of issues) {
-    const found = seen.get(issue.message);
-    if (found === undefined) seen.set(issue.message, { issue, count: 1 });
-    else found.count++;
+    const count = counts.get(issue.message)!;
+    if (count <= 10) kept.push(issue);
+    else if (!folded.has(issue.message)) {
+      folded.add(issue.message);
+      kept.push({ ...issue, message: `${issue.message} (and ${count - 1} more like it)` });
+    }
   }
-  return [...seen.values()].map(({ issue, count }) => (count === 1 ? issue : { ...issue, message: `${issue.message} (and ${count - 1} more like it)` }));
+  return kept;
 }
 
 function tidyYamlMessage(message: string): string {

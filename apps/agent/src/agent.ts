@@ -1,17 +1,25 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { describeError, toSystemError } from '@bulwark/errors';
-import { createHookServer, type ContainerReport, type HookServer, type Request, type ServerEvent } from '@bulwark/hook-client';
+import { createHookServer, RequestRefusedError, type ContainerReport, type HookServer, type Request, type ServerEvent } from '@bulwark/hook-client';
 import { isProcessAlive } from '@bulwark/procfs';
 import type { AgentConfig } from './config.js';
 import { PodmanNames, discoverContainers } from './discover.js';
+import { AlertPipeline } from './alerts.js';
+import { Enforcement } from './enforcement.js';
+import type { KernelEnforcer } from './kernel.js';
 import type { Logger } from './log.js';
+import { loadPolicySet, watchPolicyDirectory, type PolicyWatcher } from './policy-store.js';
 import { ContainerRegistry, type ContainerRecord } from './registry.js';
 
 export const AGENT_VERSION = '0.1.0';
 
 export interface RunningAgent {
   readonly registry: ContainerRegistry;
+  readonly alerts: AlertPipeline | undefined;
+  readonly enforcement: Enforcement;
+  /** Reloads the policy directory (SIGHUP): applied whole, or refused whole with the old set kept. */
+  reloadPolicies(): Promise<boolean>;
   readonly hookServer: HookServer;
   readonly controlServer: HookServer;
   /** Stops serving, writes the registry, and resolves when all is closed. */
@@ -59,6 +67,54 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   } catch (error) {
     throw toSystemError('create state directory', error, dirname(config.stateFile));
   }
+  for (const key of config.ignoredKeys ?? []) log.warn('configuration key ignored', { key });
+
+  // Policies and the kernel first: a container registered below is enforced before the agent answers for it.
+  let kernel: KernelEnforcer | undefined;
+  const initial = config.enforcement === 'off' ? { policies: [], problems: [], files: [] } : await loadPolicySet(config.policyDirectory);
+  for (const problem of initial.problems) log.error('policy refused', { problem });
+  if (initial.policies === undefined) {
+    throw new Error(`policies in ${config.policyDirectory} do not validate (${initial.problems.length} ${initial.problems.length === 1 ? 'problem' : 'problems'}, logged above; bulwark policy validate ${config.policyDirectory})`);
+  }
+  if (config.enforcement === 'required') {
+    const { openKernel, requireBpfLsm } = await import('./kernel.js');
+    await requireBpfLsm();
+    kernel = await openKernel({
+      directory: config.bpffsDirectory,
+      throttle: config.alertThrottling ? { eventsPerSecond: config.maxAlertPerSec, suppressMs: config.throttleSec * 1000 } : undefined,
+      log,
+    });
+  }
+  const enforcement = new Enforcement({
+    mode: config.enforcement,
+    ...(kernel === undefined ? {} : { kernel }),
+    log,
+    postures: { file: config.defaultFilePosture, network: config.defaultNetworkPosture, capabilities: config.defaultCapabilitiesPosture },
+  });
+  enforcement.setPolicies(initial.policies);
+  const adopted = enforcement.adoptKernelScopes();
+  let alerts: AlertPipeline | undefined;
+  if (kernel !== undefined) {
+    if (config.alerts.file !== '') {
+      try {
+        await mkdir(dirname(config.alerts.file), { recursive: true, mode: 0o700 });
+      } catch (error) {
+        throw toSystemError('create alert directory', error, dirname(config.alerts.file));
+      }
+    }
+    alerts = new AlertPipeline({
+      enforcement,
+      file: config.alerts.file,
+      stdout: config.alerts.stdout,
+      ...(config.alertThrottling ? { throttle: { eventsPerSecond: config.maxAlertPerSec, suppressMs: config.throttleSec * 1000 } } : {}),
+      log,
+    });
+    alerts.start(kernel.events());
+  }
+  if (config.enforcement !== 'off') {
+    log.info('policies loaded', { directory: config.policyDirectory, files: initial.files.length, policies: initial.policies.length, enforcement: config.enforcement, adoptedScopes: adopted });
+  }
+
   const registry = new ContainerRegistry({ statePath: config.stateFile });
   const loaded = await registry.load();
   if (loaded.problem !== undefined) log.warn('registry not restored', { problem: loaded.problem });
@@ -85,6 +141,15 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
         return { version: AGENT_VERSION };
       case 'container.create': {
         const result = await registerReport(request.container, 'hook');
+        try {
+          enforcement.containerCreated(request.container);
+        } catch (error) {
+          // Policies select it and they cannot be put in force: it must not run unprotected.
+          registry.unregister(request.container.id);
+          await registry.persist();
+          log.error('container refused: its policies cannot be enforced', { id: request.container.id, error: describeError(error) });
+          throw new RequestRefusedError(`enforcement: ${describeError(error)}`);
+        }
         await registry.persist();
         log.info(result.created ? 'container registered' : 'container updated', {
           id: request.container.id,
@@ -96,12 +161,15 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       }
       case 'container.stop': {
         const removed = registry.unregister(request.container.id);
+        enforcement.containerStopped(request.container.id);
         await registry.persist();
         log.info(removed ? 'container removed' : 'container stop for unknown container', { id: request.container.id });
         return { removed };
       }
       case 'containers.list':
         return registry.list();
+      case 'alerts.read':
+        throw new RequestRefusedError('alerts.read: ask the control socket');
     }
   };
 
@@ -116,9 +184,20 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   });
   const controlServer = createHookServer({
     socketPath: config.controlSocket,
-    handler: (request) =>
-      request.type === 'containers.list' ? registry.list() : { version: AGENT_VERSION, containers: registry.size },
-    allowedTypes: ['ping', 'containers.list'],
+    handler: (request) => {
+      if (request.type === 'containers.list') return registry.list();
+      if (request.type === 'alerts.read') {
+        if (alerts === undefined) throw new RequestRefusedError('alerts: the agent is not enforcing (enforcement: required), so it has no alerts');
+        const filter = {
+          ...(request.containerId === undefined ? {} : { containerId: request.containerId }),
+          ...(request.containerName === undefined ? {} : { containerName: request.containerName }),
+          ...(request.policyName === undefined ? {} : { policyName: request.policyName }),
+        };
+        return alerts.buffer.since(request.cursor, filter, request.limit ?? 1000);
+      }
+      return { version: AGENT_VERSION, containers: registry.size, enforcement: config.enforcement, scopes: enforcement.scopeCount };
+    },
+    allowedTypes: ['ping', 'containers.list', 'alerts.read'],
     maxConnections: 16,
     idleTimeoutMs: config.limits.idleTimeoutMs,
     onEvent: serverLogger(log, 'control'),
@@ -145,6 +224,23 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     log.info('scan finished', { running: found.containers.length, added });
   }
   await registry.persist();
+  // Every container the agent knows is enforced under the current policies; kernel scopes nobody owns are dropped.
+  if (config.enforcement !== 'off') enforcement.reconcile(registry.list().map((record) => record.container));
+
+  const reloadPolicies = async (): Promise<boolean> => {
+    if (config.enforcement === 'off') return true;
+    const next = await loadPolicySet(config.policyDirectory);
+    if (next.policies === undefined) {
+      for (const problem of next.problems) log.error('policy refused', { problem });
+      log.error('policy change refused: the previous policies stay in force', { directory: config.policyDirectory, problems: next.problems.length });
+      return false;
+    }
+    const applied = enforcement.setPolicies(next.policies);
+    log.info('policies applied', { directory: config.policyDirectory, policies: next.policies.length, containers: applied.containers, failed: applied.failed });
+    return applied.failed === 0;
+  };
+  const watcher: PolicyWatcher | undefined =
+    config.enforcement === 'off' ? undefined : watchPolicyDirectory(config.policyDirectory, async () => void (await reloadPolicies()), log);
 
   let sweeping = false;
   const sweep =
@@ -157,6 +253,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
             .then(async (gone) => {
               if (gone.length === 0) return;
               log.info('swept containers whose process is gone', { ids: gone });
+              for (const id of gone) enforcement.containerStopped(id);
               await registry.persist();
             })
             .catch((error: unknown) => log.error('sweep failed', { error: describeError(error) }))
@@ -168,12 +265,19 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   log.info('agent ready', { version: AGENT_VERSION, containers: registry.size, pid: process.pid });
   return {
     registry,
+    alerts,
+    enforcement,
+    reloadPolicies,
     hookServer,
     controlServer,
     async stop() {
       if (sweep !== undefined) clearInterval(sweep);
+      watcher?.close();
       await Promise.all([hookServer.close(), controlServer.close()]);
       await registry.persist();
+      await alerts?.stop();
+      // The pinned enforcer stays attached with every scope and rule: enforcement goes on while no agent runs.
+      kernel?.close();
       log.info('agent stopped', { containers: registry.size });
     },
   };

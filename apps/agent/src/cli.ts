@@ -14,6 +14,7 @@ import {
   type Runtime,
 } from './install-hook.js';
 import { createLogger } from './log.js';
+import { runAlertsCommand } from './alerts-command.js';
 import { runPolicyCommand } from './policy-command.js';
 import { formatProbeTable, runProbes } from './probe.js';
 import type { ContainerRecord } from './registry.js';
@@ -32,6 +33,7 @@ Commands:
   containers     list the containers the running agent knows
   install-hook   install (or --uninstall) the OCI hook for a runtime
   policy         validate policies, or explain what they do to a workload
+  alerts         print (or --follow) the running agent's alerts
   probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
 
 Run 'bulwark <command> --help' for a command's options.
@@ -51,7 +53,17 @@ Options:
   --runc-root DIR         runc state root to scan at start (repeatable; default /run/runc)
   --crun-root DIR         crun state root to scan at start (repeatable; default /run/crun)
   --no-scan               do not scan for running containers at start
+  --enforcement MODE      required: enforce policies (refuses to start without
+                          BPF LSM); audit: report what would be enforced;
+                          off (default): register containers only
+  --policy-dir DIR        policies (*.yaml), watched (default /etc/bulwark/policies)
+  --bpffs-dir DIR         where the enforcer is pinned (default /sys/fs/bpf/bulwark)
+  --alerts-file FILE      alerts as JSON lines ('' for none; default /var/log/bulwark/alerts.jsonl)
+  --alerts-stdout         alerts on standard output too
   --log-format FORMAT     json (default) or text
+
+Signals: SIGHUP reloads the policies; SIGTERM and SIGINT stop the agent (the
+pinned enforcer stays in force until the next agent takes it over).
   -h, --help              show this help
 `,
   containers: `Usage: bulwark containers [options]
@@ -136,6 +148,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await runProbeCommand(rest, io);
       case 'policy':
         return await runPolicyCommand(rest, io);
+      case 'alerts': {
+        const stopped = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+        return await runAlertsCommand(rest, { ...io, stopped });
+      }
       default:
         io.stderr(`bulwark: unknown command '${command}'\n\n${MAIN_HELP}`);
         return 2;
@@ -156,14 +172,27 @@ async function runAgentCommand(args: readonly string[], io: CliIo): Promise<numb
     'crun-root': { type: 'string', multiple: true },
     'no-scan': { type: 'boolean' },
     'log-format': { type: 'string' },
+    enforcement: { type: 'string' },
+    'policy-dir': { type: 'string' },
+    'bpffs-dir': { type: 'string' },
+    'alerts-file': { type: 'string' },
+    'alerts-stdout': { type: 'boolean' },
   });
   if (values.help === true) {
     io.stdout(HELP.agent!);
     return 0;
   }
-  const base = await loadAgentConfig(values.config as string | undefined);
+  const { ignoredKeys, ...base } = await loadAgentConfig(values.config as string | undefined);
   const merged = agentConfigSchema.safeParse({
     ...base,
+    ...(values.enforcement === undefined ? {} : { enforcement: values.enforcement }),
+    ...(values['policy-dir'] === undefined ? {} : { policyDirectory: values['policy-dir'] }),
+    ...(values['bpffs-dir'] === undefined ? {} : { bpffsDirectory: values['bpffs-dir'] }),
+    alerts: {
+      ...base.alerts,
+      ...(values['alerts-file'] === undefined ? {} : { file: values['alerts-file'] }),
+      ...(values['alerts-stdout'] === true ? { stdout: true } : {}),
+    },
     ...(values['hook-socket'] === undefined ? {} : { hookSocket: values['hook-socket'] }),
     ...(values['control-socket'] === undefined ? {} : { controlSocket: values['control-socket'] }),
     ...(values['state-file'] === undefined ? {} : { stateFile: values['state-file'] }),
@@ -178,7 +207,7 @@ async function runAgentCommand(args: readonly string[], io: CliIo): Promise<numb
   if (!merged.success) {
     throw new ValidationError('agent options', merged.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
   }
-  const config: AgentConfig = merged.data;
+  const config: AgentConfig = ignoredKeys === undefined ? merged.data : { ...merged.data, ignoredKeys };
   const log = createLogger(config.logFormat);
   const agent = await startAgent(config, log);
   await new Promise<void>((resolve) => {
@@ -186,12 +215,19 @@ async function runAgentCommand(args: readonly string[], io: CliIo): Promise<numb
       log.info('stopping', { signal });
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
+      process.off('SIGHUP', onHup);
       resolve();
     };
     const onTerm = () => stop('SIGTERM');
     const onInt = () => stop('SIGINT');
+    const onHup = () => {
+      log.info('reloading policies and reopening the alert file', { signal: 'SIGHUP' });
+      agent.alerts?.reopen();
+      void agent.reloadPolicies();
+    };
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
+    process.on('SIGHUP', onHup);
   });
   await agent.stop();
   return 0;

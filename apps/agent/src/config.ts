@@ -7,7 +7,33 @@ import { DEFAULT_DISCOVER_OPTIONS } from './discover.js';
 
 const absolutePath = z.string().min(1).refine((value) => value.startsWith('/'), 'must be an absolute path');
 
+const posture = z.enum(['allow', 'audit', 'block']);
+
 export const agentConfigSchema = z.strictObject({
+  /**
+   * required: enforce, and refuse to start without BPF LSM; audit: compile
+   * and report what would be enforced, nothing in the kernel; off: register
+   * containers only.
+   */
+  enforcement: z.enum(['required', 'audit', 'off']).default('off'),
+  /** Policies (KubeArmorPolicy and friends, *.yaml): loaded at start, watched, reloaded on SIGHUP. */
+  policyDirectory: absolutePath.default('/etc/bulwark/policies'),
+  /** Where the enforcer is pinned (on bpffs), so that it stays in force while the agent is down. */
+  bpffsDirectory: absolutePath.default('/sys/fs/bpf/bulwark'),
+  /** Alerts as JSON lines: a file (created 0600), and/or standard output. */
+  alerts: z
+    .strictObject({
+      file: z.string().refine((value) => value === '' || value.startsWith('/'), 'must be an absolute path, or empty for none').default('/var/log/bulwark/alerts.jsonl'),
+      stdout: z.boolean().default(false),
+    })
+    .prefault({}),
+  // KubeArmor's keys (kubearmor.yaml), with the same meaning.
+  defaultFilePosture: posture.default('block'),
+  defaultNetworkPosture: posture.default('block'),
+  defaultCapabilitiesPosture: posture.default('block'),
+  alertThrottling: z.boolean().default(true),
+  maxAlertPerSec: z.number().int().min(1).max(100_000).default(10),
+  throttleSec: z.number().int().min(1).max(3600).default(30),
   hookSocket: absolutePath.default(DEFAULT_HOOK_SOCKET),
   controlSocket: absolutePath.default(DEFAULT_CONTROL_SOCKET),
   // The registry lists running containers, which do not outlive a reboot: it
@@ -32,7 +58,33 @@ export const agentConfigSchema = z.strictObject({
     })
     .prefault({}),
 });
-export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type AgentConfig = z.infer<typeof agentConfigSchema> & {
+  /** kubearmor.yaml keys the file had that Bulwark accepts and ignores (IGNORED_KUBEARMOR_KEYS), to report at start. */
+  readonly ignoredKeys?: readonly string[];
+};
+
+/**
+ * kubearmor.yaml keys that mean nothing here (or nothing yet): accepted so
+ * that a KubeArmor configuration works as it is, and reported once at start.
+ */
+export const IGNORED_KUBEARMOR_KEYS: Readonly<Record<string, string>> = {
+  k8s: 'Bulwark reads containers from OCI hooks, not from Kubernetes',
+  useOCIHooks: 'Bulwark always uses OCI hooks',
+  hookPath: 'the hook is installed by bulwark install-hook',
+  enableKubeArmorStateAgent: 'no state agent',
+  enableKubeArmorPolicy: 'policies are always read from policyDirectory',
+  enableKubeArmorHostPolicy: 'host policies are read with the others',
+  visibility: 'Bulwark reports decisions (alerts), not every event',
+  hostVisibility: 'Bulwark reports decisions (alerts), not every event',
+  hostDefaultFilePosture: 'host policies are not enforced yet',
+  hostDefaultNetworkPosture: 'host policies are not enforced yet',
+  hostDefaultCapabilitiesPosture: 'host policies are not enforced yet',
+  logPath: 'use alerts.file',
+  lsm: 'Bulwark enforces with BPF LSM only',
+  bpfFsPath: 'use bpffsDirectory',
+  cluster: 'no cluster name',
+  gRPC: 'no gRPC server',
+};
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 
 /** Parses YAML configuration text; errors carry the line of the field at fault. */
@@ -50,6 +102,15 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
     );
   }
   const value: unknown = document.toJS() ?? {};
+  const ignored: string[] = [];
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const key of Object.keys(value)) {
+      if (Object.hasOwn(IGNORED_KUBEARMOR_KEYS, key)) {
+        ignored.push(key);
+        delete (value as Record<string, unknown>)[key];
+      }
+    }
+  }
   const parsed = agentConfigSchema.safeParse(value);
   if (!parsed.success) {
     // An unknown key is reported at the key itself, not at the object that holds it.
@@ -67,7 +128,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
       return undefined;
     });
   }
-  return parsed.data;
+  return ignored.length === 0 ? parsed.data : { ...parsed.data, ignoredKeys: ignored };
 }
 
 function findKeyNode(document: ReturnType<typeof parseDocument>, path: readonly PropertyKey[]): number | undefined {

@@ -123,6 +123,17 @@ function buildRequestSchema() {
       container: containerReport,
     }),
     z.object({ v: z.literal(PROTOCOL_VERSION), id: requestId, type: z.literal('containers.list') }),
+    // Control socket only: the agent's recent alerts after a cursor (0 for all it holds), optionally filtered.
+    z.object({
+      v: z.literal(PROTOCOL_VERSION),
+      id: requestId,
+      type: z.literal('alerts.read'),
+      cursor: z.int().check(z.nonnegative()),
+      limit: z.optional(z.int().check(z.positive(), z.maximum(10_000))),
+      containerId: z.optional(text(1024)),
+      containerName: z.optional(text(4096)),
+      policyName: z.optional(text(4096)),
+    }),
   ]);
 }
 

@@ -1,0 +1,143 @@
+/**
+ * End to end in the BPF-LSM guest: the built agent with `enforcement:
+ * required` and a policy directory, real runc containers with the built
+ * hook, and the kernel deciding. Seed 002's proof of concept: a raw socket
+ * blocked in every container (a cluster policy), /bin/ and /sbin/
+ * read-only in every container (file integrity monitoring), and
+ * /var/lib/mysql/ blocked for the container labelled app=mysql only. Each
+ * container's first instruction is the operation under test, so that a
+ * block proves the rules were in the kernel before it ran.
+ */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BpfMap } from '@bulwark/ebpf-lsm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeEnforceRootfs, runHookedContainer } from '../../../test-support/enforce.js';
+import {
+  makeTemporaryDirectory,
+  removeDirectory,
+  requireBuild,
+  runCommand,
+  startAgentProcess,
+  type AgentHandle,
+} from '../../../test-support/containers.js';
+
+let work: string;
+let rootfs: string;
+let agent: AgentHandle;
+let paths: { hookSocket: string; controlSocket: string; stateFile: string; runcRoot: string; crunRoot: string };
+let policies: string;
+let bpffs: string;
+let alertsFile: string;
+
+const POLICIES: Record<string, string> = {
+  'net-raw-block.yaml': `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorClusterPolicy
+metadata:
+  name: net-raw-block
+spec:
+  severity: 5
+  message: raw sockets are not allowed
+  network:
+    matchProtocols:
+    - protocol: raw
+  action: Block
+`,
+  'file-integrity-monitoring.yaml': `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorClusterPolicy
+metadata:
+  name: file-integrity-monitoring
+spec:
+  severity: 7
+  tags: [FIM]
+  file:
+    matchDirectories:
+    - dir: /bin/
+      recursive: true
+      readOnly: true
+    - dir: /sbin/
+      recursive: true
+      readOnly: true
+  action: Block
+`,
+  'block-mysql-data-access.yaml': `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: block-mysql-data-access
+spec:
+  selector:
+    matchLabels:
+      app: mysql
+  file:
+    matchDirectories:
+    - dir: /var/lib/mysql/
+      recursive: true
+  action: Block
+`,
+};
+
+const run = (name: string, script: string, annotations: Record<string, string> = {}) =>
+  runHookedContainer({ work, rootfs, runcRoot: paths.runcRoot, hookSocket: paths.hookSocket, name, script, annotations });
+
+beforeAll(async () => {
+  await requireBuild();
+  work = await makeTemporaryDirectory('enforce');
+  rootfs = await makeEnforceRootfs(work);
+  const run = join(work, 'run');
+  await mkdir(run, { mode: 0o700 });
+  policies = join(work, 'policies');
+  await mkdir(policies);
+  for (const [file, text] of Object.entries(POLICIES)) await writeFile(join(policies, file), text);
+  bpffs = `/sys/fs/bpf/bulwark-test-${process.pid}`;
+  alertsFile = join(work, 'alerts.jsonl');
+  paths = {
+    hookSocket: join(run, 'hook.sock'),
+    controlSocket: join(run, 'control.sock'),
+    stateFile: join(work, 'state', 'containers.json'),
+    runcRoot: join(work, 'runc-root'),
+    crunRoot: join(work, 'crun-root'),
+  };
+  await chmod(work, 0o755);
+  agent = await startAgentProcess(paths, ['--enforcement', 'required', '--policy-dir', policies, '--bpffs-dir', bpffs, '--alerts-file', alertsFile, '--log-format', 'json']);
+});
+
+afterAll(async () => {
+  await agent?.stop();
+  await runCommand('rm', ['-rf', bpffs]);
+  if (work !== undefined) await removeDirectory(work);
+});
+
+describe('enforcement through the agent (seed 002 proof of concept)', () => {
+  it('blocks /var/lib/mysql/ in the mysql container from its first instruction, and lets others read it', async () => {
+    const mysql = await run('mysql', 'cat /var/lib/mysql/ibdata1', { app: 'mysql' });
+    expect(mysql.result).toMatch(/Operation not permitted|Permission denied/u);
+    expect(mysql.result).toContain('exit=1');
+    const other = await run('web', 'cat /var/lib/mysql/ibdata1', { app: 'web' });
+    expect(other.result).toBe('rows\nexit=0\n');
+  });
+
+  it('keeps /bin/ read-only in every container, and reading it allowed', async () => {
+    const result = await run('fim', 'cat /bin/busybox > /dev/null && echo read-ok; echo x > /bin/new', { app: 'web' });
+    expect(result.result).toContain('read-ok');
+    expect(result.result).toMatch(/can't create \/bin\/new: (Operation not permitted|Permission denied|Read-only file system)/u);
+  });
+
+  it('blocks raw and packet sockets in every container, not on the host', async () => {
+    const result = await run('raw', 'arping -c 1 -w 1 -I lo 127.0.0.1', { app: 'web' });
+    expect(result.result).toMatch(/socket.*(Operation not permitted|Permission denied)/u);
+    const host = await runCommand('/bin/busybox', ['arping', '-c', '1', '-w', '1', '-I', 'lo', '127.0.0.1']);
+    expect(`${host.stdout}${host.stderr}`).not.toMatch(/socket.*(Operation not permitted|Permission denied)/u);
+  });
+
+  it('removed every stopped container\'s scope from the kernel', async () => {
+    expect(agent.logLines().find((line) => line.message === 'enforcing' && line.id === 'mysql')).toMatchObject({ policies: expect.arrayContaining(['KubeArmorPolicy/block-mysql-data-access']) });
+    const removed = agent.logLines().filter((line) => line.message === 'container removed');
+    expect(removed.map((line) => line.id)).toEqual(expect.arrayContaining(['mysql', 'web', 'fim', 'raw']));
+    const scopes = BpfMap.openPinned(join(bpffs, 'map-scopes'));
+    try {
+      expect([...scopes.keys()]).toEqual([]);
+    } finally {
+      scopes.close();
+    }
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * The kernel side of enforcement: the BPF LSM enforcer loaded and pinned
+ * under bpffs, or the one a previous agent pinned taken over (its scopes and
+ * rules stay in force throughout: the programs are never detached), the
+ * agent's own processes protected, and the enforcer's events read.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { describeError, toSystemError } from '@bulwark/errors';
+import { loadEnforcer, openPinnedEnforcer, probeBpfLsm, type Enforcer, type EnforcerEvent, type RingBuffer } from '@bulwark/ebpf-lsm';
+import type { Postures, Rule } from '@bulwark/ebpf-lsm/rules';
+import type { ScopeKernel } from './enforcement.js';
+import type { Logger } from './log.js';
+
+export const DEFAULT_BPFFS_DIRECTORY = '/sys/fs/bpf/bulwark';
+
+export interface KernelOptions {
+  readonly directory: string;
+  /** The enforcer's per-scope event throttle (KubeArmor's maxAlertPerSec and throttleSec). */
+  readonly throttle?: { readonly eventsPerSecond: number; readonly suppressMs: number } | undefined;
+  readonly log: Logger;
+}
+
+export interface KernelEnforcer extends ScopeKernel {
+  readonly enforcer: Enforcer;
+  /** Whether a previous agent's pinned enforcer was taken over. */
+  readonly tookOver: boolean;
+  events(): RingBuffer<EnforcerEvent>;
+  /** Closes this process's handles; the pinned enforcer stays attached and in force. */
+  close(): void;
+}
+
+/** Refuses with the probe's reason when BPF LSM is not active. */
+export async function requireBpfLsm(): Promise<void> {
+  const probe = await probeBpfLsm();
+  if (probe.status !== 'supported') throw new Error(`enforcement required, but ${probe.detail}`);
+}
+
+export async function openKernel(options: KernelOptions): Promise<KernelEnforcer> {
+  const { directory, log } = options;
+  let enforcer: Enforcer;
+  let tookOver = false;
+  if (existsSync(`${directory}/link-enforce_file_open`) || existsSync(`${directory}/map-scopes`)) {
+    enforcer = openPinnedEnforcer(directory);
+    tookOver = true;
+    log.info('enforcer taken over', { directory });
+  } else {
+    try {
+      await mkdir(directory, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw toSystemError('create bpffs directory', error, directory);
+    }
+    enforcer = loadEnforcer();
+    try {
+      enforcer.pin(directory);
+    } catch (error) {
+      enforcer.close();
+      throw error;
+    }
+    log.info('enforcer loaded and pinned', { directory });
+  }
+  try {
+    enforcer.protect(process.pid);
+    if (options.throttle !== undefined) enforcer.setThrottle(options.throttle);
+  } catch (error) {
+    log.error('enforcer set-up failed', { error: describeError(error) });
+    enforcer.close();
+    throw error;
+  }
+  return {
+    enforcer,
+    tookOver,
+    setScope: (cgroupId, index) => enforcer.setScope(cgroupId, index),
+    removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
+    setRules: (index: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(index, rules, { postures }),
+    clearRules: (index) => enforcer.clearRules(index),
+    scopes: () => enforcer.scopes(),
+    events: () => enforcer.events(),
+    close: () => enforcer.close(),
+  };
+}

@@ -52,3 +52,17 @@ export const sourceNodeArguments = [
   `data:text/javascript,${encodeURIComponent(typescriptHooks)}`,
 ] as const;
 
+
+/**
+ * Script text for such a child that records every native addon it loads
+ * (all go through process.dlopen) in `opened`, an array of file names; put
+ * it before what the child imports.
+ */
+export const recordNativeLoads = `
+const opened = [];
+const dlopen = process.dlopen;
+process.dlopen = function (module, filename, ...rest) {
+  opened.push(filename);
+  return dlopen.call(this, module, filename, ...rest);
+};
+`;

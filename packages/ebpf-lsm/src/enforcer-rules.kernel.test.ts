@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, probe as probeScope, readDecisions, ruleMap, setRules as setScopeRules } from './__fixtures__/enforcer.js';
 import { eventCollector } from './__fixtures__/events.js';
-import { codecs, openObject, openRingBuffer, type BpfMap, type LoadedObject, type RingBuffer } from './index.js';
+import { codecs, decodeEventResource, openObject, openRingBuffer, type BpfMap, type LoadedObject, type RingBuffer } from './index.js';
 import { LAYOUT_VERSION, OPERATION_BITS as OP, throttleConfigCodec } from './layout.js';
 import type { Postures, Rule } from './rules.js';
 
@@ -415,6 +415,13 @@ t kill-other kill -0 ${other.pid}
         { verdict: 'block', ruleId: 51, operation: OP.socket },
         { verdict: 'block', ruleId: 52, operation: OP.capability },
         { verdict: 'protected', ruleId: 0, operation: OP.signal },
+      ]);
+      // The whole key, not a string cut at its first zero byte (AF_INET is 02 00): family, type and protocol; the capability.
+      expect(reported.map((event) => event.resource)).toEqual(['010200030001000000000000', '020000000000000000000000', '736967000000000000000000']);
+      expect(reported.map((event) => decodeEventResource(event))).toEqual([
+        { kind: 'socket', family: 2, type: 3, protocol: 1 },
+        { kind: 'capability', capability: 0 },
+        { kind: 'signal' },
       ]);
       // The protection does not depend on rules: any scoped process is stopped.
       expect(runProbe('net', body, noRules.path, { pidNamespace: false })).toEqual({ 'raw-socket': 'ok', 'udp-socket': 'ok', chown: 'ok', 'kill-guarded': denied, 'kill-other': 'ok' });

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { FakeBinding } from './__fixtures__/fake-binding.js';
 import { Enforcer, fillRuleMap, markRulesChanged } from './enforcer.js';
 import { codecs } from './codec.js';
-import { CONFIG_NO_CACHE, DECISION_COUNTS_SIZE, EVENT_SIZE, RULE_KEY_SIZE, RULE_VALUE_SIZE, throttleConfigCodec } from './layout.js';
-import { decodeDecisionCounts, decodeEnforcerEvent } from './records.js';
+import { CONFIG_NO_CACHE, DECISION_COUNTS_SIZE, EVENT_SIZE, OPERATION_BITS, RULE_KEY_SIZE, RULE_VALUE_SIZE, SOURCE_ANY, eventRecordCodec, ruleKeyCodec, throttleConfigCodec } from './layout.js';
+import { decodeDecisionCounts, decodeEnforcerEvent, decodeEventResource } from './records.js';
 import { createMap, type BpfMap } from './map.js';
-import { encodeRules } from './rules.js';
+import { capabilityKey, encodeRules, socketKey } from './rules.js';
 import type { LoadedObject } from './object.js';
 
 describe('enforcer events', () => {
@@ -38,6 +38,43 @@ describe('enforcer events', () => {
     record.writeUInt32LE(6, 40);
     expect(decodeEnforcerEvent(record)).toMatchObject({ resource: '020d0000000000000000000000000000'.slice(0, 24), verdict: 'dropped' });
     expect(() => decodeEnforcerEvent(record.subarray(1))).toThrow(/decode enforcer event: expected 568 bytes, got 567/);
+  });
+
+  it('reads a resource by its operation: the socket and capability keys the program copies whole, paths, signals, dropped records', () => {
+    /** A record whose resource is `resource` (a key's path field, or text), decoded as the ring buffer's reader does. */
+    const event = (operation: number, resource: Uint8Array) =>
+      decodeEnforcerEvent(
+        eventRecordCodec.encode({
+          timeNs: 1n,
+          cgroupId: 2n,
+          scope: 3,
+          pid: 4,
+          tgid: 4,
+          uid: 0,
+          operation,
+          ruleId: 5,
+          verdict: 1,
+          dropped: 0,
+          comm: new Uint8Array(16),
+          resource: Uint8Array.from({ length: 252 }, (_, index) => resource[index] ?? 0),
+          source: new Uint8Array(252),
+        }),
+      );
+    const keyPath = (key: Buffer) => ruleKeyCodec.decode(key).path;
+    // socket(AF_INET, SOCK_STREAM, IPPROTO_TCP): 01, then 02 00, 01 00, 06 00. AF_INET's zero byte cut the old string copy short.
+    const socket = event(OPERATION_BITS.socket, keyPath(socketKey(SOURCE_ANY, 2, 1, 6)));
+    expect(socket.resource).toBe('010200010006000000000000');
+    expect(decodeEventResource(socket)).toEqual({ kind: 'socket', family: 2, type: 1, protocol: 6 });
+    expect(decodeEventResource(event(OPERATION_BITS.socket, keyPath(socketKey(SOURCE_ANY, 17, 3, 768))))).toEqual({ kind: 'socket', family: 17, type: 3, protocol: 768 });
+    expect(decodeEventResource(event(OPERATION_BITS.capability, keyPath(capabilityKey(SOURCE_ANY, 13))))).toEqual({ kind: 'capability', capability: 13 });
+    expect(decodeEventResource(event(OPERATION_BITS.capability, keyPath(capabilityKey(SOURCE_ANY, 0))))).toEqual({ kind: 'capability', capability: 0 });
+    expect(decodeEventResource(event(OPERATION_BITS.read, Buffer.from('/etc/shadow')))).toEqual({ kind: 'path', path: '/etc/shadow' });
+    expect(decodeEventResource(event(OPERATION_BITS.exec, new Uint8Array(0)))).toEqual({ kind: 'path', path: '' });
+    expect(decodeEventResource(event(OPERATION_BITS.signal, Buffer.from('sig')))).toEqual({ kind: 'signal' });
+    expect(decodeEventResource(event(0, new Uint8Array(0)))).toEqual({ kind: 'none' });
+    // A capability key under the socket operation, a path under the capability one: unknown, not misread.
+    expect(decodeEventResource(event(OPERATION_BITS.socket, keyPath(capabilityKey(SOURCE_ANY, 13))))).toEqual({ kind: 'unknown', resource: '020d00000000000000000000' });
+    expect(decodeEventResource({ operation: OPERATION_BITS.capability, resource: '/etc/x' })).toEqual({ kind: 'unknown', resource: '/etc/x' });
   });
 });
 

@@ -4,7 +4,18 @@
  * Pure, so that a tool that formats alerts needs no native code.
  */
 import { ValidationError } from '@bulwark/errors';
-import { DECISION_COUNTS_SIZE, EVENT_SIZE, VERDICTS, decisionCountsCodec, eventRecordCodec, type Verdict } from './layout.js';
+import {
+  DECISION_COUNTS_SIZE,
+  EVENT_SIZE,
+  OPERATION_BITS,
+  RESOURCE_CAPABILITY,
+  RESOURCE_SOCKET,
+  VERDICTS,
+  decisionCountsCodec,
+  eventRecordCodec,
+  type Verdict,
+} from './layout.js';
+import { capabilityResource, socketResource } from './rules.js';
 
 export interface DecisionCounts {
   readonly allowed: bigint;
@@ -39,7 +50,11 @@ export interface EnforcerEvent {
   /** For a `dropped` record: how many events the throttle held back. */
   readonly dropped: number;
   readonly comm: string;
-  /** The path; for a socket or capability, the key's bytes in hex. */
+  /**
+   * The path ('' when it could not be resolved: `fail-closed`); for a socket
+   * or capability, the first 12 bytes of its rule key in hex (decodeEventResource
+   * reads them).
+   */
   readonly resource: string;
   /** The executable of the process. */
   readonly source: string;
@@ -74,4 +89,52 @@ export function decodeEnforcerEvent(record: Uint8Array): EnforcerEvent {
     resource: resource[0] === 0x2f || resource[0] === 0 ? text(resource) : Buffer.from(resource.subarray(0, 12)).toString('hex'),
     source: text(raw.source),
   };
+}
+
+/** What an event's resource names, read from its operation and resource (decodeEventResource). */
+export type EventResource =
+  /** A file or an executable; `path` is '' when the kernel could not resolve it (`fail-closed`). */
+  | { readonly kind: 'path'; readonly path: string }
+  /** socket(2)'s arguments as the hook saw them (type without SOCK_NONBLOCK and SOCK_CLOEXEC). */
+  | { readonly kind: 'socket'; readonly family: number; readonly type: number; readonly protocol: number }
+  /** A CAP_* number (linux/capability.h). */
+  | { readonly kind: 'capability'; readonly capability: number }
+  /** A signal to a protected process; the event does not say which process or signal. */
+  | { readonly kind: 'signal' }
+  /** A `dropped` record: no resource. */
+  | { readonly kind: 'none' }
+  /** A resource this version does not know how to read, as the event has it. */
+  | { readonly kind: 'unknown'; readonly resource: string };
+
+/**
+ * Reads an event's resource by its operation: a socket's family, type and
+ * protocol and a capability's number from the key bytes, a path as it is.
+ * Never throws: what does not decode is `unknown`.
+ */
+export function decodeEventResource(event: Pick<EnforcerEvent, 'operation' | 'resource'>): EventResource {
+  const key = (expected: number, size: number): Uint8Array | undefined => {
+    if (!/^(?:[0-9a-f]{2})+$/.test(event.resource)) return undefined;
+    const bytes = Buffer.from(event.resource, 'hex');
+    return bytes.length >= size && bytes[0] === expected ? bytes.subarray(0, size) : undefined;
+  };
+  switch (event.operation) {
+    case 0:
+      return { kind: 'none' };
+    case OPERATION_BITS.socket: {
+      const bytes = key(RESOURCE_SOCKET, socketResource.size);
+      if (bytes === undefined) break;
+      const { family, type, protocol } = socketResource.decode(bytes);
+      return { kind: 'socket', family, type, protocol };
+    }
+    case OPERATION_BITS.capability: {
+      const bytes = key(RESOURCE_CAPABILITY, capabilityResource.size);
+      if (bytes === undefined) break;
+      return { kind: 'capability', capability: capabilityResource.decode(bytes).capability };
+    }
+    case OPERATION_BITS.signal:
+      return { kind: 'signal' };
+    default:
+      if (event.resource === '' || event.resource.startsWith('/')) return { kind: 'path', path: event.resource };
+  }
+  return { kind: 'unknown', resource: event.resource };
 }

@@ -1,10 +1,11 @@
 /**
  * @bulwark/ebpf-lsm/rules: everything a policy compiler or an alert
  * formatter needs and nothing that touches the system. Rule types and
- * encodeRules, the keys, the layout's constants (src/bpf/layout.h), the
- * glob validator and matcher, and the decoders of the enforcer's events
- * and counters. It imports no native code (no koffi, no libbpf), so it
- * loads anywhere Node.js runs; the main entry re-exports all of it.
+ * encodeRules, the keys, the layout's constants (src/bpf/layout.h) and the
+ * codecs of its keys and event records, the glob validator and matcher,
+ * and the decoders of the enforcer's events and counters. It imports no
+ * native code (no koffi, no libbpf), so it loads anywhere Node.js runs;
+ * the main entry re-exports all of it.
  */
 export { codecs, type Codec, type StructCodec, type StructField, type StructValue } from './codec.js';
 export {
@@ -31,6 +32,8 @@ export {
   SOURCE_DEFINITION,
   SOURCE_SETTINGS,
   VERDICTS,
+  eventRecordCodec,
+  ruleKeyCodec,
   type Operation,
   type RuleAction,
   type Verdict,
@@ -58,4 +61,4 @@ export {
   type SocketRule,
 } from './rules.js';
 export { GLOB_PATTERN_MAX, findGlobProblem, globMatch, validateGlob, type GlobMatchOptions, type GlobMatchResult, type ValidGlob } from './glob.js';
-export { decodeDecisionCounts, decodeEnforcerEvent, type DecisionCounts, type EnforcerEvent } from './records.js';
+export { decodeDecisionCounts, decodeEnforcerEvent, decodeEventResource, type DecisionCounts, type EnforcerEvent, type EventResource } from './records.js';

@@ -377,9 +377,12 @@ function key(source: number, resource: Uint8Array, covered = resource.length): B
   return bytes;
 }
 
-/** The resources that are not paths, as the program writes them into a key's path field. */
-const socketResource = codecs.struct('socket resource', { resource: codecs.u8, family: codecs.u16, type: codecs.u16, protocol: codecs.u16 });
-const capabilityResource = codecs.struct('capability resource', { resource: codecs.u8, capability: codecs.u32 });
+/**
+ * The resources that are not paths, as the program writes them into a key's
+ * path field (and, whole, into an event's resource: records.ts decodes them).
+ */
+export const socketResource = codecs.struct('socket resource', { resource: codecs.u8, family: codecs.u16, type: codecs.u16, protocol: codecs.u16 });
+export const capabilityResource = codecs.struct('capability resource', { resource: codecs.u8, capability: codecs.u32 });
 const globResource = codecs.struct('glob resource', { resource: codecs.u8, slot: codecs.u8 });
 
 /**

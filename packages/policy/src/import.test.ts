@@ -9,18 +9,12 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { sourceNodeArguments } from '../../../test-support/source-node.js';
+import { recordNativeLoads, sourceNodeArguments } from '../../../test-support/source-node.js';
 
 const execute = promisify(execFile);
 const packageDirectory = fileURLToPath(new URL('..', import.meta.url));
 
-const probe = (body: string) => `
-const opened = [];
-const dlopen = process.dlopen;
-process.dlopen = function (module, filename, ...rest) {
-  opened.push(filename);
-  return dlopen.call(this, module, filename, ...rest);
-};
+const probe = (body: string) => `${recordNativeLoads}
 ${body}
 process.stdout.write(JSON.stringify({ native: opened.filter((path) => path.endsWith('.node')), result }));
 `;

@@ -757,8 +757,10 @@ static __always_inline void fill_source(struct scratch *s, struct event *e)
 
 /*
  * Counts a decision and, for a block or an audit, emits an event (through
- * the throttle). `resource` is the resolved path in s->path from `start`,
- * or a NUL-terminated description when `start` is negative.
+ * the throttle). The event's resource is the resolved path in s->path from
+ * `start`, or, when `start` is negative, s->key.path copied whole: a socket
+ * or capability key holds zero bytes (AF_INET is 02 00), which a string
+ * copy would stop at, losing the type and protocol.
  */
 static __noinline void report(struct scope_ref *scope, struct scratch *s, int start, __u32 operation, struct decision *d)
 {
@@ -785,7 +787,7 @@ static __noinline void report(struct scope_ref *scope, struct scratch *s, int st
 	if (start >= 0)
 		bpf_probe_read_kernel_str(e->resource, sizeof(e->resource), s->path + (start & (PATH_MAX_BYTES - 1)));
 	else
-		bpf_probe_read_kernel_str(e->resource, sizeof(e->resource), &s->key.path);
+		bpf_probe_read_kernel(e->resource, sizeof(e->resource), &s->key.path);
 	fill_source(s, e);
 	bpf_ringbuf_submit(e, 0);
 }

@@ -49,13 +49,17 @@ export {
 } from './binding.js';
 export { errnoName } from './errno.js';
 export {
+  ENFORCER_MAP_NAMES,
   Enforcer,
   createRuleMap,
   fillRuleMap,
   enforcerObjectPath,
   loadEnforcer,
   markRulesChanged,
+  openPinnedEnforcer,
+  type EnforcerMapName,
   type LoadEnforcerOptions,
+  type OpenPinnedEnforcerOptions,
   type ThrottleLimits,
 } from './enforcer.js';
 export {

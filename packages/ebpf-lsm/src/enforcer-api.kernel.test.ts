@@ -37,7 +37,7 @@ afterAll(() => {
 describe('the typed Enforcer in the kernel guest', () => {
   it('loads with every program attached, enforces a scope, swaps its rules, reports decoded events, and detaches', async () => {
     const active = enforcer!;
-    expect(active.links.size).toBe(active.object.programs().length);
+    expect(active.links.size).toBe(active.object?.programs().length);
     const scope = makeCgroup('bulwark-api', 'a', cgroups);
     active.setScope(scope.id, 9);
     expect(active.setRules(9, [{ path: join(work, 'a'), operations: ['read'], id: 70 }])).toBeGreaterThan(0);

@@ -94,9 +94,9 @@ describe('the decision cache in the kernel guest', () => {
 
     // What the generation is for: a set swapped in by hand, not marked, leaves the old
     // set's cached allows in use (the old set still applies, whole) until it is marked.
-    active.object.map('rules').updateInnerMap(codecs.u32.encode(1), ruleMap('cache_unmarked', [{ path: join(base, 'blocked'), operations: ['read'] }]));
+    active.map('rules').updateInnerMap(codecs.u32.encode(1), ruleMap('cache_unmarked', [{ path: join(base, 'blocked'), operations: ['read'] }]));
     expect(inScope(cgroup, `o b ${base}/blocked`)).toEqual({ b: 'ok' });
-    markRulesChanged(active.object.map('generations'), 1);
+    markRulesChanged(active.map('generations'), 1);
     expect(inScope(cgroup, `o b ${base}/blocked`)).toEqual({ b: 'denied' });
   });
 

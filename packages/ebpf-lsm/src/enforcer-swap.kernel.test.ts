@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
-import { makeCgroup as makeScopeCgroup, ruleMap } from './__fixtures__/enforcer.js';
+import { makeCgroup as makeScopeCgroup, ruleMap, startOpenLoop } from './__fixtures__/enforcer.js';
 import { codecs, createRuleMap, markRulesChanged, openObject, type LoadedObject } from './index.js';
 import { encodeRules, type Rule } from './rules.js';
 
@@ -40,30 +40,8 @@ afterAll(() => {
   if (work !== undefined) spawnSync('rm', ['-rf', work]);
 });
 
-/** Starts the reader in `cgroup`: `ready` first, then `try` before each open for reading and writing, and `open` when one succeeds. */
-function startReader(cgroup: string) {
-  const file = join(work, 'file');
-  const script = `echo $$ > ${cgroup}/cgroup.procs; echo ready; while :; do echo try; if (: 1<> ${file}) 2>/dev/null; then echo open; fi; done`;
-  const reader = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  const ready = new Promise<void>((resolve) => {
-    reader.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      if (output.startsWith('ready')) resolve();
-    });
-  });
-  return {
-    ready,
-    async stop(): Promise<{ tries: number; opened: number }> {
-      const exited = new Promise((resolve) => reader.once('exit', resolve));
-      spawnSync('pkill', ['-KILL', '-P', String(reader.pid)]);
-      reader.kill('SIGKILL');
-      await exited;
-      const lines = output.split('\n');
-      return { tries: lines.filter((line) => line === 'try').length, opened: lines.filter((line) => line === 'open').length };
-    },
-  };
-}
+/** A reader in `cgroup` that keeps opening the file for reading and writing (startOpenLoop). */
+const startReader = (cgroup: string) => startOpenLoop(cgroup, `(: 1<> ${join(work, 'file')}) 2>/dev/null`);
 
 const readBlocked: Rule[] = [{ path: '', operations: ['read'] }];
 const writeBlocked: Rule[] = [{ path: '', operations: ['write'] }];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeBinding } from './__fixtures__/fake-binding.js';
 import { Enforcer, fillRuleMap, markRulesChanged } from './enforcer.js';
 import { codecs } from './codec.js';
-import { CONFIG_NO_CACHE, DECISION_COUNTS_SIZE, EVENT_SIZE, OPERATION_BITS, RULE_KEY_SIZE, RULE_VALUE_SIZE, SOURCE_ANY, eventRecordCodec, ruleKeyCodec, throttleConfigCodec } from './layout.js';
+import { CONFIG_NO_CACHE, DECISION_COUNTS_SIZE, EVENT_SIZE, LAYOUT_VERSION, OPERATION_BITS, RULE_KEY_SIZE, RULE_VALUE_SIZE, SOURCE_ANY, eventRecordCodec, ruleKeyCodec, throttleConfigCodec } from './layout.js';
 import { decodeDecisionCounts, decodeEnforcerEvent, decodeEventResource } from './records.js';
 import { createMap, type BpfMap } from './map.js';
 import { capabilityKey, encodeRules, socketKey } from './rules.js';
@@ -100,9 +100,9 @@ describe('rule maps', () => {
 });
 
 describe('Enforcer argument checks (before any map is touched)', () => {
-  // An object whose maps must never be reached: every check below fails first.
-  const untouchable = new Proxy({}, { get: () => { throw new Error('touched the object'); } }) as unknown as LoadedObject;
-  const enforcer = new Enforcer(untouchable, new Map());
+  // An enforcer with no maps at all: every check below fails before one is looked for.
+  const untouchable = new Proxy({}, { get: () => { throw new Error('touched the map'); } }) as unknown as BpfMap;
+  const enforcer = new Enforcer({ object: undefined, maps: new Map(), rodata: undefined, links: new Map(), layoutVersion: LAYOUT_VERSION, pinDirectory: undefined });
 
   it('refuses scope indexes outside 0 to 4095', () => {
     expect(() => enforcer.setScope(1n, 4096)).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION', message: 'set scope: scope: expected an integer from 0 to 4095, got 4096' }));
@@ -115,14 +115,13 @@ describe('Enforcer argument checks (before any map is touched)', () => {
   });
 
   it('refuses to mark a scope outside 0 to 4095', () => {
-    expect(() => markRulesChanged(untouchable as unknown as BpfMap, 4096)).toThrow(/mark rules changed: scope: expected an integer from 0 to 4095, got 4096/);
+    expect(() => markRulesChanged(untouchable, 4096)).toThrow(/mark rules changed: scope: expected an integer from 0 to 4095, got 4096/);
   });
 
   it('writes the throttle limits and the cache flag as struct throttle_config, keeping the other fields', () => {
     const binding = new FakeBinding();
     using config = createMap({ type: 'array', keySize: 4, valueSize: throttleConfigCodec.size, maxEntries: 1, name: 'config', binding });
-    const object = { map: (name: string) => (name === 'config' ? config : expect.fail(`touched map ${name}`)) } as unknown as LoadedObject;
-    const withConfig = new Enforcer(object, new Map());
+    const withConfig = new Enforcer({ object: undefined, maps: new Map([['config', config]]), rodata: undefined, links: new Map(), layoutVersion: LAYOUT_VERSION, pinDirectory: undefined });
     withConfig.setDecisionCache(false);
     withConfig.setThrottle({ eventsPerSecond: 5, suppressMs: 1.5 });
     const read = () => throttleConfigCodec.decode(config.lookup(codecs.u32.encode(0))!);

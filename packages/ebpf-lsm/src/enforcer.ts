@@ -6,15 +6,17 @@
  * event throttle, events and counters. Everything else stays reachable
  * through `object` for tools that need the raw maps.
  */
+import { readdirSync, rmdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ValidationError } from '@bulwark/errors';
+import { NotSupportedError, ValidationError, addContext, errnoOf, toSystemError } from '@bulwark/errors';
+import type { LibbpfBinding } from './binding.js';
 import { codecs, type Codec } from './codec.js';
 import { StateError } from './errors.js';
-import type { Link } from './link.js';
-import { createMap, type BpfMap } from './map.js';
+import { Link } from './link.js';
+import { BpfMap, createMap, mapBinding } from './map.js';
 import { openObject, type LoadedObject, type OpenObjectOptions } from './object.js';
 import { openRingBuffer, type RingBuffer, type RingBufferOptions } from './ring-buffer.js';
-import { NotSupportedError } from '@bulwark/errors';
 import {
   CONFIG_NO_CACHE,
   EVENT_SIZE,
@@ -68,8 +70,9 @@ const NO_PREALLOC = 1;
  * one (the map is not in use yet, so either way no program sees it half
  * filled). The caller closes it once swapped in.
  */
-export function createRuleMap(entries: readonly RuleEntry[], name = 'scope_rules'): BpfMap {
-  const map = createMap({ type: 'lpm_trie', flags: NO_PREALLOC, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name });
+export function createRuleMap(entries: readonly RuleEntry[], name = 'scope_rules', options: { binding?: LibbpfBinding } = {}): BpfMap {
+  const binding = options.binding === undefined ? {} : { binding: options.binding };
+  const map = createMap({ type: 'lpm_trie', flags: NO_PREALLOC, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name, ...binding });
   try {
     fillRuleMap(map, entries);
     return map;
@@ -116,6 +119,52 @@ function checkScope(operation: string, index: number): void {
 }
 
 /**
+ * The maps user space reads or writes, which pin() pins as `map-<name>`
+ * and openPinnedEnforcer() opens again. The programs' own state (the
+ * decision cache, each task's source, the scratch buffers) stays reachable
+ * through the programs alone.
+ */
+export const ENFORCER_MAP_NAMES = ['scopes', 'rules', 'generations', 'decisions', 'throttle', 'config', 'protected', 'events'] as const;
+export type EnforcerMapName = (typeof ENFORCER_MAP_NAMES)[number];
+
+/**
+ * The pin of the object's .rodata, which holds its layout_version: what a
+ * takeover checks first. pin() makes it last and unpin() removes it first,
+ * so where it is, every other pin is too.
+ */
+const LAYOUT_PIN = 'map-rodata';
+const MAP_PIN_PREFIX = 'map-';
+const LINK_PIN_PREFIX = 'link-';
+
+/**
+ * The layout version in an enforcer's .rodata map (layout_version is the
+ * object's only read-only global, so the value starts with it). Throws
+ * StateError naming both versions unless it is LAYOUT_VERSION; `source` is
+ * what the message says has that layout (the object file, the pin directory).
+ */
+function checkLayout(operation: string, source: string, rodata: BpfMap | undefined): number {
+  const value = rodata?.lookup(codecs.u32.encode(0));
+  const version = value === undefined ? undefined : codecs.u32.decode(value);
+  if (version !== LAYOUT_VERSION) {
+    throw new StateError(operation, `${source} has map layout ${version === undefined ? 'unknown' : String(version)}, this package writes layout ${LAYOUT_VERSION}`);
+  }
+  return version;
+}
+
+/** What an Enforcer is made of: from a loaded object, or from the pins of one. */
+interface EnforcerParts {
+  /** The loaded object; undefined for an enforcer opened from pins. */
+  readonly object: LoadedObject | undefined;
+  readonly maps: ReadonlyMap<EnforcerMapName, BpfMap>;
+  /** The object's .rodata map (layout_version). */
+  readonly rodata: BpfMap | undefined;
+  readonly links: ReadonlyMap<string, Link>;
+  readonly layoutVersion: number;
+  /** Where the enforcer's pins are: those it was opened from; undefined until pin(). */
+  readonly pinDirectory: string | undefined;
+}
+
+/**
  * Loads the enforcer: opens the object, checks its layout version against
  * LAYOUT_VERSION (a StateError names both when they differ, before any
  * program is attached), and attaches the programs asked for. Errors: those
@@ -127,12 +176,8 @@ export function loadEnforcer(options: LoadEnforcerOptions = {}): Enforcer {
   const object = openObject(path, { ...(binding === undefined ? {} : { binding }), ...(onLog === undefined ? {} : { onLog }), ...(logLevel === undefined ? {} : { logLevel }) }).load();
   try {
     const rodata = object.maps().find((map) => map.name.endsWith('.rodata'));
-    // layout_version is the object's only read-only global, so .rodata's value starts with it.
-    const rodataValue = rodata?.lookup(codecs.u32.encode(0));
-    const version = rodataValue === undefined ? undefined : codecs.u32.decode(rodataValue);
-    if (version !== LAYOUT_VERSION) {
-      throw new StateError('load enforcer', `${path} has map layout ${version === undefined ? 'unknown' : String(version)}, this package writes layout ${LAYOUT_VERSION}`);
-    }
+    const layoutVersion = checkLayout('load enforcer', path, rodata);
+    const maps = new Map(ENFORCER_MAP_NAMES.map((name) => [name, object.map(name)] as const));
     const names = options.attach === undefined || options.attach === 'all' ? object.programs().map((program) => program.name) : options.attach;
     const links = new Map<string, Link>();
     try {
@@ -141,33 +186,163 @@ export function loadEnforcer(options: LoadEnforcerOptions = {}): Enforcer {
       for (const link of links.values()) link.destroy();
       throw error;
     }
-    return new Enforcer(object, links);
+    return new Enforcer({ object, maps, rodata, links, layoutVersion, pinDirectory: undefined });
   } catch (error) {
     object.close();
     throw error;
   }
 }
 
+export interface OpenPinnedEnforcerOptions {
+  /** The libbpf binding to use; default the real libbpf.so.1. */
+  readonly binding?: LibbpfBinding;
+}
+
+/**
+ * Takes over an enforcer that another process (alive, exited or killed)
+ * pinned with Enforcer.pin(directory): opens every map and link from the
+ * pins, so that this process drives the same scopes, rule sets and
+ * attachments as the one that loaded them. The programs stay attached
+ * throughout: nothing is loaded, detached or written. Checks first that
+ * the pinned object's layout (its .rodata layout_version, pinned as
+ * map-rodata) is this package's, and throws StateError naming both
+ * versions when it is not; StateError too, in one line, when the directory
+ * holds no enforcer or only part of one (what is missing is named), or a
+ * pin holds another map than its name says. Two processes driving the same
+ * pins at once write over each other: make sure the old one is gone.
+ */
+export function openPinnedEnforcer(directory: string, options: OpenPinnedEnforcerOptions = {}): Enforcer {
+  const operation = 'open pinned enforcer';
+  if (typeof directory !== 'string' || directory === '' || directory.includes('\0')) {
+    throw new ValidationError(operation, [{ path: 'directory', message: 'expected a non-empty path' }]);
+  }
+  const root = resolve(directory);
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch (error) {
+    const errno = errnoOf(error);
+    if (errno === 'ENOENT' || errno === 'ENOTDIR') throw new StateError(operation, `no enforcer pinned at ${root} (${errno === 'ENOENT' ? 'no such directory' : 'not a directory'})`);
+    throw toSystemError(operation, error, root);
+  }
+  const present = new Set(names);
+  const linkNames = names.filter((name) => name.startsWith(LINK_PIN_PREFIX)).sort();
+  const mapPins = [...ENFORCER_MAP_NAMES.map((name) => MAP_PIN_PREFIX + name), LAYOUT_PIN];
+  const missing = mapPins.filter((name) => !present.has(name));
+  if (missing.length === mapPins.length && linkNames.length === 0) {
+    throw new StateError(operation, `no enforcer pinned at ${root} (no map-* or link-* pins)`);
+  }
+  if (linkNames.length === 0) missing.push('link-* (no program is attached)');
+  if (missing.length > 0) throw new StateError(operation, `partial enforcer pins at ${root}: missing ${missing.join(', ')}`);
+
+  const binding = options.binding === undefined ? {} : { binding: options.binding };
+  const opened: (BpfMap | Link)[] = [];
+  const open = <T extends BpfMap | Link>(handle: T): T => {
+    opened.push(handle);
+    return handle;
+  };
+  try {
+    const rodata = open(BpfMap.openPinned(join(root, LAYOUT_PIN), binding));
+    if (!rodata.name.endsWith('.rodata')) throw new StateError(operation, `${join(root, LAYOUT_PIN)} holds map ${rodata.name}, not an enforcer's .rodata`);
+    const layoutVersion = checkLayout(operation, root, rodata);
+    const maps = new Map<EnforcerMapName, BpfMap>();
+    for (const name of ENFORCER_MAP_NAMES) {
+      const path = join(root, MAP_PIN_PREFIX + name);
+      const map = open(BpfMap.openPinned(path, binding));
+      if (map.name !== name) throw new StateError(operation, `${path} holds map ${map.name}, not ${name}`);
+      maps.set(name, map);
+    }
+    const links = new Map<string, Link>();
+    for (const name of linkNames) links.set(name.slice(LINK_PIN_PREFIX.length), open(Link.openPinned(join(root, name), binding)));
+    return new Enforcer({ object: undefined, maps, rodata, links, layoutVersion, pinDirectory: root });
+  } catch (error) {
+    // Closing handles opened from pins leaves the pins, and so the enforcement, as they were.
+    for (const handle of opened) handle.close();
+    throw error instanceof StateError && error.operation === operation ? error : addContext(operation, error);
+  }
+}
+
 export class Enforcer implements Disposable {
-  readonly object: LoadedObject;
+  /** The loaded object, for tools that need more than the maps; undefined for an enforcer opened from pins. */
+  readonly object: LoadedObject | undefined;
   /** The attached programs' links, by program name. */
   readonly links: ReadonlyMap<string, Link>;
+  /** The object's map layout version (its .rodata layout_version), LAYOUT_VERSION. */
+  readonly layoutVersion: number;
+  readonly #maps: ReadonlyMap<EnforcerMapName, BpfMap>;
+  readonly #rodata: BpfMap | undefined;
+  #pinDirectory: string | undefined;
+  #closed = false;
 
-  /** @internal Use loadEnforcer(). */
-  constructor(object: LoadedObject, links: ReadonlyMap<string, Link>) {
-    this.object = object;
-    this.links = links;
+  /** @internal Use loadEnforcer() or openPinnedEnforcer(). */
+  constructor(parts: EnforcerParts) {
+    this.object = parts.object;
+    this.links = parts.links;
+    this.layoutVersion = parts.layoutVersion;
+    this.#maps = parts.maps;
+    this.#rodata = parts.rodata;
+    this.#pinDirectory = parts.pinDirectory;
+  }
+
+  /** Opens the enforcer pinned at `directory`: openPinnedEnforcer(). */
+  static openPinned(directory: string, options: OpenPinnedEnforcerOptions = {}): Enforcer {
+    return openPinnedEnforcer(directory, options);
+  }
+
+  /** One of the enforcer's maps (the object's, or one opened from its pin), for what the methods do not cover. */
+  map(name: EnforcerMapName): BpfMap {
+    const map = this.#maps.get(name);
+    if (map === undefined) throw new StateError(`get map ${name}`, `the enforcer has no map ${name}`);
+    return map;
+  }
+
+  /** Where the enforcer is pinned (by pin(), or the directory it was opened from); undefined when it is not. */
+  get pinDirectory(): string | undefined {
+    return this.#pinDirectory;
   }
 
   /** Puts the processes of cgroup `cgroupId` (the cgroup directory's inode number) in scope `index`. */
   setScope(cgroupId: bigint, index: number): void {
     checkScope('set scope', index);
-    this.object.map('scopes').typed(codecs.u64, codecs.u32).update(cgroupId, index);
+    this.map('scopes').typed(codecs.u64, codecs.u32).update(cgroupId, index);
   }
 
   /** Takes a cgroup out of its scope; its processes are no longer affected. Returns whether it was in one. */
   removeScope(cgroupId: bigint): boolean {
-    return this.object.map('scopes').typed(codecs.u64, codecs.u32).delete(cgroupId);
+    return this.map('scopes').typed(codecs.u64, codecs.u32).delete(cgroupId);
+  }
+
+  /**
+   * The scopes in force: cgroup id -> scope index, as the `scopes` map
+   * holds them, ordered by cgroup id. After a restart, what an agent holds
+   * its registry against (ScopeAllocator.fromEntries takes it).
+   */
+  scopes(): Map<bigint, number> {
+    const entries = [...this.map('scopes').typed(codecs.u64, codecs.u32).entries()];
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return new Map(entries);
+  }
+
+  /** Whether scope `index` has a rule set (setRules, not cleared since). */
+  hasRules(index: number): boolean {
+    checkScope('look up rules', index);
+    return this.map('rules').lookup(codecs.u32.encode(index)) !== undefined;
+  }
+
+  /**
+   * The scope indexes that have a rule set, ascending. Each lookup in a map
+   * of maps is slow on some kernels (6.1 waits for an RCU grace period on
+   * each, about 17 ms under TCG against 0.1 ms for a plain array), so only
+   * the candidates are looked up: the indexes `scopes` names, and those
+   * whose rule-set generation has moved (setRules, clearRules and
+   * markRulesChanged move it; all of `generations` is one batch read). A
+   * rule set written into `rules` by hand, not marked, at an index no scope
+   * names, is not seen.
+   */
+  indexesWithRules(): number[] {
+    const candidates = new Set(this.scopes().values());
+    for (const [index, generation] of this.map('generations').typed(codecs.u32, codecs.u64).lookupBatch()) if (generation !== 0n) candidates.add(index);
+    return [...candidates].sort((a, b) => a - b).filter((index) => this.hasRules(index));
   }
 
   /**
@@ -179,31 +354,33 @@ export class Enforcer implements Disposable {
   setRules(index: number, rules: readonly Rule[], options: { postures?: Postures } = {}): number {
     checkScope('set rules', index);
     const entries = encodeRules(rules, options);
-    const map = createRuleMap(entries);
+    const outer = this.map('rules');
+    // The inner map is made through the same binding as the outer one.
+    const map = createRuleMap(entries, 'scope_rules', { binding: mapBinding(outer) });
     try {
-      this.object.map('rules').updateInnerMap(codecs.u32.encode(index), map);
+      outer.updateInnerMap(codecs.u32.encode(index), map);
     } finally {
       map.close();
     }
-    markRulesChanged(this.object.map('generations'), index, { fromSource: rules.some((rule) => rule.fromSource !== undefined) });
+    markRulesChanged(this.map('generations'), index, { fromSource: rules.some((rule) => rule.fromSource !== undefined) });
     return entries.length;
   }
 
   /** Removes scope `index`'s rule set: the scope is then unaffected (as without rules). */
   clearRules(index: number): boolean {
     checkScope('clear rules', index);
-    const deleted = this.object.map('rules').delete(codecs.u32.encode(index));
-    markRulesChanged(this.object.map('generations'), index, { fromSource: false });
+    const deleted = this.map('rules').delete(codecs.u32.encode(index));
+    markRulesChanged(this.map('generations'), index, { fromSource: false });
     return deleted;
   }
 
   /** No scoped process may signal `tgid` (the agent's own processes). */
   protect(tgid: number): void {
-    this.object.map('protected').typed(codecs.u32, codecs.u32).update(tgid, 1);
+    this.map('protected').typed(codecs.u32, codecs.u32).update(tgid, 1);
   }
 
   unprotect(tgid: number): boolean {
-    return this.object.map('protected').typed(codecs.u32, codecs.u32).delete(tgid);
+    return this.map('protected').typed(codecs.u32, codecs.u32).delete(tgid);
   }
 
   /** Sets the per-scope event throttle. */
@@ -227,45 +404,125 @@ export class Enforcer implements Disposable {
 
   /** The `config` value (all zeros, the defaults, if the map has none). */
   #config(): ThrottleConfig {
-    const value = this.object.map('config').lookup(codecs.u32.encode(0));
+    const value = this.map('config').lookup(codecs.u32.encode(0));
     return value === undefined ? { eventsPerSecond: 0, flags: 0, suppressNs: 0n } : throttleConfigCodec.decode(value);
   }
 
   #setConfig(config: ThrottleConfig): void {
-    this.object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode(config));
+    this.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode(config));
   }
 
   /** Scope `index`'s decision counters. */
   decisions(index: number): DecisionCounts {
     checkScope('read decisions', index);
-    const value = this.object.map('decisions').lookup(codecs.u32.encode(index));
+    const value = this.map('decisions').lookup(codecs.u32.encode(index));
     if (value === undefined) throw new StateError('read decisions', `no counters for scope ${index}`);
     return decodeDecisionCounts(value);
   }
 
   /** The decisions' events, decoded, as an async iterator (close it when done). */
   events(options: RingBufferOptions = {}): RingBuffer<EnforcerEvent> {
-    return openRingBuffer(this.object.map('events'), { ...options, codec: enforcerEventCodec });
+    return openRingBuffer(this.map('events'), { ...options, codec: enforcerEventCodec });
+  }
+
+  /** The processes no scoped process may signal (protect()), ascending. */
+  protectedProcesses(): number[] {
+    return [...this.map('protected').typed(codecs.u32, codecs.u32).keys()].sort((a, b) => a - b);
   }
 
   /**
-   * Pins the maps and the links under `directory` (on bpffs), so that the
-   * enforcement outlives this process and another can take it over
-   * (BpfMap.openPinned, Link.openPinned): maps as `map-<name>`, links as
-   * `link-<program>`.
+   * Pins the maps and the links under `directory` (on bpffs; created when
+   * missing), so that the enforcement outlives this process and another can
+   * take it over (openPinnedEnforcer): maps as `map-<name>`, links as
+   * `link-<program>`, and last the object's .rodata as `map-rodata`, which
+   * holds the layout version a takeover checks. When a pin fails, those
+   * made by this call are removed again.
    */
   pin(directory: string): void {
-    for (const name of ['scopes', 'rules', 'generations', 'decisions', 'throttle', 'config', 'protected', 'events']) this.object.map(name).pin(`${directory}/map-${name}`);
-    for (const [program, link] of this.links) link.pin(`${directory}/link-${program}`);
+    const operation = 'pin enforcer';
+    if (this.#pinDirectory !== undefined) throw new StateError(operation, `already pinned at ${this.#pinDirectory}`);
+    const rodata = this.#rodata;
+    if (rodata === undefined) throw new StateError(operation, 'the enforcer has no .rodata map to pin');
+    const root = resolve(directory);
+    const pinned: (BpfMap | Link)[] = [];
+    try {
+      for (const [name, map] of this.#maps) {
+        map.pin(join(root, MAP_PIN_PREFIX + name));
+        pinned.push(map);
+      }
+      for (const [program, link] of this.links) {
+        link.pin(join(root, LINK_PIN_PREFIX + program));
+        pinned.push(link);
+      }
+      rodata.pin(join(root, LAYOUT_PIN));
+    } catch (error) {
+      for (const handle of pinned.reverse()) {
+        try {
+          handle.unpin();
+        } catch {
+          // The first failure is the one to report; this pin stays.
+        }
+      }
+      removeEmptyDirectory(root);
+      throw error;
+    }
+    this.#pinDirectory = root;
   }
 
-  /** Detaches (destroys the links) and unloads. Pinned links and maps stay in the kernel until unpinned. */
+  /**
+   * Removes the pins this enforcer made with pin(directory), or was opened
+   * from: the layout pin first (so that a takeover meanwhile sees partial
+   * pins and refuses), then the maps and links, then the directory if
+   * nothing else is left in it. The programs stay attached while this
+   * process holds the links; close() then detaches them, and the
+   * enforcement ends with nothing left behind. A pin already gone counts
+   * as removed.
+   */
+  unpin(directory: string): void {
+    const operation = 'unpin enforcer';
+    const root = this.#pinDirectory;
+    if (root === undefined) throw new StateError(operation, 'the enforcer is not pinned');
+    if (resolve(directory) !== root) throw new StateError(operation, `the enforcer is pinned at ${root}, not ${resolve(directory)}`);
+    let failure: Error | undefined;
+    for (const handle of [this.#rodata, ...this.#maps.values(), ...this.links.values()]) {
+      try {
+        if (handle !== undefined && handle.pinPath !== undefined) handle.unpin();
+      } catch (error) {
+        // The first failure is reported, after the other pins are removed.
+        if (errnoOf(error) !== 'ENOENT') failure ??= error instanceof Error ? error : new Error(String(error));
+      }
+    }
+    if (failure !== undefined) throw failure;
+    removeEmptyDirectory(root);
+    this.#pinDirectory = undefined;
+  }
+
+  /**
+   * Closes every handle: destroys the links, which detaches the programs
+   * unless they are pinned, closes the maps opened from pins, and unloads
+   * the object. Pinned links and maps stay in the kernel until unpinned.
+   * Closing twice does nothing.
+   */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const link of this.links.values()) link.destroy();
-    this.object.close();
+    for (const map of this.#maps.values()) map.close();
+    this.#rodata?.close();
+    this.object?.close();
   }
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/** Removes `directory` when it exists and is empty; leaves it when anything else is in it. */
+function removeEmptyDirectory(directory: string): void {
+  try {
+    rmdirSync(directory);
+  } catch (error) {
+    const errno = errnoOf(error);
+    if (errno !== 'ENOENT' && errno !== 'ENOTEMPTY' && errno !== 'EEXIST') throw toSystemError('remove pin directory', error, directory);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * @bulwark/ebpf-lsm: load, attach and inspect BPF programs and maps through
  * libbpf. Importing does nothing; the first call loads libbpf.so.1. The pure
- * part (rules, layout, globs, event decoding) is also at
+ * part (rules, layout, globs, event decoding, the scope allocator) is also at
  * @bulwark/ebpf-lsm/rules, which loads no native code at all.
  */
 export { openObject, OpenObject, LoadedObject, type OpenObjectOptions } from './object.js';
@@ -49,12 +49,32 @@ export {
 } from './binding.js';
 export { errnoName } from './errno.js';
 export {
+  ENFORCER_MAP_NAMES,
   Enforcer,
   createRuleMap,
   fillRuleMap,
   enforcerObjectPath,
   loadEnforcer,
   markRulesChanged,
+  openPinnedEnforcer,
+  type EnforcerMapName,
   type LoadEnforcerOptions,
+  type OpenPinnedEnforcerOptions,
   type ThrottleLimits,
 } from './enforcer.js';
+export {
+  probeBpfLsm,
+  probeBpffs,
+  probeBtf,
+  probeEnforcement,
+  probeLibbpf,
+  systemFileAccess,
+  toNotSupportedError,
+  type EnforcementProbeOptions,
+  type EnforcementReport,
+  type LibbpfProbeOptions,
+  type ProbeFileAccess,
+  type ProbeOptions,
+  type ProbeStatus,
+  type SystemProbe,
+} from './probes.js';

@@ -3,9 +3,9 @@
  * formatter needs and nothing that touches the system. Rule types and
  * encodeRules, the keys, the layout's constants (src/bpf/layout.h) and the
  * codecs of its keys and event records, the glob validator and matcher,
- * and the decoders of the enforcer's events and counters. It imports no
- * native code (no koffi, no libbpf), so it loads anywhere Node.js runs;
- * the main entry re-exports all of it.
+ * the decoders of the enforcer's events and counters, and the scope index
+ * allocator. It imports no native code (no koffi, no libbpf), so it loads
+ * anywhere Node.js runs; the main entry re-exports all of it.
  */
 export { codecs, type Codec, type StructCodec, type StructField, type StructValue } from './codec.js';
 export {
@@ -62,3 +62,5 @@ export {
 } from './rules.js';
 export { GLOB_PATTERN_MAX, findGlobProblem, globMatch, validateGlob, type GlobMatchOptions, type GlobMatchResult, type ValidGlob } from './glob.js';
 export { decodeDecisionCounts, decodeEnforcerEvent, decodeEventResource, type DecisionCounts, type EnforcerEvent, type EventResource } from './records.js';
+export { ScopeAllocator, type ScopeAllocatorJson, type ScopeAllocatorOptions } from './scope-allocator.js';
+export { StateError } from './errors.js';

@@ -1,9 +1,10 @@
 /**
  * Kernel-tier helpers shared by the enforcer's tests: container scopes as
  * fresh cgroups, a probe script run in one with new mount and pid
- * namespaces, rule sets as inner maps, and the decision counters.
+ * namespaces, a shell that keeps opening a file in one, rule sets as inner
+ * maps, and the decision counters.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -62,6 +63,68 @@ export function checkOpens(checks: readonly OpenCheck[]): Record<string, string>
   const run = spawnSync('sh', ['-c', lines.join('\n')], { encoding: 'utf8', timeout: 120_000 });
   expect(run.status, run.stderr).toBe(0);
   return parseLabels(run.stdout);
+}
+
+/** A shell in a scope that keeps trying one open (startOpenLoop). */
+export interface OpenLoop {
+  /** Resolves once the shell is in its cgroup and about to try the first open. */
+  readonly ready: Promise<void>;
+  /** Opens tried so far. */
+  readonly tries: number;
+  /** Of those, the ones that succeeded. */
+  readonly opened: number;
+  /** Resolves once `count` more opens have been tried than now. */
+  moreTries(count: number): Promise<void>;
+  /** Kills the shell (and a subshell it is in) and resolves with the final counts once it is gone. */
+  stop(): Promise<{ tries: number; opened: number }>;
+}
+
+/**
+ * Starts a shell that moves itself into `cgroup` and then runs `open` (a
+ * shell command that opens a file and fails when the open is denied, such
+ * as `(: 1<> /f) 2>/dev/null`) in a tight loop, printing `try` before each
+ * attempt and `open` after each success, which are counted as they come.
+ */
+export function startOpenLoop(cgroup: string, open: string): OpenLoop {
+  const script = `echo $$ > ${cgroup}/cgroup.procs; echo ready; while :; do echo try; if ${open}; then echo open; fi; done`;
+  const shell = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const counts = { tries: 0, opened: 0 };
+  let partial = '';
+  let onReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const waiting: { tries: number; resolve: () => void }[] = [];
+  shell.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === 'try') counts.tries++;
+      else if (line === 'open') counts.opened++;
+      else if (line === 'ready') onReady();
+    }
+    for (const waiter of waiting.filter((entry) => counts.tries >= entry.tries)) {
+      waiting.splice(waiting.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  });
+  const exited = new Promise((resolve) => shell.once('exit', resolve));
+  return {
+    ready,
+    get tries() {
+      return counts.tries;
+    },
+    get opened() {
+      return counts.opened;
+    },
+    moreTries(count: number): Promise<void> {
+      return new Promise((resolve) => waiting.push({ tries: counts.tries + count, resolve }));
+    },
+    async stop() {
+      spawnSync('pkill', ['-KILL', '-P', String(shell.pid)]);
+      shell.kill('SIGKILL');
+      await exited;
+      return { ...counts };
+    },
+  };
 }
 
 /** A scope's rule set as a fresh inner map, sized to its entries. */

@@ -26,6 +26,8 @@ import {
   logLevels,
 } from '../binding.js';
 import type { LogEntry } from '../errors.js';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export const EPERM = 1;
 export const ENOENT = 2;
@@ -67,6 +69,8 @@ export interface FakeMapSpec extends MapDefinition {
   readonly name: string;
   /** A map of maps declared with `__array(values, ...)`: libbpf makes its template from this. */
   readonly innerMap?: MapDefinition;
+  /** An array map's value in every slot when created (what a `.rodata` holds at load); zeros otherwise. */
+  readonly initialValue?: Uint8Array;
 }
 
 export interface FakeObjectSpec {
@@ -206,6 +210,13 @@ export class FakeBinding implements LibbpfBinding {
   batchCommands = true;
   /** Where pins may go, like a BPF file system mount. */
   bpffsRoot = '/sys/fs/bpf';
+  /**
+   * Also make each pin an empty file (and removing it, remove the file), so
+   * that code listing a pin directory with node:fs sees the pins: set
+   * bpffsRoot to a temporary directory first. Parent directories are made
+   * as libbpf makes them (bpf_map__pin, bpf_link__pin; not bpf_obj_pin).
+   */
+  pinFiles = false;
   /** Paths with a link pinned at them (they outlive FakeLink handles, as pins do). */
   readonly pins = new Map<string, string>();
   /** Paths with a map pinned at them: they keep the map alive, as pins do. */
@@ -422,6 +433,7 @@ export class FakeBinding implements LibbpfBinding {
       throw new LibbpfCallError('bpf_link__pin', EINVAL);
     }
     if (this.pins.has(path)) throw new LibbpfCallError('bpf_link__pin', EEXIST);
+    this.#pinFile(path, true);
     this.pins.set(path, fake.description);
     fake.pinPath = path;
   }
@@ -431,6 +443,7 @@ export class FakeBinding implements LibbpfBinding {
     this.#enter('unpinLink', fake.pinPath);
     if (fake.pinPath === undefined) throw new LibbpfCallError('bpf_link__unpin', EINVAL);
     this.pins.delete(fake.pinPath);
+    this.#unpinFile(fake.pinPath);
     fake.pinPath = undefined;
   }
 
@@ -484,7 +497,7 @@ export class FakeBinding implements LibbpfBinding {
   pinMap(map: MapPointer, path: string): void {
     const fake = this.#map(map);
     this.#enter('pinMap', path);
-    this.#pinAt('bpf_map__pin', fake, path);
+    this.#pinAt('bpf_map__pin', fake, path, true);
     this.#mapPinPaths.set(map, path);
   }
 
@@ -494,13 +507,14 @@ export class FakeBinding implements LibbpfBinding {
     this.#enter('unpinMap', path);
     if (path === undefined) throw new LibbpfCallError('bpf_map__unpin', EINVAL);
     if (!this.mapPins.delete(path)) throw new LibbpfCallError('bpf_map__unpin', ENOENT);
+    this.#unpinFile(path);
     this.#mapPinPaths.delete(map);
   }
 
   pinFd(fd: number, path: string): void {
     const fake = this.#mapByFd(fd);
     this.#enter('pinFd', path);
-    this.#pinAt('bpf_obj_pin', fake, path);
+    this.#pinAt('bpf_obj_pin', fake, path, false);
   }
 
   openPinned(path: string): number {
@@ -515,14 +529,26 @@ export class FakeBinding implements LibbpfBinding {
   removePin(path: string): void {
     this.#enter('removePin', path);
     if (!this.mapPins.delete(path) && !this.pins.delete(path)) throw new LibbpfCallError('unlink', ENOENT);
+    this.#unpinFile(path);
   }
 
-  #pinAt(functionName: string, fake: FakeMap, path: string): void {
+  #pinFile(path: string, makeParents: boolean): void {
+    if (!this.pinFiles) return;
+    if (makeParents) mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, '', { flag: 'wx' });
+  }
+
+  #unpinFile(path: string): void {
+    if (this.pinFiles) rmSync(path, { force: true });
+  }
+
+  #pinAt(functionName: string, fake: FakeMap, path: string, makeParents: boolean): void {
     if (!path.startsWith(`${this.bpffsRoot}/`)) {
       this.print('warn', `libbpf: specified path ${path} is not on BPF FS`);
       throw new LibbpfCallError(functionName, EINVAL);
     }
     if (this.mapPins.has(path) || this.pins.has(path)) throw new LibbpfCallError(functionName, EEXIST);
+    this.#pinFile(path, makeParents);
     this.mapPins.set(path, fake);
   }
 
@@ -593,12 +619,13 @@ export class FakeBinding implements LibbpfBinding {
       if (inner === undefined) return EBADF;
       const template = fake.template;
       const definition = this.#definition(inner);
+      // As the kernel's bpf_map_meta_equal: maximum entries must match for arrays only (array_map_meta_equal).
       if (
         template === undefined ||
         template.type !== definition.type ||
         template.keySize !== definition.keySize ||
         template.valueSize !== definition.valueSize ||
-        template.maxEntries !== definition.maxEntries
+        (arrayTypes.has(template.type) && template.maxEntries !== definition.maxEntries)
       ) {
         return EINVAL;
       }
@@ -749,7 +776,7 @@ export class FakeBinding implements LibbpfBinding {
       for (let index = 0; index < spec.maxEntries; index++) {
         const key = Buffer.alloc(spec.keySize);
         key.writeUInt32LE(index);
-        entries.set(hex(key), Buffer.alloc(valueSize));
+        entries.set(hex(key), spec.initialValue === undefined ? Buffer.alloc(valueSize) : Buffer.from(spec.initialValue));
       }
     }
     const fake: FakeMap = {

@@ -78,7 +78,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   }
   if (config.enforcement === 'required') {
     const { openKernel, requireBpfLsm } = await import('./kernel.js');
-    await requireBpfLsm();
+    requireBpfLsm();
     kernel = await openKernel({
       directory: config.bpffsDirectory,
       throttle: config.alertThrottling ? { eventsPerSecond: config.maxAlertPerSec, suppressMs: config.throttleSec * 1000 } : undefined,
@@ -240,7 +240,9 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     return applied.failed === 0;
   };
   const watcher: PolicyWatcher | undefined =
-    config.enforcement === 'off' ? undefined : watchPolicyDirectory(config.policyDirectory, async () => void (await reloadPolicies()), log);
+    config.enforcement === 'off' ? undefined : watchPolicyDirectory(config.policyDirectory, async () => {
+          await reloadPolicies();
+        }, log);
 
   let sweeping = false;
   const sweep =

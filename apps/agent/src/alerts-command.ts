@@ -34,9 +34,8 @@ Options:
 export function formatAlert(alert: Alert): string {
   const who = alert.containerName ?? alert.containerID ?? alert.hostName;
   const record = alert as Record<string, unknown>;
-  return [alert.updatedTime, who, alert.policyName ?? '-', alert.operation, record.resource ?? '-', alert.action ?? '-', alert.result ?? '-', record.processName ?? record.source ?? '']
-    .map((field) => String(field))
-    .join('  ');
+  const text = (value: unknown) => (typeof value === 'string' || typeof value === 'number' ? String(value) : '-');
+  return [alert.updatedTime, who, alert.policyName, alert.operation, record.resource, alert.action, alert.result, record.processName ?? record.source].map(text).join('  ');
 }
 
 export async function runAlertsCommand(args: readonly string[], io: AlertsIo): Promise<number> {

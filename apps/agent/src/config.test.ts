@@ -7,7 +7,21 @@ import { loadAgentConfig, parseAgentConfig, type AgentConfig } from './config.js
 
 const fixture = (name: string) => new URL(`./__fixtures__/${name}`, import.meta.url);
 
+const enforcementDefaults = {
+  enforcement: 'off',
+  policyDirectory: '/etc/bulwark/policies',
+  bpffsDirectory: '/sys/fs/bpf/bulwark',
+  alerts: { file: '/var/log/bulwark/alerts.jsonl', stdout: false },
+  defaultFilePosture: 'block',
+  defaultNetworkPosture: 'block',
+  defaultCapabilitiesPosture: 'block',
+  alertThrottling: true,
+  maxAlertPerSec: 10,
+  throttleSec: 30,
+} as const;
+
 const defaults: AgentConfig = {
+  ...enforcementDefaults,
   hookSocket: '/run/bulwark/hook.sock',
   controlSocket: '/run/bulwark/control.sock',
   stateFile: '/run/bulwark/containers.json',
@@ -46,6 +60,7 @@ describe('parseAgentConfig', () => {
   test('every field can be set', async () => {
     const text = await readFile(fixture('agent-config.yaml'), 'utf8');
     expect(parseAgentConfig(text, 'agent-config.yaml')).toEqual({
+      ...enforcementDefaults,
       hookSocket: '/run/test/hook.sock',
       controlSocket: '/run/test/control.sock',
       stateFile: '/var/lib/test/containers.json',
@@ -66,6 +81,26 @@ describe('parseAgentConfig', () => {
     expect(config.scan).toEqual({ ...defaults.scan, sweepSeconds: 5 });
     expect(config.limits).toEqual({ ...defaults.limits, maxConnections: 3 });
     expect(config.hookSocket).toBe(defaults.hookSocket);
+  });
+
+  test("seed 002's kubearmor.yaml works as it is: its postures and throttle read, the keys that mean nothing here reported", () => {
+    const text = `k8s: false
+useOCIHooks: true
+hookPath: /run/output.json
+enableKubeArmorStateAgent: true
+enableKubeArmorPolicy: true
+visibility: process,network
+defaultFilePosture: audit
+defaultNetworkPosture: audit
+defaultCapabilitiesPosture: audit
+alertThrottling: true
+maxAlertPerSec: 10
+throttleSec: 30
+`;
+    const config = parseAgentConfig(text, 'kubearmor.yaml');
+    expect(config).toMatchObject({ defaultFilePosture: 'audit', defaultNetworkPosture: 'audit', defaultCapabilitiesPosture: 'audit', alertThrottling: true, maxAlertPerSec: 10, throttleSec: 30 });
+    expect(config.ignoredKeys).toEqual(['k8s', 'useOCIHooks', 'hookPath', 'enableKubeArmorStateAgent', 'enableKubeArmorPolicy', 'visibility']);
+    expect(rejectionOf('defaultFilePosture: deny\n').issues[0]).toMatchObject({ path: 'defaultFilePosture', line: 1 });
   });
 
   test('an empty root list is allowed and turns that runtime off', () => {

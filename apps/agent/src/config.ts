@@ -101,15 +101,15 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
       })),
     );
   }
-  const value: unknown = document.toJS() ?? {};
+  let value: unknown = document.toJS() ?? {};
   const ignored: string[] = [];
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    for (const key of Object.keys(value)) {
-      if (Object.hasOwn(IGNORED_KUBEARMOR_KEYS, key)) {
-        ignored.push(key);
-        delete (value as Record<string, unknown>)[key];
-      }
+    const kept: Record<string, unknown> = {};
+    for (const [key, member] of Object.entries(value)) {
+      if (Object.hasOwn(IGNORED_KUBEARMOR_KEYS, key)) ignored.push(key);
+      else kept[key] = member;
     }
+    value = kept;
   }
   const parsed = agentConfigSchema.safeParse(value);
   if (!parsed.success) {

@@ -12,7 +12,8 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BpfMap } from '@bulwark/ebpf-lsm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeEnforceRootfs, runHookedContainer } from '../../../test-support/enforce.js';
+import { alertSchema } from '@bulwark/alerts';
+import { makeEnforceRootfs, readAlerts, runHookedContainer } from '../../../test-support/enforce.js';
 import {
   makeTemporaryDirectory,
   removeDirectory,
@@ -129,7 +130,28 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     expect(`${host.stdout}${host.stderr}`).not.toMatch(/socket.*(Operation not permitted|Permission denied)/u);
   });
 
-  it('removed every stopped container\'s scope from the kernel', async () => {
+  it('wrote an alert for each decision, in the documented schema, naming the policy', async () => {
+    const alerts = await readAlerts(alertsFile);
+    for (const alert of alerts) expect(alertSchema.safeParse(alert).error?.issues ?? []).toEqual([]);
+    expect(alerts).toContainEqual(
+      expect.objectContaining({
+        containerID: 'mysql',
+        policyName: 'block-mysql-data-access',
+        operation: 'File',
+        resource: '/var/lib/mysql/ibdata1',
+        action: 'Block',
+        result: 'Permission denied',
+        enforcer: 'BPFLSM',
+        labels: expect.stringContaining('app=mysql'),
+      }),
+    );
+    expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'fim', policyName: 'file-integrity-monitoring', resource: '/bin/new', action: 'Block' }));
+    expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'raw', policyName: 'net-raw-block', operation: 'Network', action: 'Block' }));
+    // The unselected container's read raised nothing.
+    expect(alerts.filter((alert) => alert.containerID === 'web')).toEqual([]);
+  });
+
+  it('removed every stopped container\'s scope from the kernel', () => {
     expect(agent.logLines().find((line) => line.message === 'enforcing' && line.id === 'mysql')).toMatchObject({ policies: expect.arrayContaining(['KubeArmorPolicy/block-mysql-data-access']) });
     const removed = agent.logLines().filter((line) => line.message === 'container removed');
     expect(removed.map((line) => line.id)).toEqual(expect.arrayContaining(['mysql', 'web', 'fim', 'raw']));

@@ -70,7 +70,7 @@ export class Enforcement {
   readonly #kernel: ScopeKernel | undefined;
   readonly #log: Logger;
   readonly #postures: EnforcementOptions['postures'];
-  readonly #allocator = new ScopeAllocator();
+  #allocator = new ScopeAllocator();
   /** By scope index. */
   readonly #scopes = new Map<number, ScopeState>();
   /** What a freed scope enforced, until its index is used again: its last events may still be on their way. */
@@ -118,7 +118,7 @@ export class Enforcement {
   adoptKernelScopes(): number {
     if (this.#kernel === undefined) return 0;
     const found = this.#kernel.scopes();
-    for (const [cgroupId, index] of found) this.#allocator.adopt(cgroupId, index);
+    this.#allocator = ScopeAllocator.fromEntries(found);
     return found.length;
   }
 

@@ -31,8 +31,8 @@ export interface KernelEnforcer extends ScopeKernel {
 }
 
 /** Refuses with the probe's reason when BPF LSM is not active. */
-export async function requireBpfLsm(): Promise<void> {
-  const probe = await probeBpfLsm();
+export function requireBpfLsm(): void {
+  const probe = probeBpfLsm();
   if (probe.status !== 'supported') throw new Error(`enforcement required, but ${probe.detail}`);
 }
 
@@ -40,7 +40,7 @@ export async function openKernel(options: KernelOptions): Promise<KernelEnforcer
   const { directory, log } = options;
   let enforcer: Enforcer;
   let tookOver = false;
-  if (existsSync(`${directory}/link-enforce_file_open`) || existsSync(`${directory}/map-scopes`)) {
+  if (existsSync(`${directory}/map-scopes`)) {
     enforcer = openPinnedEnforcer(directory);
     tookOver = true;
     log.info('enforcer taken over', { directory });
@@ -74,7 +74,7 @@ export async function openKernel(options: KernelOptions): Promise<KernelEnforcer
     removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
     setRules: (index: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(index, rules, { postures }),
     clearRules: (index) => enforcer.clearRules(index),
-    scopes: () => enforcer.scopes(),
+    scopes: () => [...enforcer.scopes()],
     events: () => enforcer.events(),
     close: () => enforcer.close(),
   };

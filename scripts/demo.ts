@@ -23,7 +23,7 @@ function activeLsms(): string {
   try {
     return readFileSync('/sys/kernel/security/lsm', 'utf8').trim();
   } catch {
-    return '(securityfs not readable)';
+    return 'unknown: /sys/kernel/security/lsm cannot be read, securityfs is not mounted';
   }
 }
 

@@ -6,7 +6,6 @@ import { CONFIG_NO_CACHE, DECISION_COUNTS_SIZE, EVENT_SIZE, LAYOUT_VERSION, OPER
 import { decodeDecisionCounts, decodeEnforcerEvent, decodeEventResource } from './records.js';
 import { createMap, type BpfMap } from './map.js';
 import { capabilityKey, encodeRules, socketKey } from './rules.js';
-import type { LoadedObject } from './object.js';
 
 describe('enforcer events', () => {
   it('decodes a record field by field, paths as text and other resources as key bytes', () => {

@@ -294,19 +294,6 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     .sort((a, b) => compareKeys(a.key, b.key));
 }
 
-/** The directory keys above a path key, nearest first: '/a/b/c' and '/a/b/' both give '/a/', then '/'. */
-function directoriesAbove(path: string): string[] {
-  const above: string[] = [];
-  let end = path.endsWith('/') ? path.length - 1 : path.length;
-  while (end > 0) {
-    const slash = path.lastIndexOf('/', end - 1);
-    if (slash < 0) break;
-    above.push(path.slice(0, slash + 1));
-    end = slash;
-  }
-  return above;
-}
-
 /**
  * Merges into each path entry what the directories above it add (see
  * encodeRules). Entries are taken shortest path first, so the nearest
@@ -322,9 +309,21 @@ function mergeDirectories(values: Map<string, { key: Buffer; value: Draft }>): v
   for (const { name, separator, value } of paths) {
     const prefix = name.slice(0, separator + 1);
     const path = name.slice(separator + 1);
-    const above = directoriesAbove(path);
-    const parent = path.endsWith('/') ? undefined : values.get(prefix + above[0]!)?.value;
-    const nearest = above.map((directory) => values.get(prefix + directory)?.value).find((found) => found !== undefined);
+    // The directories above, nearest first, looked up until one has an entry (no list of them is built).
+    let parent: Draft | undefined;
+    let nearest: Draft | undefined;
+    let end = path.endsWith('/') ? path.length - 1 : path.length;
+    for (let first = true; end > 0; first = false) {
+      const slash = path.lastIndexOf('/', end - 1);
+      if (slash < 0) break;
+      const found = values.get(prefix + path.slice(0, slash + 1))?.value;
+      if (first && !path.endsWith('/')) parent = found;
+      if (found !== undefined) {
+        nearest = found;
+        break;
+      }
+      end = slash;
+    }
     for (let action = 0; action < 3; action++) {
       const own = value.ops[action]! | value.childOps[action]!;
       const fromParent = parent === undefined ? 0 : parent.childOps[action]!;

@@ -171,8 +171,10 @@ order=()
 for module in "${modules[@]}"; do
   lines=$(modprobe -C "$empty_config" -d "$tree" -S "$kernel_version" --show-depends "$module") ||
     die "modprobe --show-depends $module failed for $kernel_version"
-  while read -r kind path _; do
+  # The rest of the line is the path (it may hold spaces: the cache lives under the checkout).
+  while read -r kind path; do
     [[ $kind == insmod ]] || continue
+    path=${path%"${path##*[![:space:]]}"}
     name=$(basename "$path")
     name=${name%.xz}
     name=${name%.zst}

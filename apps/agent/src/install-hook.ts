@@ -111,7 +111,7 @@ export async function installHook(options: InstallOptions): Promise<InstallStep[
   }
   const body = bundle.startsWith('#!') ? bundle.slice(bundle.indexOf('\n') + 1) : bundle;
   await mkdir(dirname(options.hookPath), { recursive: true, mode: 0o755 });
-  await writeFileAtomic(options.hookPath, `#!${options.nodePath}\n${body}`, 0o755);
+  await writeFileAtomic(options.hookPath, `${shebangFor(options.nodePath)}\n${body}`, 0o755);
   await chmod(options.hookPath, 0o755);
   await checkExecutable(options.hookPath, 'hook');
   steps.push({ action: 'wrote', path: options.hookPath });
@@ -214,3 +214,13 @@ async function uninstall(options: InstallOptions): Promise<InstallStep[]> {
   return steps;
 }
 
+
+/**
+ * The hook's first line. A shebang ends its interpreter at the first space,
+ * so a Node binary whose path has whitespace (a checkout under "/tmp/ci
+ * clone") is named through `env -S`, which takes a quoted path whole.
+ */
+export function shebangFor(nodePath: string): string {
+  if (!/\s/u.test(nodePath)) return `#!${nodePath}`;
+  return `#!/usr/bin/env -S "${nodePath.replace(/["\\$]/gu, (character) => `\\${character}`)}"`;
+}

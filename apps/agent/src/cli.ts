@@ -84,10 +84,13 @@ and validates each by reading it back.
   podman, crio   writes bulwark.json into the hooks directory (oci-hooks 1.0.0)
   containerd     adds the hook to containerd's base runtime spec
   runc           adds the hook to a bundle's config.json
+  kata-guest     writes prestart/ and poststop/ scripts into Kata's guest_hook_path
+                 (in the guest image; the kata-agent runs them)
 
 Options:
   --runtime RUNTIME       ${RUNTIMES.join(', ')} (required)
-  --hooks-dir DIR         podman: ${DEFAULT_HOOKS_DIRECTORIES.podman}; crio: ${DEFAULT_HOOKS_DIRECTORIES.crio}
+  --hooks-dir DIR         podman: ${DEFAULT_HOOKS_DIRECTORIES.podman}; crio: ${DEFAULT_HOOKS_DIRECTORIES.crio};
+                          kata-guest: ${DEFAULT_HOOKS_DIRECTORIES['kata-guest']}
   --base-spec FILE        containerd base spec (default ${DEFAULT_BASE_SPEC})
   --bundle DIR            runc: the bundle to change
   --fail-mode MODE        open (default): containers start when the agent cannot be asked;

@@ -5,10 +5,12 @@ import { createHookServer, RequestRefusedError, type ContainerReport, type HookS
 import { isProcessAlive } from '@bulwark/procfs';
 import type { AgentConfig } from './config.js';
 import { PodmanNames, discoverContainers } from './discover.js';
+import type { Alert } from '@bulwark/alerts';
 import { AlertPipeline } from './alerts.js';
 import { Enforcement } from './enforcement.js';
 import type { KernelEnforcer } from './kernel.js';
 import type { Logger } from './log.js';
+import { Metrics, parseListenAddress, serveMetrics, type MetricsServer } from './metrics.js';
 import { loadPolicySet, watchPolicyDirectory, type PolicyWatcher } from './policy-store.js';
 import { ContainerRegistry, type ContainerRecord } from './registry.js';
 
@@ -22,6 +24,8 @@ export interface RunningAgent {
   reloadPolicies(): Promise<boolean>;
   readonly hookServer: HookServer;
   readonly controlServer: HookServer;
+  /** The metrics endpoint, when the configuration asks for one (metrics.listen). */
+  readonly metrics: MetricsServer | undefined;
   /** Stops serving, writes the registry, and resolves when all is closed. */
   stop(): Promise<void>;
 }
@@ -68,6 +72,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     throw toSystemError('create state directory', error, dirname(config.stateFile));
   }
   for (const key of config.ignoredKeys ?? []) log.warn('configuration key ignored', { key });
+  const metrics = config.metrics === undefined ? undefined : new Metrics();
 
   // Policies and the kernel first: a container registered below is enforced before the agent answers for it.
   let kernel: KernelEnforcer | undefined;
@@ -108,6 +113,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       stdout: config.alerts.stdout,
       ...(config.alertThrottling ? { throttle: { eventsPerSecond: config.maxAlertPerSec, suppressMs: config.throttleSec * 1000 } } : {}),
       log,
+      ...(metrics === undefined ? {} : { onAlert: (alert: Alert) => metrics.observeAlert(alert) }),
     });
     alerts.start(kernel.events());
   }
@@ -175,7 +181,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
 
   const hookServer = createHookServer({
     socketPath: config.hookSocket,
-    handler: handleHook,
+    handler: metrics === undefined ? handleHook : metrics.timeHook(handleHook),
     allowedTypes: ['ping', 'container.create', 'container.stop'],
     maxConnections: config.limits.maxConnections,
     idleTimeoutMs: config.limits.idleTimeoutMs,
@@ -203,10 +209,21 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     onEvent: serverLogger(log, 'control'),
   });
   await hookServer.listen();
+  let metricsServer: MetricsServer | undefined;
   try {
     await controlServer.listen();
+    if (metrics !== undefined && config.metrics !== undefined) {
+      metrics.setSources({
+        version: AGENT_VERSION,
+        containers: () => registry.size,
+        scopes: () => enforcement.scopeCount,
+        rules: () => [...enforcement.scopeStates()].map((state) => ({ containerId: state.containerId, containerName: state.workload.name, rules: state.compiled.rules.length })),
+        ringBuffer: () => alerts?.ring,
+      });
+      metricsServer = await serveMetrics(metrics, parseListenAddress(config.metrics.listen)!, log);
+    }
   } catch (error) {
-    await hookServer.close();
+    await Promise.all([hookServer.close(), controlServer.close()]);
     throw error;
   }
 
@@ -272,10 +289,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     reloadPolicies,
     hookServer,
     controlServer,
+    metrics: metricsServer,
     async stop() {
       if (sweep !== undefined) clearInterval(sweep);
       watcher?.close();
-      await Promise.all([hookServer.close(), controlServer.close()]);
+      await Promise.all([hookServer.close(), controlServer.close(), metricsServer?.close()]);
       await registry.persist();
       await alerts?.stop();
       // The pinned enforcer stays attached with every scope and rule: enforcement goes on while no agent runs.

@@ -20,6 +20,8 @@ export interface AlertPipelineOptions {
   readonly stdout?: boolean;
   readonly throttle?: { readonly eventsPerSecond: number; readonly suppressMs: number };
   readonly log: Logger;
+  /** Called with each alert made (the metrics count them). */
+  readonly onAlert?: (alert: Alert) => void;
 }
 
 export class AlertPipeline {
@@ -71,6 +73,7 @@ export class AlertPipeline {
     this.buffer.push(alert);
     this.#file?.write(alert);
     this.#stdout?.write(alert);
+    this.#options.onAlert?.(alert);
     return alert;
   }
 
@@ -78,6 +81,12 @@ export class AlertPipeline {
   reopen(): void {
     this.#bootTimeNs = measureBootTimeNs();
     this.#file?.reopen();
+  }
+
+  /** The ring buffer being read: records received, and lost to a full ring where the program counts them. */
+  get ring(): { received: number; dropped: number | undefined } | undefined {
+    const events = this.#events;
+    return events === undefined ? undefined : { received: events.received, dropped: events.dropped };
   }
 
   get stats() {

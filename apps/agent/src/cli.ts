@@ -13,6 +13,7 @@ import {
   installHook,
   type Runtime,
 } from './install-hook.js';
+import { INSTALL_SERVICE_HELP, runInstallServiceCommand } from './install-service.js';
 import { createLogger } from './log.js';
 import { runAlertsCommand } from './alerts-command.js';
 import { runPolicyCommand } from './policy-command.js';
@@ -32,6 +33,7 @@ Commands:
   agent          run the agent: serve the hook socket, keep the container registry
   containers     list the containers the running agent knows
   install-hook   install (or --uninstall) the OCI hook for a runtime
+  install-service  install (or --uninstall) the agent as a systemd service
   policy         validate policies, or explain what they do to a workload
   alerts         print (or --follow) the running agent's alerts
   probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
@@ -84,10 +86,13 @@ and validates each by reading it back.
   podman, crio   writes bulwark.json into the hooks directory (oci-hooks 1.0.0)
   containerd     adds the hook to containerd's base runtime spec
   runc           adds the hook to a bundle's config.json
+  kata-guest     writes prestart/ and poststop/ scripts into Kata's guest_hook_path
+                 (in the guest image; the kata-agent runs them)
 
 Options:
   --runtime RUNTIME       ${RUNTIMES.join(', ')} (required)
-  --hooks-dir DIR         podman: ${DEFAULT_HOOKS_DIRECTORIES.podman}; crio: ${DEFAULT_HOOKS_DIRECTORIES.crio}
+  --hooks-dir DIR         podman: ${DEFAULT_HOOKS_DIRECTORIES.podman}; crio: ${DEFAULT_HOOKS_DIRECTORIES.crio};
+                          kata-guest: ${DEFAULT_HOOKS_DIRECTORIES['kata-guest']}
   --base-spec FILE        containerd base spec (default ${DEFAULT_BASE_SPEC})
   --bundle DIR            runc: the bundle to change
   --fail-mode MODE        open (default): containers start when the agent cannot be asked;
@@ -106,6 +111,7 @@ Options:
   --uninstall             remove the runtime's hook entry instead
   -h, --help              show this help
 `,
+  'install-service': INSTALL_SERVICE_HELP,
   probe: `Usage: bulwark probe [--json]
 
 Reports kernel, BPF LSM, BTF, bpffs, cgroup layout, runtimes and libbpf:
@@ -144,6 +150,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await runContainersCommand(rest, io);
       case 'install-hook':
         return await runInstallCommand(rest, io);
+      case 'install-service':
+        return await runInstallServiceCommand(rest, io);
       case 'probe':
         return await runProbeCommand(rest, io);
       case 'policy':

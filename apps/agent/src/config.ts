@@ -4,6 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { ValidationError, toSystemError, validationErrorFromZod } from '@bulwark/errors';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_HOOK_SOCKET } from '@bulwark/hook-client';
 import { DEFAULT_DISCOVER_OPTIONS } from './discover.js';
+import { isLoopbackHost, parseListenAddress } from './metrics.js';
 
 const absolutePath = z.string().min(1).refine((value) => value.startsWith('/'), 'must be an absolute path');
 
@@ -57,6 +58,17 @@ export const agentConfigSchema = z.strictObject({
       maxFrameBytes: z.number().int().min(1024).max(1024 * 1024).default(64 * 1024),
     })
     .prefault({}),
+  /** Prometheus metrics over HTTP (metrics.ts): off unless `listen` is set; loopback only unless `allowRemote`. */
+  metrics: z
+    .strictObject({
+      listen: z.string().refine((value) => parseListenAddress(value) !== undefined, 'expected host:port, such as 127.0.0.1:9464 or [::1]:9464'),
+      allowRemote: z.boolean().default(false),
+    })
+    .refine((metrics) => metrics.allowRemote || isLoopbackHost(parseListenAddress(metrics.listen)?.host ?? 'localhost'), {
+      path: ['listen'],
+      message: 'not a loopback address: metrics would be served beyond this host (set metrics.allowRemote: true to allow that)',
+    })
+    .optional(),
 });
 export type AgentConfig = z.infer<typeof agentConfigSchema> & {
   /** kubearmor.yaml keys the file had that Bulwark accepts and ignores (IGNORED_KUBEARMOR_KEYS), to report at start. */

@@ -105,6 +105,11 @@ export class Enforcement {
     return this.#scopes.size;
   }
 
+  /** What each scope in use enforces (for the metrics). */
+  scopeStates(): IterableIterator<ScopeState> {
+    return this.#scopes.values();
+  }
+
   /** Compiles for a workload, as enforcement would (for explain and audit). */
   compile(workload: Workload): CompiledPolicySet {
     return compilePolicies(this.#policies, workload, this.#postures === undefined ? {} : { postures: this.#postures });

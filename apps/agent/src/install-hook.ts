@@ -1,6 +1,6 @@
-import { access, chmod, constants, mkdir, readFile, rm } from 'node:fs/promises';
+import { access, chmod, constants, lstat, mkdir, readFile, rm } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
-import { dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ValidationError, errnoOf, toSystemError } from '@bulwark/errors';
 import { parseHookConfig, renderHookConfig, type HookConfigInput } from '@bulwark/hook-client';
@@ -13,13 +13,26 @@ import {
   writeFileAtomic,
 } from '@bulwark/oci-state';
 
-export const RUNTIMES = ['podman', 'crio', 'containerd', 'runc'] as const;
+export const RUNTIMES = ['podman', 'crio', 'containerd', 'runc', 'kata-guest'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
-export const DEFAULT_HOOKS_DIRECTORIES: Record<'podman' | 'crio', string> = {
+export const DEFAULT_HOOKS_DIRECTORIES: Record<'podman' | 'crio' | 'kata-guest', string> = {
   podman: '/usr/share/containers/oci/hooks.d',
   crio: '/etc/containers/oci/hooks.d',
+  // Kata's guest_hook_path, in the guest image: the kata-agent reads its prestart/, poststart/ and poststop/.
+  'kata-guest': '/usr/share/oci/hooks',
 };
+/**
+ * The file name in each of the guest hook directory's stage directories.
+ * The number orders it among other guest hooks (by name): early, so the
+ * container is enforced before hooks that come after it run.
+ */
+export const KATA_GUEST_HOOK_NAME = '10-bulwark';
+/** The stages the kata-agent reads from guest_hook_path, and the two Bulwark's hook is installed for. */
+const KATA_STAGE_DIRECTORIES = ['prestart', 'poststart', 'poststop'];
+export const KATA_GUEST_STAGES = ['prestart', 'poststop'] as const;
+/** The kata-agent kills a guest hook after 10 s by default: the hook's own deadline stays well under that. */
+export const KATA_GUEST_MAX_TIMEOUT_MS = 8000;
 export const DEFAULT_HOOK_PATH = '/usr/local/lib/bulwark/bulwark-hook';
 export const DEFAULT_BASE_SPEC = '/etc/containerd/base-spec.json';
 export const HOOKS_FILE_NAME = 'bulwark.json';
@@ -72,13 +85,46 @@ async function checkExecutable(path: string, what: string): Promise<void> {
   }
 }
 
-function checkNodeVersion(nodePath: string): void {
+/** Refuses a Node binary older than 24 (or not a Node at all); `command` and `what` name the caller in the message. */
+export function checkNodeVersion(nodePath: string, command = 'install-hook', what = 'the hook'): void {
   const result = spawnSync(nodePath, ['-p', 'process.versions.node'], { encoding: 'utf8', timeout: 10_000 });
-  const version = result.stdout.trim();
+  const version = (result.stdout ?? '').trim();
   const major = Number.parseInt(version.split('.')[0] ?? '', 10);
   if (result.status !== 0 || !(major >= 24)) {
-    throw usage(`the hook needs Node 24 or newer; ${nodePath} is ${version === '' ? 'not a working node' : `Node ${version}`} (pass --node)`);
+    throw new ValidationError(command, [{ path: '', message: `${what} needs Node 24 or newer; ${nodePath} is ${version === '' ? 'not a working node' : `Node ${version}`} (pass --node)` }]);
   }
+}
+
+/** Quotes a word for /bin/sh: single quotes, each ' written as '\''. */
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/u.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * The executable the kata-agent runs for one stage. The agent passes no
+ * arguments of ours (only the file name and the stage) and no environment,
+ * so this small script names the configuration and the stage, and sets the
+ * compile cache, then replaces itself with the hook.
+ */
+export function renderKataGuestHook(options: { hookPath: string; hookConfigPath: string; stage: string; compileCache: string }): string {
+  return [
+    '#!/bin/sh',
+    "# Bulwark's guest hook (bulwark install-hook --runtime kata-guest). The kata-agent",
+    '# runs every regular executable file of this directory with the OCI state on stdin.',
+    ...(options.compileCache === '' ? [] : [`NODE_COMPILE_CACHE=${shellQuote(options.compileCache)}`, 'export NODE_COMPILE_CACHE']),
+    `exec ${[options.hookPath, '--config', options.hookConfigPath, '--stage', options.stage].map(shellQuote).join(' ')}`,
+    '',
+  ].join('\n');
+}
+
+/** The guest hook directory is guest_hook_path itself, not one of its stage directories. */
+function kataHooksDirectory(options: InstallOptions): string {
+  const directory = options.hooksDirectory ?? DEFAULT_HOOKS_DIRECTORIES['kata-guest'];
+  if (!isAbsolute(directory)) throw usage(`--hooks-dir must be an absolute path, got '${directory}'`);
+  if (KATA_STAGE_DIRECTORIES.includes(basename(directory))) {
+    throw usage(`--hooks-dir is Kata's guest_hook_path (the directory that holds prestart/), got ${directory}; pass ${dirname(directory)}`);
+  }
+  return directory;
 }
 
 /**
@@ -95,6 +141,13 @@ export async function installHook(options: InstallOptions): Promise<InstallStep[
     if (!isAbsolute(path)) throw usage(`${name} must be an absolute path, got '${path}'`);
   }
   if (options.uninstall) return uninstall(options);
+  if (options.runtime === 'kata-guest') {
+    kataHooksDirectory(options);
+    const timeoutMs = options.hookConfig.timeoutMs;
+    if (timeoutMs !== undefined && timeoutMs > KATA_GUEST_MAX_TIMEOUT_MS) {
+      throw usage(`--timeout-ms ${timeoutMs} is too long for a guest hook: the kata-agent kills it after 10 s (at most ${KATA_GUEST_MAX_TIMEOUT_MS})`);
+    }
+  }
 
   const steps: InstallStep[] = [];
   // 1. The hook's configuration, validated before anything else is touched.
@@ -177,8 +230,34 @@ export async function installHook(options: InstallOptions): Promise<InstallStep[
       }
       break;
     }
+    case 'kata-guest': {
+      // One script per stage: a regular file (the kata-agent skips symbolic links), executable, read back.
+      const directory = kataHooksDirectory(options);
+      for (const stage of KATA_GUEST_STAGES) {
+        const file = join(directory, stage, KATA_GUEST_HOOK_NAME);
+        const text = renderKataGuestHook({ hookPath: options.hookPath, hookConfigPath: options.hookConfigPath, stage, compileCache: options.compileCache });
+        await mkdir(dirname(file), { recursive: true, mode: 0o755 });
+        await writeFileAtomic(file, text, 0o755);
+        await checkKataGuestHook(file, text);
+        steps.push({ action: 'wrote', path: file });
+      }
+      break;
+    }
   }
   return steps;
+}
+
+/** What the kata-agent takes: a regular file, not a symbolic link, executable; and it holds what was written. */
+async function checkKataGuestHook(file: string, text: string): Promise<void> {
+  let stats;
+  try {
+    stats = await lstat(file);
+  } catch (error) {
+    throw toSystemError('check guest hook', error, file);
+  }
+  if (!stats.isFile() || (stats.mode & 0o111) === 0) throw new Error(`check guest hook: ${file} is not a regular executable file`);
+  if ((await readFile(file, 'utf8')) !== text) throw new Error(`check guest hook: ${file} does not hold what was written`);
+  await checkExecutable(file, 'guest hook');
 }
 
 async function removeFile(path: string, steps: InstallStep[]): Promise<void> {
@@ -198,6 +277,11 @@ async function uninstall(options: InstallOptions): Promise<InstallStep[]> {
     case 'crio':
       await removeFile(join(options.hooksDirectory ?? DEFAULT_HOOKS_DIRECTORIES[options.runtime], HOOKS_FILE_NAME), steps);
       break;
+    case 'kata-guest': {
+      const directory = kataHooksDirectory(options);
+      for (const stage of KATA_GUEST_STAGES) await removeFile(join(directory, stage, KATA_GUEST_HOOK_NAME), steps);
+      break;
+    }
     case 'runc':
       if (options.bundle === undefined) throw usage('--runtime runc needs --bundle DIR');
       await updateSpecFileHooks(join(options.bundle, 'config.json'), { remove: options.hookPath });

@@ -10,7 +10,7 @@ node_version=24.21.0
 tools="$root/.tools"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-apt_packages=(runc crun podman uidmap busybox-static iproute2 util-linux libbpf1 libbpf-dev clang llvm linux-libc-dev)
+apt_packages=(runc crun podman uidmap busybox-static iproute2 util-linux libbpf1 libbpf-dev clang llvm linux-libc-dev systemd)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

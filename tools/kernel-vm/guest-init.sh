@@ -42,6 +42,10 @@ case "$WORKDIR" in /*) ;; *) fail "WORKDIR must be an absolute path, got '$WORKD
 # cache=loose: the host root is read-only for the guest and does not change
 # during a run, and node starts several times faster than without caching.
 mount -t 9p -o "$p9,ro,cache=loose" host /mnt || fail "mount host root failed"
+# A second view of the host root without the guest's own mounts on it, for
+# the host folders that lie under /tmp or /run (covered below with a tmpfs).
+mkdir -p /host
+mount -o bind /mnt /host || fail "bind host root failed"
 mount -t proc proc /mnt/proc || fail "mount proc failed"
 mount -t sysfs sysfs /mnt/sys || fail "mount sysfs failed"
 mount -t devtmpfs devtmpfs /mnt/dev || fail "mount devtmpfs failed"
@@ -55,6 +59,22 @@ mount -t securityfs securityfs /mnt/sys/kernel/security || fail "mount securityf
 mount -t bpf -o mode=0700 bpf /mnt/sys/fs/bpf || fail "mount bpffs failed"
 mount -t cgroup2 -o nsdelegate cgroup2 /mnt/sys/fs/cgroup || fail "mount cgroup2 failed"
 mount -t tracefs tracefs /mnt/sys/kernel/tracing || fail "mount tracefs failed"
+# Host folders the run needs (the checkout, the shared data beside it) that
+# the tmpfs mounts above cover, as run.sh lists them: bound back, read-only
+# as the rest of the host root, or made again as a symbolic link.
+tab=$(printf '\t')
+if [ -r /ctl/binds ]; then
+  while IFS="$tab" read -r kind path target; do
+    case "$path" in /?*) ;; *) continue ;; esac
+    case "$kind" in
+      bind)
+        mkdir -p "/mnt$path" || fail "cannot create $path in the guest"
+        mount -o bind "/host$path" "/mnt$path" || fail "cannot bind $path into the guest" ;;
+      link)
+        mkdir -p "/mnt${path%/*}" && ln -sfn "$target" "/mnt$path" || fail "cannot link $path in the guest" ;;
+    esac
+  done </ctl/binds
+fi
 mkdir -p /mnt/run/kernel-vm
 mount --bind /ctl /mnt/run/kernel-vm || fail "bind control share failed"
 # The work folder's host path exists in the read-only root unless it lies

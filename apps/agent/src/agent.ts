@@ -219,6 +219,12 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
         scopes: () => enforcement.scopeCount,
         rules: () => [...enforcement.scopeStates()].map((state) => ({ containerId: state.containerId, containerName: state.workload.name, rules: state.compiled.rules.length })),
         ringBuffer: () => alerts?.ring,
+        ...(kernel === undefined
+          ? {}
+          : {
+              decisions: () =>
+                [...enforcement.scopeStates()].map((state) => ({ containerId: state.containerId, containerName: state.workload.name, counts: kernel.decisions(state.index) })),
+            }),
       });
       metricsServer = await serveMetrics(metrics, parseListenAddress(config.metrics.listen)!, log);
     }

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { describeError, toSystemError } from '@bulwark/errors';
 import { loadEnforcer, openPinnedEnforcer, probeBpfLsm, type Enforcer, type EnforcerEvent, type RingBuffer } from '@bulwark/ebpf-lsm';
-import type { Postures, Rule } from '@bulwark/ebpf-lsm/rules';
+import type { DecisionCounts, Postures, Rule } from '@bulwark/ebpf-lsm/rules';
 import type { ScopeKernel } from './enforcement.js';
 import type { Logger } from './log.js';
 
@@ -25,6 +25,8 @@ export interface KernelEnforcer extends ScopeKernel {
   readonly enforcer: Enforcer;
   /** Whether a previous agent's pinned enforcer was taken over. */
   readonly tookOver: boolean;
+  /** Scope `index`'s decision counters, from its container's start. */
+  decisions(index: number): DecisionCounts;
   events(): RingBuffer<EnforcerEvent>;
   /** Closes this process's handles; the pinned enforcer stays attached and in force. */
   close(): void;
@@ -70,11 +72,16 @@ export async function openKernel(options: KernelOptions): Promise<KernelEnforcer
   return {
     enforcer,
     tookOver,
-    setScope: (cgroupId, index) => enforcer.setScope(cgroupId, index),
+    // A new container's counts start at its own first decision: nothing is in the scope before setScope.
+    setScope: (cgroupId, index) => {
+      enforcer.resetDecisions(index);
+      enforcer.setScope(cgroupId, index);
+    },
     removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
     setRules: (index: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(index, rules, { postures }),
     clearRules: (index) => enforcer.clearRules(index),
     scopes: () => [...enforcer.scopes()],
+    decisions: (index) => enforcer.decisions(index),
     events: () => enforcer.events(),
     close: () => enforcer.close(),
   };

@@ -45,6 +45,10 @@ function fedMetrics(): Metrics {
       { containerId: 'a1', containerName: 'web "front"', rules: 7 },
     ],
     ringBuffer: () => ({ received: 12, dropped: 1 }),
+    decisions: () => [
+      { containerId: 'b2', containerName: 'db', counts: { allowed: 40n, denied: 0n, failed: 0n, audited: 3n, cached: 30n } },
+      { containerId: 'a1', containerName: 'web "front"', counts: { allowed: 9n, denied: 2n, failed: 1n, audited: 0n, cached: 0n } },
+    ],
   });
   metrics.observeHookRequest('container.create', 'ok', 0.003);
   metrics.observeHookRequest('container.create', 'refused', 0.2);
@@ -84,6 +88,10 @@ describe('Metrics', () => {
     expect(values.get('bulwark_alerts_total{container_name="db",policy_name="DefaultPosture",action="Audit"}')).toBe(1);
     expect(values.get('bulwark_alerts_throttled_total{container_name="web \\"front\\""}')).toBe(7);
     expect(values.get('bulwark_ring_buffer_received_total')).toBe(12);
+    expect(values.get('bulwark_decisions_total{container_id="a1",container_name="web \\"front\\"",decision="denied"}')).toBe(2);
+    expect(values.get('bulwark_decisions_total{container_id="a1",container_name="web \\"front\\"",decision="failed"}')).toBe(1);
+    expect(values.get('bulwark_decisions_total{container_id="b2",container_name="db",decision="allowed"}')).toBe(40);
+    expect(values.get('bulwark_decisions_total{container_id="b2",container_name="db",decision="audited"}')).toBe(3);
     expect(values.get('bulwark_ring_buffer_dropped_total')).toBe(1);
     // The histogram: cumulative buckets, +Inf equal to the count, the sum in seconds.
     expect(values.get('bulwark_hook_request_duration_seconds_bucket{type="container.create",le="0.0025"}')).toBe(0);
@@ -97,10 +105,10 @@ describe('Metrics', () => {
     expect(fedMetrics().render()).toBe(text);
   });
 
-  it('leaves out what the agent does not have: no sources yet, no ring buffer, a ring without a drop counter', () => {
+  it('leaves out what the agent does not have: no sources yet, no kernel counters, no ring buffer, a ring without a drop counter', () => {
     const metrics = new Metrics();
     expect(metrics.render().trim()).toBe(
-      METRIC_FAMILIES.filter((family) => family.type !== 'gauge' && !family.name.startsWith('bulwark_ring_buffer'))
+      METRIC_FAMILIES.filter((family) => family.type !== 'gauge' && !family.name.startsWith('bulwark_ring_buffer') && family.name !== 'bulwark_decisions_total')
         .flatMap((family) => [`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`])
         .join('\n'),
     );

@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
 import { describeError, toSystemError } from '@bulwark/errors';
 import type { Alert } from '@bulwark/alerts';
+import type { DecisionCounts } from '@bulwark/ebpf-lsm/rules';
 import type { Logger } from './log.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -28,6 +29,7 @@ export const METRIC_FAMILIES = [
   { name: 'bulwark_container_rules', type: 'gauge', help: 'Rules in force for each enforced container.', labels: ['container_id', 'container_name'] },
   { name: 'bulwark_hook_requests_total', type: 'counter', help: 'Requests on the hook socket, by type and outcome (ok, refused, error).', labels: ['type', 'outcome'] },
   { name: 'bulwark_hook_request_duration_seconds', type: 'histogram', help: 'Time the agent took to answer a hook request.', labels: ['type'] },
+  { name: 'bulwark_decisions_total', type: 'counter', help: 'Decisions the enforcer made for each enforced container, by outcome (allowed, denied, audited, failed), counted in the kernel.', labels: ['container_id', 'container_name', 'decision'] },
   { name: 'bulwark_alerts_total', type: 'counter', help: 'Alerts (decisions reported after the throttle), by container, policy and action.', labels: ['container_name', 'policy_name', 'action'] },
   { name: 'bulwark_alerts_throttled_total', type: 'counter', help: 'Events the enforcer throttle dropped (its AlertThreshold records), by container.', labels: ['container_name'] },
   { name: 'bulwark_ring_buffer_received_total', type: 'counter', help: 'Records the agent read from the enforcer ring buffer.', labels: [] },
@@ -39,6 +41,9 @@ export type MetricName = (typeof METRIC_FAMILIES)[number]['name'];
 /** Upper bounds of the hook latency buckets, in seconds: the hook waits 5 s by default. */
 export const HOOK_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
 
+/** The outcomes `bulwark_decisions_total` counts: the kernel's decision_counts fields (`cached` is part of `allowed`). */
+const DECISION_OUTCOMES = ['allowed', 'denied', 'audited', 'failed'] as const;
+
 export type HookOutcome = 'ok' | 'refused' | 'error';
 
 /** What the metrics read from the agent at each scrape. */
@@ -48,6 +53,8 @@ export interface MetricsSources {
   scopes(): number;
   /** Each enforced container and how many rules it has. */
   rules(): Iterable<{ readonly containerId: string; readonly containerName?: string | undefined; readonly rules: number }>;
+  /** The kernel's decision counters of each enforced container, when there is a kernel enforcer. */
+  decisions?(): Iterable<{ readonly containerId: string; readonly containerName?: string | undefined; readonly counts: DecisionCounts }>;
   /** The enforcer ring buffer, when the agent reads one. `dropped` is undefined where the program keeps no drop counter. */
   ringBuffer(): { readonly received: number; readonly dropped: number | undefined } | undefined;
 }
@@ -182,6 +189,13 @@ export class Metrics {
           `${family.name}_sum${formatLabels(family.labels, labels)} ${formatValue(value.sum)}`,
           `${family.name}_count${formatLabels(family.labels, labels)} ${value.count}`,
         ]);
+      case 'bulwark_decisions_total': {
+        if (sources?.decisions === undefined) return undefined;
+        const rows = [...sources.decisions()].sort((a, b) => (a.containerId < b.containerId ? -1 : a.containerId > b.containerId ? 1 : 0));
+        return rows.flatMap((row) =>
+          DECISION_OUTCOMES.map((outcome) => sample([row.containerId, row.containerName ?? '', outcome], Number(row.counts[outcome === 'allowed' ? 'allowed' : outcome]))),
+        );
+      }
       case 'bulwark_alerts_total':
         return this.#alerts.sorted().map(({ labels, value }) => sample(labels, value.count));
       case 'bulwark_alerts_throttled_total':

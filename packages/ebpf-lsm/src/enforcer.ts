@@ -19,6 +19,7 @@ import { openObject, type LoadedObject, type OpenObjectOptions } from './object.
 import { openRingBuffer, type RingBuffer, type RingBufferOptions } from './ring-buffer.js';
 import {
   CONFIG_NO_CACHE,
+  DECISION_COUNTS_SIZE,
   EVENT_SIZE,
   GENERATION_HAS_SOURCES,
   LAYOUT_VERSION,
@@ -418,6 +419,16 @@ export class Enforcer implements Disposable {
     const value = this.map('decisions').lookup(codecs.u32.encode(index));
     if (value === undefined) throw new StateError('read decisions', `no counters for scope ${index}`);
     return decodeDecisionCounts(value);
+  }
+
+  /**
+   * Sets scope `index`'s decision counters to zero: for a scope index given
+   * to a new container, so that its counts start from its own first
+   * decision (the counters are per index, and an index is reused).
+   */
+  resetDecisions(index: number): void {
+    checkScope('reset decisions', index);
+    this.map('decisions').update(codecs.u32.encode(index), new Uint8Array(DECISION_COUNTS_SIZE));
   }
 
   /** The decisions' events, decoded, as an async iterator (close it when done). */

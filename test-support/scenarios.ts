@@ -26,8 +26,9 @@
  * workload is, in pod namespace `github`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, chmod, chown, copyFile, link, mkdir, readdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, copyFile, link, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { delimiter, dirname, join } from 'node:path';
 import { transformSync } from 'esbuild';
 import { agentBundle, repositoryRoot, runChecked, runCommand, startAgentProcess, type AgentHandle, type AgentPaths } from './containers.ts';
@@ -155,6 +156,8 @@ export interface Judgement {
   /** One line: what happened. */
   readonly got: string;
   readonly problems: readonly string[];
+  /** The alert that satisfied the expectation (or the one that must not be there). */
+  readonly alert?: Alert;
 }
 
 type Alert = Record<string, unknown>;
@@ -204,7 +207,39 @@ export function judgeCommand(expectation: Expectation, run: CommandRun, alerts: 
   }
   const expected = `${expectation.result}; ${expectation.alert === 'none' ? `no alert ${wanted}` : `${expectation.alert === 'passed' ? 'Passed' : 'blocking'} alert ${wanted}`}`;
   const got = `${exit} (exit ${run.status ?? 'killed'}); ${found === undefined ? 'no such alert' : `alert ${describeAlert(found)}`}`;
-  return { pass: problems.length === 0, expected, got, problems };
+  return { pass: problems.length === 0, expected, got, problems, ...(found === undefined ? {} : { alert: found }) };
+}
+
+/** A policy's top-level spec scalar (severity, message), as the alert copies it; undefined when the policy has none. */
+export function policySpecField(policyText: string, field: 'severity' | 'message'): string | undefined {
+  const value = new RegExp(`^  ${field}:[ \\t]*(.+?)[ \\t]*$`, 'mu').exec(policyText)?.[1];
+  return value?.replace(/^"(.*)"$/u, '$1');
+}
+
+/**
+ * What the alert a command wanted must say besides the judged fields, as the
+ * runner set the container up: its id, the pod namespace, its labels, the
+ * policy's severity and message (for the scenario's own policy), the
+ * enforcer; one problem per field that differs.
+ */
+export function checkAlertFields(alert: Alert, want: { containerId: string; namespace: string; labels: Readonly<Record<string, string>>; scenario?: Scenario }): string[] {
+  const problems: string[] = [];
+  const expect = (field: string, value: unknown) => {
+    if (alert[field] !== value) problems.push(`alert ${field}: expected ${JSON.stringify(value)}, got ${JSON.stringify(alert[field])}`);
+  };
+  expect('containerID', want.containerId);
+  expect('namespaceName', want.namespace);
+  expect('enforcer', 'BPFLSM');
+  const labels = typeof alert.labels === 'string' ? alert.labels.split(',') : [];
+  for (const [key, value] of Object.entries(want.labels)) if (!labels.includes(`${key}=${value}`)) problems.push(`alert labels: expected ${key}=${value} in ${JSON.stringify(alert.labels)}`);
+  if (want.scenario !== undefined && alert.policyName === want.scenario.policyName) {
+    expect('type', 'MatchedPolicy');
+    const severity = policySpecField(want.scenario.policyText, 'severity');
+    if (severity !== undefined) expect('severity', severity);
+    const message = policySpecField(want.scenario.policyText, 'message');
+    if (message !== undefined) expect('message', message);
+  }
+  return problems;
 }
 
 // ---- The workload's root file system -----------------------------------------------------
@@ -343,6 +378,62 @@ export async function buildScenarioRootfs(directory: string): Promise<string> {
   return rootfs;
 }
 
+// ---- The cached root file system --------------------------------------------------
+
+/** Where scripts/build-scenario-rootfs.ts keeps the built workload (gitignored; readable from the guest). */
+export const scenarioRootfsCache = join(repositoryRoot, '.cache', 'scenario-rootfs');
+
+/**
+ * What the built root file system depends on: this file (the file list and
+ * the build), scenario-tools.c, and the host programs it copies (by content).
+ * The cache entry is `<key>.tar`.
+ */
+export async function scenarioRootfsKey(): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(await readFile(join(repositoryRoot, 'test-support/scenarios.ts')));
+  hash.update(await readFile(join(repositoryRoot, 'test-support/scenario-tools.c')));
+  for (const name of [...HOST_PROGRAMS.map(([program]) => program), 'busybox']) {
+    const program = await realpath(await findProgram(name));
+    hash.update(`${name}=${program}\n`);
+    hash.update(await readFile(program));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Builds the workload into `<key>.tar` in the cache unless it is there; returns the archive's path and whether it was built. */
+export async function buildCachedScenarioRootfs(cache = scenarioRootfsCache): Promise<{ archive: string; built: boolean }> {
+  const archive = join(cache, `${await scenarioRootfsKey()}.tar`);
+  if (await access(archive).then(() => true, () => false)) return { archive, built: false };
+  await mkdir(cache, { recursive: true });
+  const staging = await mkdtemp(join(cache, 'build-'));
+  try {
+    const rootfs = await buildScenarioRootfs(staging);
+    await runChecked('tar', ['--numeric-owner', '-cf', join(staging, 'rootfs.tar'), '-C', rootfs, '.']);
+    await rename(join(staging, 'rootfs.tar'), archive);
+    for (const file of await readdir(cache)) if (file.endsWith('.tar') && join(cache, file) !== archive) await rm(join(cache, file), { force: true });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return { archive, built: true };
+}
+
+/**
+ * The workload's root file system in `directory/rootfs`: unpacked from the
+ * cache when scripts/build-scenario-rootfs.ts has built the current one
+ * (tools/kernel-vm/test-kernel.sh runs it before booting the guest, whose
+ * root is read-only), else built here (slower: a static compile under TCG).
+ */
+export async function scenarioRootfs(directory: string): Promise<{ rootfs: string; from: 'cache' | 'built' }> {
+  const archive = join(scenarioRootfsCache, `${await scenarioRootfsKey()}.tar`);
+  if (!(await access(archive).then(() => true, () => false))) return { rootfs: await buildScenarioRootfs(directory), from: 'built' };
+  const rootfs = join(directory, 'rootfs');
+  await rm(rootfs, { recursive: true, force: true });
+  await mkdir(rootfs);
+  await runChecked('tar', ['--numeric-owner', '-xpf', archive, '-C', rootfs]);
+  await chmod(rootfs, 0o755);
+  return { rootfs, from: 'cache' };
+}
+
 // ---- The network --------------------------------------------------------------------
 
 export interface ScenarioNetwork {
@@ -468,6 +559,8 @@ export class ScenarioRunner {
   readonly #baselines = new Map<string, Set<string>>();
   /** How long the last step of start() took, by step, for the report. */
   readonly timings: Record<string, number> = {};
+  /** Whether start() unpacked the cached workload or built it. */
+  rootfsFrom: 'cache' | 'built' | undefined;
 
   constructor(options: ScenarioRunnerOptions) {
     this.#options = options;
@@ -501,7 +594,8 @@ export class ScenarioRunner {
     };
     await mkdir(join(work, 'run'), { recursive: true, mode: 0o700 });
     await mkdir(this.#policies, { recursive: true });
-    const rootfs = await time('rootfs', () => buildScenarioRootfs(work));
+    const { rootfs, from } = await time('rootfs', () => scenarioRootfs(work));
+    this.rootfsFrom = from;
     const commands = this.#options.scenarios.flatMap((scenario) => scenario.commands.map((command) => command.cmd));
     this.#network = await time('network', () => startScenarioNetwork(work, addressesNamed(commands)));
     this.#bundles = await time('hook', () => WorkloadBundles.create({ work, rootfs, hookSocket: this.#paths.hookSocket, namespacePath: this.#network!.namespacePath }));

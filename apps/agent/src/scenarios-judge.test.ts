@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repositoryRoot } from '../../../test-support/containers.js';
-import { addressesNamed, alertKey, expectationOf, judgeCommand, loadScenarios, parseCommandFile, type Scenario } from '../../../test-support/scenarios.js';
+import { addressesNamed, alertKey, checkAlertFields, policySpecField, expectationOf, judgeCommand, loadScenarios, parseCommandFile, type Scenario } from '../../../test-support/scenarios.js';
 
 const corpus = process.env.BULWARK_CORPUS === undefined ? join(repositoryRoot, '..', 'shared', 'corpus', 'kubearmor-scenarios') : join(process.env.BULWARK_CORPUS, 'kubearmor-scenarios');
 
@@ -102,5 +102,30 @@ describe('judging a run', () => {
     const baseline = new Set([alertKey(shells)]);
     expect(judgeCommand(posture, { status: 0, output: '' }, [shells], baseline).problems).toEqual([expect.stringContaining('[the shell raises it by itself]')]);
     expect(judgeCommand(posture, { status: 0, output: '' }, [shells, wgets], baseline)).toMatchObject({ pass: true, got: expect.stringContaining('domain=AF_INET type=SOCK_STREAM protocol=0 (from /usr/bin/wget)') });
+  });
+});
+
+describe('the alert fields the runner set up', () => {
+  const text = 'apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: p\nspec:\n  severity: 5\n  message: "block it"\n  selector:\n    matchLabels:\n      message: nope\n';
+  const policy: Scenario = { ...scenario('p'), policyText: text };
+  const good = alert({ containerID: 'c', namespaceName: 'github', enforcer: 'BPFLSM', labels: 'container=ubuntu-1,group=group-1', policyName: 'p', type: 'MatchedPolicy', severity: '5', message: 'block it' });
+  const want = { containerId: 'c', namespace: 'github', labels: { container: 'ubuntu-1', group: 'group-1' }, scenario: policy };
+
+  it('reads severity and message from the spec, not from deeper keys', () => {
+    expect(policySpecField(text, 'severity')).toBe('5');
+    expect(policySpecField(text, 'message')).toBe('block it');
+    expect(policySpecField('spec:\n  selector: {}\n', 'message')).toBeUndefined();
+  });
+
+  it('passes the alert that says it all, and names each field that differs', () => {
+    expect(checkAlertFields(good, want)).toEqual([]);
+    expect(checkAlertFields({ ...good, severity: '7', namespaceName: 'default', labels: 'container=ubuntu-2' }, want)).toEqual([
+      'alert namespaceName: expected "github", got "default"',
+      'alert labels: expected container=ubuntu-1 in "container=ubuntu-2"',
+      'alert labels: expected group=group-1 in "container=ubuntu-2"',
+      'alert severity: expected "5", got "7"',
+    ]);
+    // The posture's alert carries no policy severity or message to compare.
+    expect(checkAlertFields({ ...good, policyName: 'DefaultPosture', severity: undefined, message: undefined, type: 'MatchedPolicy' }, want)).toEqual([]);
   });
 });

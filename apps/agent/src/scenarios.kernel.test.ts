@@ -24,13 +24,16 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTemporaryDirectory, removeDirectory, repositoryRoot, requireBuild } from '../../../test-support/containers.js';
-import { formatScenarioTable, loadScenarios, ScenarioRunner, type CommandOutcome, type DefaultPosture } from '../../../test-support/scenarios.js';
+import { alertSchema } from '@bulwark/alerts';
+import { checkAlertFields, formatScenarioTable, loadScenarios, multiubuntuLabels, ScenarioRunner, type CommandOutcome, type DefaultPosture } from '../../../test-support/scenarios.js';
 
 const POSTURE = (process.env.BULWARK_SCENARIO_POSTURE ?? 'audit') as DefaultPosture;
 if (!['audit', 'block', 'allow'].includes(POSTURE)) throw new Error(`BULWARK_SCENARIO_POSTURE: expected audit, block or allow, got ${POSTURE}`);
 const directory = process.env.BULWARK_SCENARIOS ?? join(repositoryRoot, '..', 'shared', 'corpus', 'kubearmor-scenarios');
 const scenarios = await loadScenarios(directory);
 const outcomes: CommandOutcome[] = [];
+let alertsChecked = 0;
+const fileStarted = performance.now();
 let runner: ScenarioRunner;
 let work: string;
 
@@ -39,13 +42,13 @@ beforeAll(async () => {
   work = await makeTemporaryDirectory('scenarios');
   runner = new ScenarioRunner({ work, scenarios, posture: POSTURE, bpffsDirectory: `/sys/fs/bpf/bulwark-scenarios-${process.pid}` });
   await runner.start();
-  console.log(`scenario runner started: ${JSON.stringify(runner.timings)} ms`);
+  console.log(`scenario runner started (rootfs ${runner.rootfsFrom ?? '?'}): ${JSON.stringify(runner.timings)} ms`);
 });
 
 afterAll(async () => {
   if (outcomes.length > 0) {
     const table = formatScenarioTable(outcomes, POSTURE);
-    console.log(`\n${table}`);
+    console.log(`\n${table}\n${alertsChecked} alerts validated against alertSchema; the file took ${Math.round((performance.now() - fileStarted) / 1000)} s in all`);
     if (process.env.BULWARK_SCENARIO_REPORT !== undefined) await writeFile(process.env.BULWARK_SCENARIO_REPORT, table);
   }
   await runner?.stop();
@@ -78,12 +81,20 @@ describe('the KubeArmor scenarios', () => {
           const outcome = await runner.runCommand(scenario, command);
           outcomes.push(outcome);
           if (scenario.kind === 'native') {
+            for (const alert of await runner.alertsOf(outcome.containerId)) expect(alertSchema.safeParse(alert).error?.issues ?? []).toEqual([]);
             // Not enforced means nothing: the container has no scope, and no alert names the policy.
             expect(runner.agent.logLines().some((line) => line.message === 'enforcing' && line.id === outcome.containerId)).toBe(false);
             expect((await runner.alertsOf(outcome.containerId)).filter((alert) => alert.policyName === scenario.policyName)).toEqual([]);
             return;
           }
           expect(outcome.judgement?.problems, `${outcome.judgement?.expected ?? ''}\n${outcome.run?.output ?? ''}`).toEqual([]);
+          // Every alert of the container is a documented alert, and the one the command wanted says what the scenario set up.
+          const alerts = await runner.alertsOf(outcome.containerId);
+          for (const alert of alerts) expect(alertSchema.safeParse(alert).error?.issues ?? [], JSON.stringify(alert)).toEqual([]);
+          if (outcome.expectation?.alert !== 'none') {
+            expect(checkAlertFields(outcome.judgement!.alert!, { containerId: outcome.containerId, namespace: 'github', labels: multiubuntuLabels(command.container), scenario })).toEqual([]);
+          }
+          alertsChecked += alerts.length;
         });
       }
     });

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertSchema } from '@bulwark/alerts';
 import { makeEnforceRootfs, readAlerts } from '../../../test-support/enforce.js';
 import { makeTemporaryDirectory, removeDirectory, requireBuild, runCommand, startAgentProcess, type AgentHandle, type AgentPaths } from '../../../test-support/containers.js';
 import { deleteContainer, runContainer, startDetachedContainer, WorkloadBundles } from '../../../test-support/workload.js';
@@ -146,5 +147,9 @@ describe('enforcement across an agent SIGKILL', () => {
     expect(atKill).toBeGreaterThan(0);
     expect(atTakeover - atKill).toBeGreaterThan(0);
     expect(final.total - atTakeover).toBeGreaterThan(0);
+    // Both agents' alerts are documented alerts, and the loop's blocks say what was blocked.
+    const alerts = await readAlerts(join(work, 'alerts.jsonl'));
+    for (const alert of alerts) expect(alertSchema.safeParse(alert).error?.issues ?? [], JSON.stringify(alert)).toEqual([]);
+    expect(alerts.filter((alert) => alert.containerID === 'looper' && alert.policyName === 'block-secret')[0]).toMatchObject({ operation: 'File', resource: '/etc/secret', action: 'Block', result: 'Permission denied', enforcer: 'BPFLSM' });
   });
 });

@@ -711,17 +711,17 @@ export class ScenarioRunner {
   }
 }
 
-/** The results as a Markdown table: scenario, cmd, expected, got, pass. */
+/** The results as a Markdown table: scenario, cmd, command, expected, got, verdict. */
 export function formatScenarioTable(outcomes: readonly CommandOutcome[], posture: DefaultPosture): string {
   const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
   const lines = [
     `Default posture: ${posture} (file, network, capabilities).`,
     '',
-    '| scenario | cmd | command | expected | got | pass |',
+    '| scenario | cmd | command | expected | got | verdict |',
     '| --- | --- | --- | --- | --- | --- |',
   ];
   for (const outcome of outcomes) {
-    const pass = outcome.judgement === undefined ? 'not enforced' : outcome.judgement.pass ? 'yes' : 'NO';
+    const pass = outcome.judgement === undefined ? 'not enforced' : outcome.judgement.pass ? 'pass' : 'FAIL';
     const expected = outcome.expectation === undefined ? (outcome.notJudged ?? '') : outcome.judgement!.expected;
     const got = outcome.judgement?.got ?? (outcome.run === undefined ? 'not run' : `${outcome.run.status === 0 ? 'passed' : 'failed'} (exit ${outcome.run.status ?? 'killed'}); ${outcome.notJudged ?? ''}`);
     lines.push(`| ${outcome.scenario} | ${outcome.command.name} | \`${cell(outcome.command.cmd)}\` | ${cell(expected)} | ${cell(got)} | ${pass} |`);

@@ -179,7 +179,10 @@ beforeAll(async () => {
     runcRoot: join(work, 'runc-root'),
     crunRoot: join(work, 'crun-root'),
   };
-  agent = await startAgentProcess(paths, ['--enforcement', 'required', '--policy-dir', policies, '--bpffs-dir', bpffs, '--alerts-file', alertsFile, '--log-format', 'json']);
+  // Every block is judged by its alert: none may be throttled away (the loop blocks tens of opens a second).
+  const config = join(work, 'bulwark.yaml');
+  await writeFile(config, 'alertThrottling: false\n');
+  agent = await startAgentProcess(paths, ['--config', config, '--enforcement', 'required', '--policy-dir', policies, '--bpffs-dir', bpffs, '--alerts-file', alertsFile, '--log-format', 'json']);
   const bundles = await WorkloadBundles.create({ work, rootfs, hookSocket: paths.hookSocket });
   const bundle = await bundles.bundle({ id: 'reader', args: ['/bin/sh', '-c', LOOP], annotations: { app: 'reader' }, binds: [[out, '/out', false]] });
   const started = await startDetachedContainer(paths.runcRoot, bundle, 'reader');

@@ -4,7 +4,7 @@
  * v1 of policy `swap` blocks /data/a.txt, v2 blocks /data/b.txt; the
  * container's loop alternates iterations that open A then B and B then A,
  * and writes each iteration's result with the guest's uptime. The test
- * swaps v1 -> v2 -> v1 -> v2 -> v1 (one rename over the file the agent
+ * swaps v1 -> v2 -> v1 and so on, eight times (one rename over the file the agent
  * watches), each swap only once the previous one has shown in 20 stable
  * iterations, so at most one swap is in flight at any time. Under an atomic
  * swap, an iteration can see the old set, the new set, or the old then the
@@ -204,10 +204,10 @@ describe('a policy change applied to a running container', () => {
     expect(agent.logLines().find((line) => line.message === 'enforcing' && line.id === 'reader')).toMatchObject({ policies: ['KubeArmorPolicy/swap'] });
   });
 
-  it('swaps v1 -> v2 -> v1 -> v2 -> v1 with no mixed rule set seen, each within the bound', async () => {
+  it('swaps v1 -> v2 and back four times with no mixed rule set seen, each within the bound', async () => {
     const swaps: { to: 'v1' | 'v2'; written: number; shown: number }[] = [];
     let current: 'v1' | 'v2' = 'v1';
-    for (let swap = 0; swap < 4; swap++) {
+    for (let swap = 0; swap < 8; swap++) {
       const next: 'v1' | 'v2' = current === 'v1' ? 'v2' : 'v1';
       const before = agent.logLines().length;
       const written = await uptime();

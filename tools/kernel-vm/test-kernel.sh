@@ -12,7 +12,8 @@ usage() {
   cat <<'EOF'
 usage: tools/kernel-vm/test-kernel.sh [--timeout SECONDS] [--kvm] [--no-prepare] [-- VITEST_ARGS...]
 
-Runs prepare.sh (quick when the cache is current), boots one kernel test VM
+Runs prepare.sh and scripts/build-scenario-rootfs.ts (both quick when their
+cache is current), boots one kernel test VM
 and runs, from the repo root inside it:
   node node_modules/vitest/vitest.mjs run --project kernel \
     --configLoader native --no-cache [VITEST_ARGS...]
@@ -63,6 +64,8 @@ if ((prepare)); then "$here/prepare.sh"; fi
 [[ -f $repo/node_modules/vitest/vitest.mjs ]] || { log "no node_modules/vitest in $repo; install the npm dependencies first (scripts/setup.sh)"; exit 1; }
 node=$repo/.tools/node/bin/node
 [[ -x $node ]] || node=$(command -v node) || { log "no Node on this machine; run scripts/setup.sh"; exit 1; }
+# The scenario workload's root file system, built on the host where the repo is writable (quick when current).
+if ((prepare)); then "$node" "$repo/scripts/build-scenario-rootfs.ts"; fi
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/kernel-vm-test.XXXXXX")
 trap 'rm -rf -- "$workdir"' EXIT

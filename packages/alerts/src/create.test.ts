@@ -114,7 +114,11 @@ describe('createAlert', () => {
       data: 'lsm=SOCKET_CREATE domain=AF_PACKET type=SOCK_RAW protocol=768',
       policyName: 'harden-web',
     });
-    expect(alertFor({ verdict: 'block', operation: 'socket', ruleId: raw, resource: socketResource(2, 3, 1) }).resource).toBe('domain=AF_INET type=SOCK_RAW protocol=1');
+    expect(alertFor({ verdict: 'block', operation: 'socket', ruleId: raw, resource: socketResource(2, 3, 1) }).resource).toBe('domain=AF_INET type=SOCK_RAW protocol=ICMP');
+    expect(alertFor({ verdict: 'audit', operation: 'socket', ruleId: raw, resource: socketResource(10, 1, 6) }).resource).toBe('domain=AF_INET6 type=SOCK_STREAM protocol=TCP');
+    expect(alertFor({ verdict: 'audit', operation: 'socket', ruleId: raw, resource: socketResource(2, 2, 0) }).resource).toBe('domain=AF_INET type=SOCK_DGRAM protocol=0');
+    // Another family's protocol is its own number space: AF_NETLINK 6 is NETLINK_XFRM, not TCP.
+    expect(alertFor({ verdict: 'audit', operation: 'socket', ruleId: raw, resource: socketResource(16, 3, 6) }).resource).toBe('domain=AF_NETLINK type=SOCK_RAW protocol=6');
     expect(alertFor({ verdict: 'posture-block', operation: 'socket', resource: socketResource(99, 12, 0) }).resource).toBe('domain=99 type=12 protocol=0');
     const capability = alertFor({
       verdict: 'block',

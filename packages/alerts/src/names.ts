@@ -71,14 +71,23 @@ const TYPE_NAMES: Readonly<Record<number, string>> = {
   10: 'SOCK_PACKET',
 };
 
+/** The IP protocols KubeArmor names in a socket's resource (its getProtocol); others stay numbers. */
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
+const AF_INET = 2;
+const AF_INET6 = 10;
+
 /**
- * A socket as KubeArmor's alerts show one: `domain=AF_INET type=SOCK_STREAM
- * protocol=0`, the protocol as socket(2) got it (a number; AF_PACKET's is
- * the Ethernet type in network byte order, 768 for ETH_P_ALL). Numbers
- * without a name stay numbers.
+ * A socket as KubeArmor's alerts show one: `domain=AF_INET type=SOCK_RAW
+ * protocol=ICMP`. An AF_INET or AF_INET6 socket's protocol is named as
+ * KubeArmor names it (ICMP, TCP, UDP, ICMPv6; 0 stays 0), so that a
+ * scenario's `condition: ICMP` matches; any other family's protocol is the
+ * number socket(2) got (AF_PACKET's is the Ethernet type in network byte
+ * order, 768 for ETH_P_ALL), where a name would mislead. Numbers without a
+ * name stay numbers.
  */
 export function describeSocket(family: number, type: number, protocol: number): string {
-  return `domain=${FAMILY_NAMES[family] ?? String(family)} type=${TYPE_NAMES[type] ?? String(type)} protocol=${protocol}`;
+  const named = family === AF_INET || family === AF_INET6 ? PROTOCOL_NAMES[protocol] : undefined;
+  return `domain=${FAMILY_NAMES[family] ?? String(family)} type=${TYPE_NAMES[type] ?? String(type)} protocol=${named ?? String(protocol)}`;
 }
 
 /** `CAP_NET_RAW` for 13 (linux/capability.h, through CAP_CHECKPOINT_RESTORE); a newer one as `CAP_<number>`. */

@@ -92,12 +92,15 @@ describe('the decision cache in the kernel guest', () => {
     active.setRules(1, [{ path: join(base, 'a'), operations: ['read'] }]);
     expect(inScope(cgroup, `o a ${base}/a; o b1 ${base}/blocked; o b2 ${base}/blocked`)).toEqual({ a: 'denied', b1: 'ok', b2: 'ok' });
 
-    // What the generation is for: a set swapped in by hand, not marked, leaves the old
-    // set's cached allows in use (the old set still applies, whole) until it is marked.
-    active.map('rules').updateInnerMap(codecs.u32.encode(1), ruleMap('cache_unmarked', [{ path: join(base, 'blocked'), operations: ['read'] }]));
+    // A set swapped in by hand and not marked yet (what setRules' swap looks like to a
+    // concurrent open, between the swap and the generation's move): the old set's
+    // cached allow of blocked must not stand beside the new set's allow of a, a rule
+    // set that is neither. A cached allow is tied to the inner map it was decided with.
     expect(inScope(cgroup, `o b ${base}/blocked`)).toEqual({ b: 'ok' });
+    active.map('rules').updateInnerMap(codecs.u32.encode(1), ruleMap('cache_unmarked', [{ path: join(base, 'blocked'), operations: ['read'] }]));
+    expect(inScope(cgroup, `o a ${base}/a; o b ${base}/blocked`)).toEqual({ a: 'ok', b: 'denied' });
     markRulesChanged(active.map('generations'), 1);
-    expect(inScope(cgroup, `o b ${base}/blocked`)).toEqual({ b: 'denied' });
+    expect(inScope(cgroup, `o a ${base}/a; o b ${base}/blocked`)).toEqual({ a: 'ok', b: 'denied' });
   });
 
   it('decides every open afresh while the cache is turned off', () => {

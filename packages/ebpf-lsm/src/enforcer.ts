@@ -51,7 +51,9 @@ export interface LoadEnforcerOptions extends Pick<OpenObjectOptions, 'binding' |
  * cache checks each task's source; `fromSource` defaults to true, which is
  * always safe). Enforcer.setRules and clearRules do it; a tool that writes
  * the `rules` map itself must call it after every change (after the swap,
- * not before).
+ * not before). Between the swap and this call a cached allow is still tied
+ * to the inner map it was decided with, so the old set's allows do not
+ * apply beside the new set: the swap itself is what takes effect.
  */
 export function markRulesChanged(generations: BpfMap, index: number, options: { fromSource?: boolean } = {}): void {
   checkScope('mark rules changed', index);

@@ -33,7 +33,8 @@
  * The decision cache. An allow of file_open or exec that depended on
  * nothing but the path (no Audit, no ownerOnly, no fromSource) is kept on
  * the inode, with what it was decided for: the dentry and mount opened,
- * the task's root, the scope, the scope's rule-set generation, and the
+ * the task's root, the scope, the scope's rule set (its inner map) and its
+ * generation, and the
  * sequence counts of the kernel's rename_lock and mount_lock. The path of
  * a dentry changes only when it or a directory above it is moved (every
  * dentry move holds rename_lock for writing) or when the mount tree
@@ -162,6 +163,7 @@ struct cache_key {
 	__u64 root_dentry;
 	__u64 root_mnt;
 	__u64 rules_generation;
+	__u64 rules_map;  /* the scope's rule set (its inner map) the allow was decided with */
 	__u32 rename_sequence;
 	__u32 mount_sequence;
 	__u32 scope;
@@ -868,7 +870,7 @@ struct cache_ticket {
 static __always_inline int cache_key_equal(struct cache_key *a, struct cache_key *b)
 {
 	return a->dentry == b->dentry && a->parent == b->parent && a->name == b->name && a->mnt == b->mnt && a->root_dentry == b->root_dentry &&
-	       a->root_mnt == b->root_mnt && a->rules_generation == b->rules_generation && a->rename_sequence == b->rename_sequence &&
+	       a->root_mnt == b->root_mnt && a->rules_generation == b->rules_generation && a->rules_map == b->rules_map && a->rename_sequence == b->rename_sequence &&
 	       a->mount_sequence == b->mount_sequence && a->scope == b->scope;
 }
 
@@ -894,6 +896,15 @@ static __always_inline int cache_check(struct scope_ref *scope, struct file *fil
 	if (!generation || !&rename_lock || !&mount_lock)
 		return 0;
 	k->rules_generation = READ_ONCE_U64(*generation);
+	/*
+	 * User space swaps a scope's inner map in, then moves its generation:
+	 * between the two, the generation alone would let an allow decided under
+	 * the old set stand beside decisions of the new one (a rule set that is
+	 * neither). The inner map this run decides with ties the entry to that
+	 * set; the generation, which only grows, tells apart two sets that the
+	 * kernel allocated at the same address one after the other.
+	 */
+	k->rules_map = (__u64)scope->rules;
 	/* Odd: a move or a mount change is under way. */
 	if (bpf_probe_read_kernel(&k->rename_sequence, sizeof(k->rename_sequence), &rename_lock) || (k->rename_sequence & 1))
 		return 0;

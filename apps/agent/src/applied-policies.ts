@@ -95,8 +95,8 @@ export class AppliedPolicyStore {
         }
         const parsed = recordSchema.safeParse(JSON.parse(text));
         if (!parsed.success) throw new Error(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
-        const { version: _version, ...record } = parsed.data;
-        records.push({ ...record, namespace: record.namespace });
+        const { kind, namespace, name: policyName, source, text: policyText, appliedAt } = parsed.data;
+        records.push({ kind, namespace, name: policyName, source, text: policyText, appliedAt });
       } catch (error) {
         problems.push(`${path}: ${errnoOf(error) === 'ELOOP' ? 'a symlink, refused' : error instanceof Error ? error.message : String(error)}`);
       }

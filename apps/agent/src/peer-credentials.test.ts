@@ -43,6 +43,6 @@ describe('readPeerCredentials', () => {
       expect(readPeerCredentials(socket, failing)).toBeUndefined();
       expect(readPeerCredentials(socket, short)).toBeUndefined();
     });
-    expect(readPeerCredentials({} as Socket, failing)).toBeUndefined();
+    expect(readPeerCredentials(Object.create(null) as Socket, failing)).toBeUndefined();
   });
 });

@@ -152,7 +152,7 @@ export async function runPolicyControlCommand(subcommand: 'apply' | 'delete' | '
     io.stdout(POLICY_CONTROL_HELP[subcommand]);
     return 0;
   }
-  const socket = (values['control-socket'] as string | undefined) ?? DEFAULT_CONTROL_SOCKET;
+  const socket = values['control-socket'] ?? DEFAULT_CONTROL_SOCKET;
   const json = values.json === true;
   const euid = io.euid ?? process.geteuid?.();
   try {

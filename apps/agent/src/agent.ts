@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { describeError, toSystemError } from '@bulwark/errors';
-import { createHookServer, RequestRefusedError, type ContainerReport, type HookServer, type Request, type ServerEvent } from '@bulwark/hook-client';
+import { createHookServer, HARD_MAX_FRAME_BYTES, MAX_APPLY_BYTES, RequestRefusedError, type ContainerReport, type HookServer, type PeerCredentials, type Request, type RequestContext, type ServerEvent } from '@bulwark/hook-client';
+import type { Policy } from '@bulwark/policy';
 import { isProcessAlive } from '@bulwark/procfs';
 import type { AgentConfig } from './config.js';
 import { PodmanNames, discoverContainers } from './discover.js';
@@ -11,6 +12,9 @@ import { Enforcement } from './enforcement.js';
 import type { KernelEnforcer } from './kernel.js';
 import type { Logger } from './log.js';
 import { Metrics, parseListenAddress, serveMetrics, type MetricsServer } from './metrics.js';
+import { AppliedPolicyStore, appliedDirectoryFor, policyKey } from './applied-policies.js';
+import { readPeerCredentials } from './peer-credentials.js';
+import { describePolicy, findConflicts, listPolicies, planApply, planDelete, policyFromRecord, type AppliedPolicy } from './policy-control.js';
 import { loadPolicySet, watchPolicyDirectory, type PolicyWatcher } from './policy-store.js';
 import { ContainerRegistry, type ContainerRecord } from './registry.js';
 
@@ -96,7 +100,27 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     log,
     postures: { file: config.defaultFilePosture, network: config.defaultNetworkPosture, capabilities: config.defaultCapabilitiesPosture },
   });
-  enforcement.setPolicies(initial.policies);
+  // Policies applied over the control socket (bulwark policy apply), kept beside the state file; in force after the directory's.
+  const appliedStore = new AppliedPolicyStore(appliedDirectoryFor(config.stateFile));
+  const applied = new Map<string, AppliedPolicy>();
+  let directoryPolicies: readonly Policy[] = initial.policies;
+  if (config.enforcement !== 'off') {
+    await appliedStore.prepare();
+    const stored = await appliedStore.load();
+    const problems = [...stored.problems];
+    for (const record of stored.records) {
+      const policy = policyFromRecord(record);
+      if (typeof policy === 'string') problems.push(policy);
+      else applied.set(policyKey(policy), { record, policy });
+    }
+    problems.push(...findConflicts(directoryPolicies, [...applied.values()]));
+    for (const problem of problems) log.error('applied policy refused', { problem });
+    if (problems.length > 0) {
+      throw new Error(`applied policies in ${appliedStore.directory} do not validate (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}, logged above)`);
+    }
+  }
+  const policiesInForce = () => [...directoryPolicies, ...[...applied.values()].map((entry) => entry.policy)];
+  enforcement.setPolicies(policiesInForce());
   const adopted = enforcement.adoptKernelScopes();
   let alerts: AlertPipeline | undefined;
   if (kernel !== undefined) {
@@ -118,7 +142,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     alerts.start(kernel.events());
   }
   if (config.enforcement !== 'off') {
-    log.info('policies loaded', { directory: config.policyDirectory, files: initial.files.length, policies: initial.policies.length, enforcement: config.enforcement, adoptedScopes: adopted });
+    log.info('policies loaded', { directory: config.policyDirectory, files: initial.files.length, policies: initial.policies.length, applied: applied.size, enforcement: config.enforcement, adoptedScopes: adopted });
   }
 
   const registry = new ContainerRegistry({ statePath: config.stateFile });
@@ -175,8 +199,60 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       case 'containers.list':
         return registry.list();
       case 'alerts.read':
-        throw new RequestRefusedError('alerts.read: ask the control socket');
+      case 'policy.apply':
+      case 'policy.delete':
+      case 'policy.list':
+        throw new RequestRefusedError(`${request.type}: ask the control socket`);
     }
+  };
+
+  // Policy changes (a directory reload, an apply, a delete) one at a time, each on the set the last one left.
+  let policyQueue: Promise<unknown> = Promise.resolve();
+  function serialise<T>(change: () => Promise<T>): Promise<T> {
+    const next = policyQueue.then(change, change);
+    policyQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  const requireRoot = (operation: string, peer: PeerCredentials | undefined) => {
+    if (peer === undefined) throw new RequestRefusedError(`${operation}: the caller's credentials could not be read; refused`);
+    if (peer.uid !== 0) throw new RequestRefusedError(`${operation}: root only (the caller is uid ${peer.uid})`);
+  };
+
+  const handlePolicyRequest = async (request: Extract<Request, { type: 'policy.apply' | 'policy.delete' | 'policy.list' }>, context: RequestContext) => {
+    const operation = request.type.replace('.', ' ');
+    requireRoot(operation, context.peer);
+    if (request.type === 'policy.list') {
+      return { enforcement: config.enforcement, policies: listPolicies(enforcement.policies, applied, registry.list().map((record) => record.container)) };
+    }
+    if (config.enforcement === 'off') throw new RequestRefusedError(`${operation}: the agent's enforcement is off, so it holds no policies (start it with --enforcement audit or required)`);
+    if (request.type === 'policy.apply') {
+      const bytes = request.files.reduce((total, file) => total + Buffer.byteLength(file.text, 'utf8'), 0);
+      if (bytes > MAX_APPLY_BYTES) throw new RequestRefusedError(`${operation}: ${bytes} bytes of policies is over the limit of ${MAX_APPLY_BYTES}`);
+      return serialise(async () => {
+        const plan = planApply(request.files, directoryPolicies, applied);
+        // Refused: the server logs the reason once (request failed).
+        if (!plan.ok) {
+          throw new RequestRefusedError(`${operation}: ${plan.problems.join('\n')}`);
+        }
+        for (const change of plan.changes) await appliedStore.write(change.record);
+        for (const change of plan.changes) applied.set(policyKey(change.policy), { record: change.record, policy: change.policy });
+        const result = enforcement.setPolicies(policiesInForce());
+        for (const change of plan.changes) {
+          log.info(`policy ${change.action}`, { policy: describePolicy(change.policy), from: change.record.source, pid: context.peer?.pid, containers: result.containers, failed: result.failed });
+        }
+        return { changes: plan.changes.map((change) => ({ kind: change.policy.kind, namespace: change.policy.namespace ?? null, name: change.policy.name, action: change.action })), failed: result.failed };
+      });
+    }
+    return serialise(async () => {
+      const plan = planDelete(request, directoryPolicies, applied);
+      if ('problem' in plan) throw new RequestRefusedError(`${operation}: ${plan.problem}`);
+      await appliedStore.remove(plan.policy);
+      applied.delete(plan.key);
+      const result = enforcement.setPolicies(policiesInForce());
+      log.info('policy deleted', { policy: describePolicy(plan.policy), pid: context.peer?.pid, containers: result.containers, failed: result.failed });
+      return { kind: plan.policy.kind, namespace: plan.policy.namespace ?? null, name: plan.policy.name, action: 'deleted', failed: result.failed };
+    });
   };
 
   const hookServer = createHookServer({
@@ -190,8 +266,9 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   });
   const controlServer = createHookServer({
     socketPath: config.controlSocket,
-    handler: (request) => {
+    handler: (request, context) => {
       if (request.type === 'containers.list') return registry.list();
+      if (request.type === 'policy.apply' || request.type === 'policy.delete' || request.type === 'policy.list') return handlePolicyRequest(request, context);
       if (request.type === 'alerts.read') {
         if (alerts === undefined) throw new RequestRefusedError('alerts: the agent is not enforcing (enforcement: required), so it has no alerts');
         const filter = {
@@ -203,8 +280,11 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       }
       return { version: AGENT_VERSION, containers: registry.size, enforcement: config.enforcement, scopes: enforcement.scopeCount };
     },
-    allowedTypes: ['ping', 'containers.list', 'alerts.read'],
+    allowedTypes: ['ping', 'containers.list', 'alerts.read', 'policy.apply', 'policy.delete', 'policy.list'],
     maxConnections: 16,
+    // A policy apply carries up to MAX_APPLY_BYTES of YAML; anything bigger is refused before it is read.
+    maxFrameBytes: HARD_MAX_FRAME_BYTES,
+    readPeerCredentials: (socket) => readPeerCredentials(socket),
     idleTimeoutMs: config.limits.idleTimeoutMs,
     onEvent: serverLogger(log, 'control'),
   });
@@ -250,18 +330,21 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
   // Every container the agent knows is enforced under the current policies; kernel scopes nobody owns are dropped.
   if (config.enforcement !== 'off') enforcement.reconcile(registry.list().map((record) => record.container));
 
-  const reloadPolicies = async (): Promise<boolean> => {
-    if (config.enforcement === 'off') return true;
-    const next = await loadPolicySet(config.policyDirectory);
-    if (next.policies === undefined) {
-      for (const problem of next.problems) log.error('policy refused', { problem });
-      log.error('policy change refused: the previous policies stay in force', { directory: config.policyDirectory, problems: next.problems.length });
-      return false;
-    }
-    const applied = enforcement.setPolicies(next.policies);
-    log.info('policies applied', { directory: config.policyDirectory, policies: next.policies.length, containers: applied.containers, failed: applied.failed });
-    return applied.failed === 0;
-  };
+  const reloadPolicies = (): Promise<boolean> =>
+    serialise(async () => {
+      if (config.enforcement === 'off') return true;
+      const next = await loadPolicySet(config.policyDirectory);
+      const conflicts = next.policies === undefined ? [] : findConflicts(next.policies, [...applied.values()]);
+      if (next.policies === undefined || conflicts.length > 0) {
+        for (const problem of [...next.problems, ...conflicts]) log.error('policy refused', { problem });
+        log.error('policy change refused: the previous policies stay in force', { directory: config.policyDirectory, problems: next.problems.length + conflicts.length });
+        return false;
+      }
+      directoryPolicies = next.policies;
+      const result = enforcement.setPolicies(policiesInForce());
+      log.info('policies applied', { directory: config.policyDirectory, policies: next.policies.length, applied: applied.size, containers: result.containers, failed: result.failed });
+      return result.failed === 0;
+    });
   const watcher: PolicyWatcher | undefined =
     config.enforcement === 'off' ? undefined : watchPolicyDirectory(config.policyDirectory, async () => {
           await reloadPolicies();

@@ -34,7 +34,7 @@ Commands:
   containers     list the containers the running agent knows
   install-hook   install (or --uninstall) the OCI hook for a runtime
   install-service  install (or --uninstall) the agent as a systemd service
-  policy         validate policies, or explain what they do to a workload
+  policy         validate, explain, apply, delete or list policies
   alerts         print (or --follow) the running agent's alerts
   probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
 

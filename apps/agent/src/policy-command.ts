@@ -20,14 +20,15 @@ import {
   type PostureSetting,
   type Workload,
 } from '@bulwark/policy';
+import { runPolicyControlCommand, type PolicyControlIo } from './policy-control-command.js';
 import type { ContainerRecord } from './registry.js';
 
-export interface PolicyIo {
+export interface PolicyIo extends PolicyControlIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
 }
 
-export const POLICY_HELP = `Usage: bulwark policy <validate|explain> PATH... [options]
+export const POLICY_HELP = `Usage: bulwark policy <validate|explain|apply|delete|list> ... [options]
 
   validate PATH...   check policy files and directories (*.yaml, *.yml);
                      one line per problem, file:line:column: field: message,
@@ -36,6 +37,13 @@ export const POLICY_HELP = `Usage: bulwark policy <validate|explain> PATH... [op
   explain PATH...    what the policies that select a workload do to it:
                      the rules in force, which policy each comes from,
                      the postures, and what is not enforced
+  apply FILE... | -  validate, then apply to the running agent (kept in its
+                     state; re-applying a policy replaces it); root only
+  delete NAME        remove an applied policy (--namespace NS, --kind KIND)
+  list               the running agent's policies in force: origin,
+                     containers selected, rules
+
+Run 'bulwark policy apply|delete|list --help' for their options.
 
 Options (explain; the workload):
   --labels K=V,...        the container's labels
@@ -66,8 +74,9 @@ export async function runPolicyCommand(args: readonly string[], io: PolicyIo): P
     io.stdout(POLICY_HELP);
     return subcommand === undefined ? 2 : 0;
   }
+  if (subcommand === 'apply' || subcommand === 'delete' || subcommand === 'list') return runPolicyControlCommand(subcommand, rest, io);
   if (subcommand !== 'validate' && subcommand !== 'explain') {
-    io.stderr(`bulwark policy: unknown subcommand '${subcommand}' (expected validate or explain)\n`);
+    io.stderr(`bulwark policy: unknown subcommand '${subcommand}' (expected validate, explain, apply, delete or list)\n`);
     return 2;
   }
   let parsed;

@@ -12,6 +12,8 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 export const HARD_MAX_FRAME_BYTES = 1024 * 1024;
 /** Bytes of the big-endian length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4;
+/** Most YAML one `policy.apply` may carry, over all its files (the control socket takes frames up to HARD_MAX_FRAME_BYTES). */
+export const MAX_APPLY_BYTES = 256 * 1024;
 
 /**
  * Schemas are built on first use, not at import: the hook loads this module on
@@ -134,6 +136,24 @@ function buildRequestSchema() {
       containerName: z.optional(text(4096)),
       policyName: z.optional(text(4096)),
     }),
+    // Control socket only, root only: policies applied over the socket (kept in the agent's state), and the set in force.
+    z.object({
+      v: z.literal(PROTOCOL_VERSION),
+      id: requestId,
+      type: z.literal('policy.apply'),
+      files: z
+        .array(z.object({ source: z.string().check(z.minLength(1), z.maxLength(4096)), text: text(MAX_APPLY_BYTES) }))
+        .check(z.minLength(1), z.maxLength(64)),
+    }),
+    z.object({
+      v: z.literal(PROTOCOL_VERSION),
+      id: requestId,
+      type: z.literal('policy.delete'),
+      name: z.string().check(z.minLength(1), z.maxLength(253)),
+      namespace: z.optional(text(253)),
+      kind: z.optional(text(64)),
+    }),
+    z.object({ v: z.literal(PROTOCOL_VERSION), id: requestId, type: z.literal('policy.list') }),
   ]);
 }
 

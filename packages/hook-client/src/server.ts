@@ -21,9 +21,18 @@ export class RequestRefusedError extends BulwarkError {
   }
 }
 
+/** Who is at the other end of a unix socket (SO_PEERCRED), as the kernel recorded it at connect. */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 export interface RequestContext {
   /** A number for the connection, for logs. */
   readonly connectionId: number;
+  /** The peer's credentials, when the server was given `readPeerCredentials` and they could be read. */
+  readonly peer?: PeerCredentials;
 }
 
 export type RequestHandler = (request: Request, context: RequestContext) => unknown;
@@ -52,6 +61,11 @@ export interface HookServerOptions {
   /** Owner the socket's directory must have. Default: this process's effective uid. */
   readonly directoryOwner?: number;
   readonly onEvent?: (event: ServerEvent) => void;
+  /**
+   * Reads a connection's peer credentials once, when it is accepted (the
+   * agent's SO_PEERCRED over koffi). Undefined, or a throw: handlers see no `peer`.
+   */
+  readonly readPeerCredentials?: (socket: Socket) => PeerCredentials | undefined;
 }
 
 export interface ServerStats {
@@ -142,6 +156,13 @@ export class HookServer {
     this.#stats.acceptedConnections++;
     const connectionId = this.#nextConnectionId++;
     this.#sockets.add(socket);
+    let peer: PeerCredentials | undefined;
+    try {
+      peer = this.#options.readPeerCredentials?.(socket);
+    } catch (error) {
+      this.#emit({ event: 'connection-error', connectionId, error });
+    }
+    const context: RequestContext = peer === undefined ? { connectionId } : { connectionId, peer };
     const decoder = new FrameDecoder(this.#maxFrameBytes);
     const queue: Buffer[] = [];
     let busy = false;
@@ -169,7 +190,7 @@ export class HookServer {
       socket.pause();
       try {
         for (let body = queue.shift(); body !== undefined && !socket.destroyed; body = queue.shift()) {
-          await this.#handleFrame(body, connectionId, reply, fail);
+          await this.#handleFrame(body, context, reply, fail);
         }
       } finally {
         busy = false;
@@ -213,10 +234,11 @@ export class HookServer {
 
   async #handleFrame(
     body: Buffer,
-    connectionId: number,
+    context: RequestContext,
     reply: (value: Reply) => void,
     fail: (id: string, code: ReplyErrorCode, reason: string) => void,
   ): Promise<void> {
+    const connectionId = context.connectionId;
     let value: unknown;
     try {
       value = parseFrameBody(body);
@@ -249,7 +271,7 @@ export class HookServer {
     this.#stats.requests++;
     let result: unknown;
     try {
-      result = await this.#options.handler(request, { connectionId });
+      result = await this.#options.handler(request, context);
     } catch (error) {
       this.#stats.handlerErrors++;
       this.#emit({ event: 'handler-error', connectionId, type: request.type, error });

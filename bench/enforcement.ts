@@ -45,6 +45,9 @@ const kernel: ScopeKernel = {
   },
   clearRules: (index) => rulesMap.delete(codecs.u32.encode(index)),
   scopes: () => [...scopes.entries()],
+  // No host policies in this benchmark.
+  setHostScope: () => undefined,
+  hostScope: () => undefined,
 };
 
 function policiesWith(tag: string): Policy[] {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { describeError, toSystemError } from '@bulwark/errors';
@@ -99,6 +100,15 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     ...(kernel === undefined ? {} : { kernel }),
     log,
     postures: { file: config.defaultFilePosture, network: config.defaultNetworkPosture, capabilities: config.defaultCapabilitiesPosture },
+    ...(config.enableKubeArmorHostPolicy
+      ? {
+          host: {
+            name: hostname(),
+            labels: config.hostLabels,
+            postures: { file: config.hostDefaultFilePosture, network: config.hostDefaultNetworkPosture, capabilities: config.hostDefaultCapabilitiesPosture },
+          },
+        }
+      : {}),
   });
   // Policies applied over the control socket (bulwark policy apply), kept beside the state file; in force after the directory's.
   const appliedStore = new AppliedPolicyStore(appliedDirectoryFor(config.stateFile));
@@ -298,7 +308,10 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
         containers: () => registry.size,
         scopes: () => enforcement.scopeCount,
         rules: () => [...enforcement.scopeStates()].map((state) => ({ containerId: state.containerId, containerName: state.workload.name, rules: state.compiled.rules.length })),
-        ringBuffer: () => alerts?.ring,
+        ringBuffer: () => {
+          const ring = alerts?.ring;
+          return ring === undefined ? undefined : { received: ring.received, dropped: kernel?.lostEvents() ?? ring.dropped };
+        },
         ...(kernel === undefined
           ? {}
           : {

@@ -15,6 +15,11 @@ const enforcementDefaults = {
   defaultFilePosture: 'block',
   defaultNetworkPosture: 'block',
   defaultCapabilitiesPosture: 'block',
+  enableKubeArmorHostPolicy: true,
+  hostDefaultFilePosture: 'audit',
+  hostDefaultNetworkPosture: 'audit',
+  hostDefaultCapabilitiesPosture: 'audit',
+  hostLabels: {},
   alertThrottling: true,
   maxAlertPerSec: 10,
   throttleSec: 30,
@@ -101,6 +106,13 @@ throttleSec: 30
     expect(config).toMatchObject({ defaultFilePosture: 'audit', defaultNetworkPosture: 'audit', defaultCapabilitiesPosture: 'audit', alertThrottling: true, maxAlertPerSec: 10, throttleSec: 30 });
     expect(config.ignoredKeys).toEqual(['k8s', 'useOCIHooks', 'hookPath', 'enableKubeArmorStateAgent', 'enableKubeArmorPolicy', 'visibility']);
     expect(rejectionOf('defaultFilePosture: deny\n').issues[0]).toMatchObject({ path: 'defaultFilePosture', line: 1 });
+  });
+
+  test("KubeArmor's host keys are read, with its defaults (audit), and the host's labels", () => {
+    const config = parseAgentConfig('enableKubeArmorHostPolicy: false\nhostDefaultFilePosture: block\nhostLabels:\n  role: db\n', 'agent.yaml');
+    expect(config).toMatchObject({ enableKubeArmorHostPolicy: false, hostDefaultFilePosture: 'block', hostDefaultNetworkPosture: 'audit', hostLabels: { role: 'db' } });
+    expect(config.ignoredKeys).toBeUndefined();
+    expect(rejectionOf('hostLabels:\n  role: 3\n').issues[0]).toMatchObject({ path: 'hostLabels.role', line: 2 });
   });
 
   test('an empty root list is allowed and turns that runtime off', () => {

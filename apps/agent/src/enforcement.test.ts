@@ -67,6 +67,33 @@ class RecordingKernel implements ScopeKernel {
   scopes(): [bigint, number][] {
     return [...this.scopeMap];
   }
+  host: number | undefined;
+  setHostScope(index: number | undefined) {
+    this.calls.push(`setHostScope ${index}`);
+    this.host = index;
+  }
+  hostScope() {
+    return this.host;
+  }
+}
+
+function hostPolicy(name: string, labels: string, path: string): Policy {
+  const text = `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorHostPolicy
+metadata:
+  name: ${name}
+spec:
+  nodeSelector:
+    matchLabels:
+      ${labels}
+  file:
+    matchPaths:
+    - path: ${path}
+  action: Block
+`;
+  const { policies, errors } = parsePolicies(text, `${name}.yaml`);
+  expect(errors).toEqual([]);
+  return policies[0]!;
 }
 
 describe('enforcement', () => {
@@ -147,5 +174,72 @@ describe('enforcement', () => {
     enforcement.setPolicies([policy('db', 'mysql', '/a')]);
     expect(enforcement.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: false, rules: 1, policies: ['KubeArmorPolicy/db'] });
     expect(enforcement.scopeCount).toBe(0);
+  });
+
+  describe('host policies', () => {
+    const host = { name: 'node-1', labels: { role: 'db' } };
+
+    it('puts the host scope in force only after the kernel scopes are adopted, rules before the scope', () => {
+      const kernel = new RecordingKernel();
+      const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
+      enforcement.setPolicies([hostPolicy('h', 'kubernetes.io/hostname: node-1', '/etc/shadow'), policy('db', 'mysql', '/a')]);
+      expect(kernel.calls).toEqual([]);
+      enforcement.adoptKernelScopes();
+      enforcement.reconcile([report('a', 'mysql', 100)]);
+      expect(kernel.calls).toEqual(['setRules 0 1', 'setScope 100 0', 'setRules 1 1', 'setHostScope 1']);
+      expect(enforcement.hostState()).toMatchObject({ index: 1, containerId: '', workload: { kind: 'host', name: 'node-1' } });
+      // The host scope is no container's.
+      expect(enforcement.scopeOfContainer('')).toBeUndefined();
+    });
+
+    it('selects by the configured labels, swaps the host set in place, and turns host enforcement off before clearing it', () => {
+      const kernel = new RecordingKernel();
+      const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
+      enforcement.adoptKernelScopes();
+      enforcement.reconcile([]);
+      expect(enforcement.setPolicies([hostPolicy('other', 'role: web', '/x')])).toEqual({ containers: 0, failed: 0 });
+      expect(kernel.calls).toEqual([]);
+      enforcement.setPolicies([hostPolicy('h', 'role: db', '/x')]);
+      enforcement.setPolicies([hostPolicy('h', 'role: db', '/y')]);
+      expect(kernel.calls).toEqual(['setRules 0 1', 'setHostScope 0', 'setRules 0 1']);
+      kernel.calls.length = 0;
+      enforcement.setPolicies([]);
+      expect(kernel.calls).toEqual(['setHostScope undefined', 'clearRules 0']);
+      expect(enforcement.hostState()).toBeUndefined();
+      expect(enforcement.scopeCount).toBe(0);
+    });
+
+    it('keeps the host scope a previous agent left (its index is never given to a container)', () => {
+      const kernel = new RecordingKernel();
+      kernel.host = 0;
+      kernel.rules.set(0, 1);
+      const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
+      enforcement.adoptKernelScopes();
+      enforcement.setPolicies([hostPolicy('h', 'role: db', '/x'), policy('db', 'mysql', '/a')]);
+      enforcement.reconcile([report('a', 'mysql', 100)]);
+      expect(kernel.calls).toEqual(['setRules 1 1', 'setScope 100 1', 'setRules 0 1']);
+      expect(kernel.host).toBe(0);
+    });
+
+    it('keeps the host\'s old set when the new one cannot be written', () => {
+      const kernel = new RecordingKernel();
+      const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
+      enforcement.adoptKernelScopes();
+      enforcement.reconcile([]);
+      enforcement.setPolicies([hostPolicy('h', 'role: db', '/x')]);
+      kernel.failSetRules = true;
+      expect(enforcement.setPolicies([hostPolicy('h', 'role: db', '/y')])).toEqual({ containers: 0, failed: 1 });
+      expect(kernel.host).toBe(0);
+      expect(kernel.rules.get(0)).toBe(1);
+    });
+
+    it('without host options, host policies reach no kernel', () => {
+      const kernel = new RecordingKernel();
+      const enforcement = new Enforcement({ mode: 'required', kernel, log });
+      enforcement.adoptKernelScopes();
+      enforcement.reconcile([]);
+      enforcement.setPolicies([hostPolicy('h', 'kubernetes.io/hostname: node-1', '/x')]);
+      expect(kernel.calls).toEqual([]);
+    });
   });
 });

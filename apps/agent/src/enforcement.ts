@@ -16,6 +16,7 @@ import type { ContainerReport } from '@bulwark/hook-client';
 import {
   compilePolicies,
   enforcerPostures,
+  hostWorkload,
   workloadFromReport,
   type CompiledPolicySet,
   type Policy,
@@ -35,7 +36,17 @@ export interface ScopeKernel {
   clearRules(index: number): boolean;
   /** The cgroup id -> scope index pairs in force (after a takeover, what the previous agent left). */
   scopes(): [bigint, number][];
+  /** Makes `index` the host scope (its rules decide for host processes), or turns host enforcement off. */
+  setHostScope(index: number | undefined): void;
+  /** The host scope in force (after a takeover, the previous agent's). */
+  hostScope(): number | undefined;
 }
+
+/**
+ * The allocator's key for the host scope: the largest u64. Cgroup ids are
+ * kernfs node ids, counted up from 1, so no container's collides with it.
+ */
+export const HOST_SCOPE_KEY = 0xffff_ffff_ffff_ffffn;
 
 /** What is in force for one scope: for alerts (rule id -> policy) and for `bulwark policy explain --container`. */
 export interface ScopeState {
@@ -53,6 +64,16 @@ export interface EnforcementOptions {
   readonly kernel?: ScopeKernel;
   readonly log: Logger;
   readonly postures?: { readonly file?: PostureSetting; readonly network?: PostureSetting; readonly capabilities?: PostureSetting };
+  /**
+   * Host policies (KubeArmorHostPolicy), on this host's processes: the host
+   * as their nodeSelector sees it, and its default postures. Without it,
+   * host policies are compiled for explain only.
+   */
+  readonly host?: {
+    readonly name: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly postures?: { readonly file?: PostureSetting; readonly network?: PostureSetting; readonly capabilities?: PostureSetting };
+  };
 }
 
 export interface CreateResult {
@@ -78,12 +99,16 @@ export class Enforcement {
   /** Container id -> the report it was enforced for (also those selected by no policy, for a later policy change). */
   readonly #containers = new Map<string, ContainerReport>();
   #policies: readonly Policy[] = [];
+  readonly #host: EnforcementOptions['host'];
+  /** Set by reconcile: the kernel's scopes are adopted, so the host scope may be allocated. */
+  #reconciled = false;
 
   constructor(options: EnforcementOptions) {
     this.mode = options.mode;
     this.#kernel = options.kernel;
     this.#log = options.log;
     this.#postures = options.postures;
+    this.#host = options.host;
     if (options.mode === 'required' && options.kernel === undefined) throw new Error('enforcement: required mode needs the kernel enforcer');
   }
 
@@ -97,7 +122,13 @@ export class Enforcement {
   }
 
   scopeOfContainer(containerId: string): ScopeState | undefined {
-    for (const state of this.#scopes.values()) if (state.containerId === containerId) return state;
+    for (const state of this.#scopes.values()) if (state.containerId === containerId && state.workload.kind === 'container') return state;
+    return undefined;
+  }
+
+  /** The host scope, when host policies are in force. */
+  hostState(): ScopeState | undefined {
+    for (const state of this.#scopes.values()) if (state.workload.kind === 'host') return state;
     return undefined;
   }
 
@@ -123,7 +154,8 @@ export class Enforcement {
   adoptKernelScopes(): number {
     if (this.#kernel === undefined) return 0;
     const found = this.#kernel.scopes();
-    this.#allocator = ScopeAllocator.fromEntries(found);
+    const host = this.#kernel.hostScope();
+    this.#allocator = ScopeAllocator.fromEntries(host === undefined ? found : [...found, [HOST_SCOPE_KEY, host]]);
     return found.length;
   }
 
@@ -150,6 +182,49 @@ export class Enforcement {
       this.#kernel.clearRules(index);
       this.#allocator.release(cgroupId);
       this.#log.info('enforcement: dropped the scope of a container that is gone', { cgroupId: cgroupId.toString(), scope: index });
+    }
+    this.#reconciled = true;
+    this.#applyHost();
+  }
+
+  /**
+   * Host policies compiled for this host and, in required mode, in the
+   * kernel as the host scope: the set swapped whole when it changes, the
+   * scope dropped when no host policy selects the host any more. A failure
+   * keeps the previous set (reported, and thrown to the caller).
+   */
+  #applyHost(): void {
+    const host = this.#host;
+    const kernel = this.#kernel;
+    if (host === undefined || this.mode === 'off' || !this.#reconciled) return;
+    const workload = hostWorkload(host.name, host.labels ?? {});
+    const compiled = compilePolicies(this.#policies, workload, host.postures === undefined ? {} : { postures: host.postures });
+    if (this.mode === 'audit' || kernel === undefined) {
+      if (compiled.rules.length > 0) this.#log.info('audit: would enforce host policies', { host: host.name, rules: compiled.rules.length, policies: policyLabel(compiled) });
+      return;
+    }
+    const existing = this.#allocator.indexOf(HOST_SCOPE_KEY);
+    if (compiled.rules.length === 0) {
+      if (existing === undefined) return;
+      // Host enforcement off first: no host process is ever under a half-removed set.
+      kernel.setHostScope(undefined);
+      this.#release(HOST_SCOPE_KEY, existing, { scopeEntry: false });
+      this.#log.info('host policies: none select this host any more', { host: host.name });
+      return;
+    }
+    const index = existing ?? this.#allocator.allocate(HOST_SCOPE_KEY);
+    try {
+      const entries = kernel.setRules(index, compiled.rules.map((entry) => entry.rule), enforcerPostures(compiled));
+      if (kernel.hostScope() !== index) kernel.setHostScope(index);
+      this.#scopes.set(index, { index, cgroupId: HOST_SCOPE_KEY, containerId: '', workload, compiled, entries });
+      this.#released.delete(index);
+      this.#log.info('enforcing host policies', { host: host.name, scope: index, rules: compiled.rules.length, entries, policies: policyLabel(compiled) });
+    } catch (error) {
+      if (existing === undefined) {
+        kernel.clearRules(index);
+        this.#allocator.release(HOST_SCOPE_KEY);
+      }
+      throw error;
     }
   }
 
@@ -210,11 +285,11 @@ export class Enforcement {
     return true;
   }
 
-  #release(cgroupId: bigint, index: number): void {
+  #release(cgroupId: bigint, index: number, options: { scopeEntry?: boolean } = {}): void {
     const kernel = this.#kernel;
     if (kernel !== undefined) {
       // Out of scope first: a process still there is then unaffected, never under a half-removed set.
-      kernel.removeScope(cgroupId);
+      if (options.scopeEntry !== false) kernel.removeScope(cgroupId);
       kernel.clearRules(index);
     }
     this.#allocator.release(cgroupId);
@@ -240,6 +315,12 @@ export class Enforcement {
         failed++;
         this.#log.error('enforcement: policy change not applied to a container; its previous rules stay', { id: report.id, error: describeError(error) });
       }
+    }
+    try {
+      this.#applyHost();
+    } catch (error) {
+      failed++;
+      this.#log.error('enforcement: policy change not applied to the host; its previous rules stay', { error: describeError(error) });
     }
     return { containers, failed };
   }

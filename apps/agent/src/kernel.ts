@@ -27,6 +27,8 @@ export interface KernelEnforcer extends ScopeKernel {
   readonly tookOver: boolean;
   /** Scope `index`'s decision counters, from its container's start. */
   decisions(index: number): DecisionCounts;
+  /** Events the enforcer could not emit because the ring buffer was full, since this agent started (a running total). */
+  lostEvents(): number;
   events(): RingBuffer<EnforcerEvent>;
   /** Closes this process's handles; the pinned enforcer stays attached and in force. */
   close(): void;
@@ -69,19 +71,32 @@ export async function openKernel(options: KernelOptions): Promise<KernelEnforcer
     enforcer.close();
     throw error;
   }
+  // lost counts are per scope and reset with the scope: what a reset clears is carried here, so the total never goes back.
+  const lostAtStart = enforcer.lostEvents();
+  let lostCleared = 0n;
+  const resetDecisions = (index: number) => {
+    lostCleared += enforcer.decisions(index).lost;
+    enforcer.resetDecisions(index);
+  };
   return {
     enforcer,
     tookOver,
     // A new container's counts start at its own first decision: nothing is in the scope before setScope.
     setScope: (cgroupId, index) => {
-      enforcer.resetDecisions(index);
+      resetDecisions(index);
       enforcer.setScope(cgroupId, index);
     },
+    setHostScope: (index) => {
+      if (index !== undefined && enforcer.hostScope() !== index) resetDecisions(index);
+      enforcer.setHostScope(index);
+    },
+    hostScope: () => enforcer.hostScope(),
     removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
     setRules: (index: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(index, rules, { postures }),
     clearRules: (index) => enforcer.clearRules(index),
     scopes: () => [...enforcer.scopes()],
     decisions: (index) => enforcer.decisions(index),
+    lostEvents: () => Number(enforcer.lostEvents() + lostCleared - lostAtStart),
     events: () => enforcer.events(),
     close: () => enforcer.close(),
   };

@@ -46,8 +46,8 @@ function fedMetrics(): Metrics {
     ],
     ringBuffer: () => ({ received: 12, dropped: 1 }),
     decisions: () => [
-      { containerId: 'b2', containerName: 'db', counts: { allowed: 40n, denied: 0n, failed: 0n, audited: 3n, cached: 30n } },
-      { containerId: 'a1', containerName: 'web "front"', counts: { allowed: 9n, denied: 2n, failed: 1n, audited: 0n, cached: 0n } },
+      { containerId: 'b2', containerName: 'db', counts: { allowed: 40n, denied: 0n, failed: 0n, audited: 3n, cached: 30n, lost: 0n } },
+      { containerId: 'a1', containerName: 'web "front"', counts: { allowed: 9n, denied: 2n, failed: 1n, audited: 0n, cached: 0n, lost: 5n } },
     ],
   });
   metrics.observeHookRequest('container.create', 'ok', 0.003);

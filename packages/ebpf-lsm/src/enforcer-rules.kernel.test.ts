@@ -272,7 +272,7 @@ t rename-away mv etc/a.conf etc/a.bak
     const w = join(work, 'audit');
     mkdirSync(w);
     for (const name of ['audited', 'blocked', 'noisy']) writeFileSync(join(w, name), `${name}\n`);
-    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 5, flags: 0, suppressNs: 1_000_000_000n }));
+    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 5, flags: 0, suppressNs: 1_000_000_000n, hostScope: 0, reserved: 0 }));
     const scope = scopeWith('audit', [
       { path: join(w, 'audited'), action: 'audit', operations: ['read'], id: 41 },
       { path: join(w, 'blocked'), operations: ['read'], id: 42 },
@@ -303,7 +303,7 @@ t rename-away mv etc/a.conf etc/a.bak
     ]);
     expect(decisions(noisy.index).denied).toBe(21n);
     // Back to the defaults for the cases after this one.
-    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 0, flags: 0, suppressNs: 0n }));
+    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 0, flags: 0, suppressNs: 0n, hostScope: 0, reserved: 0 }));
   });
 
   it('allow-list mode: what no Allow rule names falls to the posture, block or audit, per category', async () => {

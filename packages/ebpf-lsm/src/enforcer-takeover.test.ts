@@ -137,7 +137,7 @@ describe('openPinnedEnforcer', () => {
     expect(second.clearRules(3)).toBe(true);
     expect(second.indexesWithRules()).toEqual([]);
     expect(second.removeScope(4242n)).toBe(true);
-    expect(second.decisions(0)).toEqual({ allowed: 0n, denied: 0n, failed: 0n, audited: 0n, cached: 0n });
+    expect(second.decisions(0)).toEqual({ allowed: 0n, denied: 0n, failed: 0n, audited: 0n, cached: 0n, lost: 0n });
     second.unprotect(100);
     second.protect(200);
     expect(second.protectedProcesses()).toEqual([200]);

@@ -78,11 +78,11 @@ describe('enforcer events', () => {
 });
 
 describe('decision counters', () => {
-  it('decodes the five counters and refuses a value of another size', () => {
+  it('decodes the six counters and refuses a value of another size', () => {
     const value = Buffer.alloc(DECISION_COUNTS_SIZE);
-    [5n, 4n, 3n, 2n, 1n].forEach((count, index) => value.writeBigUInt64LE(count, index * 8));
-    expect(decodeDecisionCounts(value)).toEqual({ allowed: 5n, denied: 4n, failed: 3n, audited: 2n, cached: 1n });
-    expect(() => decodeDecisionCounts(value.subarray(0, 32))).toThrow('decode decision counts: expected 40 bytes, got 32');
+    [6n, 5n, 4n, 3n, 2n, 1n].forEach((count, index) => value.writeBigUInt64LE(count, index * 8));
+    expect(decodeDecisionCounts(value)).toEqual({ allowed: 6n, denied: 5n, failed: 4n, audited: 3n, cached: 2n, lost: 1n });
+    expect(() => decodeDecisionCounts(value.subarray(0, 40))).toThrow('decode decision counts: expected 48 bytes, got 40');
   });
 });
 
@@ -124,9 +124,17 @@ describe('Enforcer argument checks (before any map is touched)', () => {
     withConfig.setDecisionCache(false);
     withConfig.setThrottle({ eventsPerSecond: 5, suppressMs: 1.5 });
     const read = () => throttleConfigCodec.decode(config.lookup(codecs.u32.encode(0))!);
-    expect(read()).toEqual({ eventsPerSecond: 5, flags: CONFIG_NO_CACHE, suppressNs: 1_500_000n });
+    expect(read()).toEqual({ eventsPerSecond: 5, flags: CONFIG_NO_CACHE, suppressNs: 1_500_000n, hostScope: 0, reserved: 0 });
     withConfig.setDecisionCache(true);
-    expect(read()).toEqual({ eventsPerSecond: 5, flags: 0, suppressNs: 1_500_000n });
+    expect(read()).toEqual({ eventsPerSecond: 5, flags: 0, suppressNs: 1_500_000n, hostScope: 0, reserved: 0 });
+    // The host scope is stored as its index plus one (0: none), beside the throttle, which it keeps.
+    expect(withConfig.hostScope()).toBeUndefined();
+    withConfig.setHostScope(4095);
+    expect(read()).toEqual({ eventsPerSecond: 5, flags: 0, suppressNs: 1_500_000n, hostScope: 4096, reserved: 0 });
+    expect(withConfig.hostScope()).toBe(4095);
+    withConfig.setHostScope(undefined);
+    expect(read().hostScope).toBe(0);
+    expect(() => withConfig.setHostScope(4096)).toThrow('set host scope: scope: expected an integer from 0 to 4095, got 4096');
   });
 
   it('refuses throttle limits that are not positive', () => {

@@ -405,10 +405,27 @@ export class Enforcer implements Disposable {
     this.#setConfig({ ...config, flags: enabled ? config.flags & ~CONFIG_NO_CACHE : config.flags | CONFIG_NO_CACHE });
   }
 
+  /**
+   * Makes scope `index` the host scope: its rules (set with setRules) then
+   * decide for every user process of the initial pid namespace that is in
+   * no container scope and not protected. `undefined` turns host
+   * enforcement off. The scope's rules should be in place first.
+   */
+  setHostScope(index: number | undefined): void {
+    if (index !== undefined) checkScope('set host scope', index);
+    this.#setConfig({ ...this.#config(), hostScope: index === undefined ? 0 : index + 1 });
+  }
+
+  /** The host scope's index, or undefined when there is none. */
+  hostScope(): number | undefined {
+    const value = this.#config().hostScope;
+    return value === 0 || value > MAX_SCOPES ? undefined : value - 1;
+  }
+
   /** The `config` value (all zeros, the defaults, if the map has none). */
   #config(): ThrottleConfig {
     const value = this.map('config').lookup(codecs.u32.encode(0));
-    return value === undefined ? { eventsPerSecond: 0, flags: 0, suppressNs: 0n } : throttleConfigCodec.decode(value);
+    return value === undefined ? { eventsPerSecond: 0, flags: 0, suppressNs: 0n, hostScope: 0, reserved: 0 } : throttleConfigCodec.decode(value);
   }
 
   #setConfig(config: ThrottleConfig): void {
@@ -421,6 +438,17 @@ export class Enforcer implements Disposable {
     const value = this.map('decisions').lookup(codecs.u32.encode(index));
     if (value === undefined) throw new StateError('read decisions', `no counters for scope ${index}`);
     return decodeDecisionCounts(value);
+  }
+
+  /**
+   * Events lost to a full ring buffer, summed over every scope's counters
+   * (one batch read of `decisions`). resetDecisions sets a scope's share to
+   * zero: a caller that reports a running total adds what it resets.
+   */
+  lostEvents(): bigint {
+    let total = 0n;
+    for (const [, value] of this.map('decisions').lookupBatch()) total += decodeDecisionCounts(value).lost;
+    return total;
   }
 
   /**

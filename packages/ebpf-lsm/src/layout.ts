@@ -9,7 +9,7 @@
 import { codecs } from './codec.js';
 
 /** The version of the map layout; `layout_version` in enforcer.bpf.c's .rodata must equal it. */
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
 /** Scope indexes the outer map holds (0 to MAX_SCOPES - 1). */
 export const MAX_SCOPES = 4096;
 
@@ -106,6 +106,7 @@ export const decisionCountsCodec = codecs.struct('struct decision_counts', {
   failed: codecs.u64,
   audited: codecs.u64,
   cached: codecs.u64,
+  lost: codecs.u64,
 });
 
 /** struct throttle_config: the `config` value. */
@@ -113,6 +114,8 @@ export const throttleConfigCodec = codecs.struct('struct throttle_config', {
   eventsPerSecond: codecs.u32,
   flags: codecs.u32,
   suppressNs: codecs.u64,
+  hostScope: codecs.u32,
+  reserved: codecs.u32,
 });
 
 /** struct event: one record of the `events` ring buffer, as bytes and numbers (decodeEnforcerEvent makes it readable). */

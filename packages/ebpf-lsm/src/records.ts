@@ -25,6 +25,8 @@ export interface DecisionCounts {
   readonly audited: bigint;
   /** Of `allowed`, the opens and execs the decision cache allowed without resolving the path. */
   readonly cached: bigint;
+  /** Events not emitted because the ring buffer was full (the reader fell behind). */
+  readonly lost: bigint;
 }
 
 /** Decodes one `decisions` value. Throws ValidationError for a value of the wrong size. */

@@ -19,10 +19,15 @@
  *            user space merges into each entry what the directories above
  *            it add (encodeRules), so the longest match says everything.
  * decisions: ARRAY, scope index -> counts of allowed, denied, failed
- *            (undecidable, denied) and audited decisions.
+ *            (undecidable, denied) and audited decisions, and of events
+ *            lost because the ring buffer was full.
  * throttle:  ARRAY, scope index -> the event throttle's state.
- * config:    ARRAY[1], the event throttle's limits.
- * protected: HASH, tgid -> 1: processes no scoped process may signal.
+ * config:    ARRAY[1], the event throttle's limits, flags, and the host
+ *            scope: the index (plus one; 0 for none) whose rules decide
+ *            for user processes of the initial pid namespace that are in
+ *            no container scope and not protected (host policies).
+ * protected: HASH, tgid -> 1: processes no scoped process may signal,
+ *            and that no host policy applies to.
  * sources:   TASK_STORAGE, the source index of a task's executable.
  * events:    RINGBUF of struct event, one per Block or Audit decision.
  * generations: ARRAY, scope index -> the generation of its rule set,
@@ -142,9 +147,15 @@ struct mm_struct {
 	struct file *exe_file;
 } __attribute__((preserve_access_index));
 
+struct pid {
+	unsigned int level;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	unsigned int flags;
 	int pid;
 	int tgid;
+	struct pid *thread_pid;
 	struct fs_struct *fs;
 	struct mm_struct *mm;
 	const struct cred *cred;
@@ -305,7 +316,15 @@ struct scope_ref {
 	void *rules;
 };
 
-static __always_inline int current_scope(struct scope_ref *scope)
+/* The kernel's PF_KTHREAD: a kernel thread is never a host process here. */
+#define PF_KTHREAD 0x00200000
+
+/*
+ * The current task's container scope: the one its cgroup is in, if any.
+ * task_kill asks for this one only: host processes may signal the agent
+ * (systemd stops it that way).
+ */
+static __always_inline int container_scope(struct scope_ref *scope)
 {
 	__u32 *index;
 
@@ -316,6 +335,41 @@ static __always_inline int current_scope(struct scope_ref *scope)
 	scope->index = *index;
 	scope->rules = bpf_map_lookup_elem(&rules, index);
 	return 1;
+}
+
+/*
+ * The host scope (host policies), for a task in no container scope: when
+ * user space has set one (config's host_scope, the index plus one), and
+ * the task is a user process of the initial pid namespace that is not
+ * protected (the agent is never under a host policy that could stop it).
+ */
+static __always_inline int host_scope(struct scope_ref *scope)
+{
+	struct task_struct *task;
+	struct throttle_config *settings;
+	__u32 zero = 0, tgid, host;
+
+	settings = bpf_map_lookup_elem(&config, &zero);
+	if (!settings || !settings->host_scope || settings->host_scope > MAX_SCOPES)
+		return 0;
+	host = settings->host_scope - 1;
+	task = bpf_get_current_task_btf();
+	if (task->flags & PF_KTHREAD)
+		return 0;
+	if (BPF_CORE_READ(task, thread_pid, level) != 0)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (bpf_map_lookup_elem(&protected, &tgid))
+		return 0;
+	scope->index = host;
+	scope->rules = bpf_map_lookup_elem(&rules, &host);
+	return 1;
+}
+
+/* The scope whose rules decide for the current task: its container's, else the host's, else none. */
+static __always_inline int current_scope(struct scope_ref *scope)
+{
+	return container_scope(scope) || host_scope(scope);
 }
 
 static __always_inline __u32 current_source(void)
@@ -681,6 +735,15 @@ static __always_inline void count_cached(__u32 scope)
 	__sync_fetch_and_add(&counts->cached, 1);
 }
 
+/* An event the ring buffer had no room for (user space reads too slowly): counted, never silent. */
+static __always_inline void count_lost(__u32 scope)
+{
+	struct decision_counts *counts = bpf_map_lookup_elem(&decisions, &scope);
+
+	if (counts)
+		__sync_fetch_and_add(&counts->lost, 1);
+}
+
 /* The throttle: 1 to emit, 0 to drop; *dropped is set when a summary is due first. */
 static __always_inline int throttle_admit(__u32 scope, __u32 *dropped)
 {
@@ -781,11 +844,15 @@ static __noinline void report(struct scope_ref *scope, struct scratch *s, int st
 		if (e) {
 			e->dropped = dropped;
 			bpf_ringbuf_submit(e, 0);
+		} else {
+			count_lost(scope->index);
 		}
 	}
 	e = reserve_event(scope, operation, d->verdict, d->rule_id);
-	if (!e)
+	if (!e) {
+		count_lost(scope->index);
 		return;
+	}
 	if (start >= 0)
 		bpf_probe_read_kernel_str(e->resource, sizeof(e->resource), s->path + (start & (PATH_MAX_BYTES - 1)));
 	else
@@ -1231,7 +1298,7 @@ int BPF_PROG(enforce_task_kill, struct task_struct *target, void *info, int sig)
 	__u32 *guarded;
 
 	guarded = bpf_map_lookup_elem(&protected, &tgid);
-	if (!guarded || !current_scope(&scope))
+	if (!guarded || !container_scope(&scope))
 		return 0;
 	if ((bpf_get_current_pid_tgid() >> 32) == tgid)
 		return 0;

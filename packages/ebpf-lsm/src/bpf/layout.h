@@ -19,7 +19,7 @@
 #include <linux/types.h>
 
 /* The version of this layout; user space compares it with the object's .rodata layout_version. */
-#define LAYOUT_VERSION 5
+#define LAYOUT_VERSION 6
 #define MAX_SCOPES 4096
 
 /* An LPM trie key: u32 prefixlen, then u32 source and the path bytes (LPM's maximum of 256 bytes of data). */
@@ -130,6 +130,8 @@ struct decision_counts {
 	__u64 audited;
 	/* Of `allowed`, how many came from the decision cache. */
 	__u64 cached;
+	/* Events not emitted because the ring buffer was full. */
+	__u64 lost;
 };
 
 struct throttle_config {
@@ -139,6 +141,9 @@ struct throttle_config {
 	__u32 flags;
 	/* Once over the limit, nothing is emitted for this long; 0 means one second. */
 	__u64 suppress_ns;
+	/* The host scope's index plus one (host policies); 0: no host scope. */
+	__u32 host_scope;
+	__u32 reserved;
 };
 
 struct event {

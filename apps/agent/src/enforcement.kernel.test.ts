@@ -9,6 +9,7 @@
  * block proves the rules were in the kernel before it ran.
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap } from '@bulwark/ebpf-lsm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +90,26 @@ beforeAll(async () => {
   policies = join(work, 'policies');
   await mkdir(policies);
   for (const [file, text] of Object.entries(POLICIES)) await writeFile(join(policies, file), text);
+  // A host policy for this host: a file no host process may read, the policy file itself among them (the agent, protected, still reads it).
+  await writeFile(join(work, 'host-secret'), 'host secret\n');
+  await writeFile(
+    join(policies, 'host-secret.yaml'),
+    `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorHostPolicy
+metadata:
+  name: host-secret-block
+spec:
+  nodeSelector:
+    matchLabels:
+      kubernetes.io/hostname: ${hostname()}
+  severity: 9
+  file:
+    matchPaths:
+    - path: ${join(work, 'host-secret')}
+    - path: ${join(policies, 'host-secret.yaml')}
+  action: Block
+`,
+  );
   bpffs = `/sys/fs/bpf/bulwark-test-${process.pid}`;
   alertsFile = join(work, 'alerts.jsonl');
   paths = {
@@ -130,6 +151,19 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     expect(`${host.stdout}${host.stderr}`).not.toMatch(/socket.*(Operation not permitted|Permission denied)/u);
   });
 
+  it('applies a host policy to host processes, not to a process in a pid namespace of its own, nor to the agent', async () => {
+    const host = await runCommand('cat', [join(work, 'host-secret')]);
+    expect(host.code).not.toBe(0);
+    expect(host.stderr).toMatch(/Operation not permitted/u);
+    expect((await runCommand('cat', [join(policies, 'host-secret.yaml')])).stderr).toMatch(/Operation not permitted/u);
+    const ownPidNamespace = await runCommand('unshare', ['--pid', '--fork', '--mount', 'cat', join(work, 'host-secret')]);
+    expect(ownPidNamespace).toMatchObject({ code: 0, stdout: 'host secret\n' });
+    expect(agent.logLines().find((line) => line.message === 'enforcing host policies')).toMatchObject({ host: hostname(), rules: 2, policies: ['KubeArmorHostPolicy/host-secret-block'] });
+    // The agent reads the policy directory again, host-secret.yaml included: it is under no host policy.
+    agent.process.kill('SIGHUP');
+    expect(await agent.waitForLog((line) => line.message === 'policies applied', 60_000)).toMatchObject({ policies: 4, failed: 0 });
+  });
+
   it('wrote an alert for each decision, in the documented schema, naming the policy', async () => {
     const alerts = await readAlerts(alertsFile);
     for (const alert of alerts) expect(alertSchema.safeParse(alert).error?.issues ?? []).toEqual([]);
@@ -147,6 +181,20 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     );
     expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'fim', policyName: 'file-integrity-monitoring', resource: '/bin/new', action: 'Block' }));
     expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'raw', policyName: 'net-raw-block', operation: 'Network', action: 'Block' }));
+    expect(alerts).toContainEqual(
+      expect.objectContaining({
+        type: 'MatchedHostPolicy',
+        hostName: hostname(),
+        policyName: 'host-secret-block',
+        severity: '9',
+        operation: 'File',
+        resource: join(work, 'host-secret'),
+        processName: expect.stringMatching(/cat$/u),
+        action: 'Block',
+        result: 'Permission denied',
+      }),
+    );
+    expect(alerts.filter((alert) => alert.type === 'MatchedHostPolicy').every((alert) => alert.containerID === undefined)).toBe(true);
     // The unselected container's read raised nothing.
     expect(alerts.filter((alert) => alert.containerID === 'web')).toEqual([]);
   });

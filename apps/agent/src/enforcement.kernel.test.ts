@@ -120,7 +120,9 @@ spec:
     crunRoot: join(work, 'crun-root'),
   };
   await chmod(work, 0o755);
-  agent = await startAgentProcess(paths, ['--enforcement', 'required', '--policy-dir', policies, '--bpffs-dir', bpffs, '--alerts-file', alertsFile, '--log-format', 'json']);
+  const config = join(work, 'agent.yaml');
+  await writeFile(config, 'metrics:\n  listen: 127.0.0.1:0\n');
+  agent = await startAgentProcess(paths, ['--config', config, '--enforcement', 'required', '--policy-dir', policies, '--bpffs-dir', bpffs, '--alerts-file', alertsFile, '--log-format', 'json']);
 });
 
 afterAll(async () => {
@@ -197,6 +199,26 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     expect(alerts.filter((alert) => alert.type === 'MatchedHostPolicy').every((alert) => alert.containerID === undefined)).toBe(true);
     // The unselected container's read raised nothing.
     expect(alerts.filter((alert) => alert.containerID === 'web')).toEqual([]);
+  });
+
+  it('answers on the metrics endpoint with the documented series, counted in the kernel', async () => {
+    const address = agent.logLines().find((line) => line.message === 'metrics listening')?.address as string;
+    expect(address).toMatch(/^127\.0\.0\.1:\d+$/u);
+    const response = await fetch(`http://${address}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    const value = (series: string) => {
+      const line = text.split('\n').find((entry) => entry.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    for (const family of ['bulwark_agent_info', 'bulwark_registry_containers', 'bulwark_enforcement_scopes', 'bulwark_hook_requests_total', 'bulwark_hook_request_duration_seconds', 'bulwark_decisions_total', 'bulwark_alerts_total', 'bulwark_ring_buffer_received_total', 'bulwark_ring_buffer_dropped_total']) {
+      expect(text).toContain(`# TYPE ${family} `);
+    }
+    // The host scope's decisions, from the kernel: at least the two host reads blocked above.
+    expect(value(`bulwark_decisions_total{container_id="",container_name="${hostname()}",decision="denied"}`)).toBeGreaterThanOrEqual(2);
+    expect(value('bulwark_ring_buffer_received_total')).toBeGreaterThanOrEqual(4);
+    expect(value('bulwark_ring_buffer_dropped_total')).toBe(0);
+    expect(value('bulwark_alerts_total{container_name="mysql",policy_name="block-mysql-data-access",action="Block"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('removed every stopped container\'s scope from the kernel', () => {

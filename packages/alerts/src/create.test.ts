@@ -153,8 +153,12 @@ describe('createAlert', () => {
 
   it('protected: a signal to the agent, blocked', () => {
     const alert = alertFor({ verdict: 'protected', operation: 'signal', resource: 'sig', source: '/usr/bin/kill', comm: 'kill' });
-    expect(alert).toMatchObject({ operation: 'Signal', data: 'lsm=TASK_KILL', action: 'Block', result: 'Permission denied', message: 'signal to a protected process (the agent) denied' });
-    expect(alert).not.toHaveProperty('resource');
+    expect(alert).toMatchObject({ operation: 'Signal', data: 'lsm=TASK_KILL', action: 'Block', result: 'Permission denied', message: 'signal of a protected process (the agent) denied', resource: 'signal' });
+    expect(alertFor({ verdict: 'protected', operation: 'signal', resource: 'ptr', source: '/usr/bin/gdb', comm: 'gdb' })).toMatchObject({ resource: 'ptrace', message: 'ptrace or memory access of a protected process (the agent) denied' });
+    // An event from an enforcer that does not say how.
+    const unknown = alertFor({ verdict: 'protected', operation: 'signal', resource: '', source: '/usr/bin/kill', comm: 'kill' });
+    expect(unknown).toMatchObject({ message: 'signal of a protected process (the agent) denied' });
+    expect(unknown).not.toHaveProperty('resource');
     expect(alert).not.toHaveProperty('policyName');
   });
 

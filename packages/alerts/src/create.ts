@@ -157,6 +157,17 @@ export function createAlert(event: EnforcerEvent, context: AlertContext): Alert 
   });
 }
 
+/** What a protected-process event says was tried. */
+const PROTECTION_MESSAGES: Readonly<Record<string, string>> = {
+  signal: 'signal',
+  ptrace: 'ptrace or memory access',
+  rlimit: 'resource limit change',
+  scheduler: 'scheduling change',
+  nice: 'nice change',
+  ioprio: 'I/O priority change',
+  memory: 'memory migration',
+};
+
 /** The resource as a person reads it: the path, `domain=AF_INET type=SOCK_STREAM protocol=0`, `CAP_NET_RAW`. */
 function describeResource(event: EnforcerEvent): string | undefined {
   const resource = decodeEventResource(event);
@@ -170,6 +181,7 @@ function describeResource(event: EnforcerEvent): string | undefined {
     case 'unknown':
       return resource.resource;
     case 'signal':
+      return resource.via;
     case 'none':
       return undefined;
   }
@@ -184,7 +196,7 @@ function describePolicy(event: EnforcerEvent, context: AlertContext): { policy: 
     case 'fail-closed':
       return { policy: { message: `path could not be resolved: ${operationName(event.operation) ?? 'operation'} denied (fail-closed)` } };
     case 'protected':
-      return { policy: { message: 'signal to a protected process (the agent) denied' } };
+      return { policy: { message: `${PROTECTION_MESSAGES[(decodeEventResource(event) as { via?: string }).via ?? 'signal'] ?? 'signal'} of a protected process (the agent) denied` } };
     default: {
       if (event.ruleId === 0) return { policy: {} };
       const rule = context.compiled?.rules[event.ruleId - 1];

@@ -23,7 +23,7 @@ import { MAX_SCOPES } from './layout.js';
  * QEMU guest: every one of the MAX_SCOPES scopes is a real cgroup with its
  * own rule set, and one scope holds 16,384 rules. JavaScript is slow there
  * (TCG), so the processes of a sample of scopes are checked by one shell
- * that moves itself from cgroup to cgroup (checkOpens), and the counters of
+ * that forks a subshell into each cgroup in turn (checkOpens), and the counters of
  * all scopes are read in one batch.
  */
 

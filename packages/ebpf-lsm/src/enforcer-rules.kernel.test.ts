@@ -421,7 +421,7 @@ t kill-other kill -0 ${other.pid}
       expect(reported.map((event) => decodeEventResource(event))).toEqual([
         { kind: 'socket', family: 2, type: 3, protocol: 1 },
         { kind: 'capability', capability: 0 },
-        { kind: 'signal' },
+        { kind: 'signal', via: 'signal' },
       ]);
       // The protection does not depend on rules: any scoped process is stopped.
       expect(runProbe('net', body, noRules.path, { pidNamespace: false })).toEqual({ 'raw-socket': 'ok', 'udp-socket': 'ok', chown: 'ok', 'kill-guarded': denied, 'kill-other': 'ok' });

@@ -69,7 +69,9 @@ describe('enforcer events', () => {
     expect(decodeEventResource(event(OPERATION_BITS.capability, keyPath(capabilityKey(SOURCE_ANY, 0))))).toEqual({ kind: 'capability', capability: 0 });
     expect(decodeEventResource(event(OPERATION_BITS.read, Buffer.from('/etc/shadow')))).toEqual({ kind: 'path', path: '/etc/shadow' });
     expect(decodeEventResource(event(OPERATION_BITS.exec, new Uint8Array(0)))).toEqual({ kind: 'path', path: '' });
-    expect(decodeEventResource(event(OPERATION_BITS.signal, Buffer.from('sig')))).toEqual({ kind: 'signal' });
+    expect(decodeEventResource(event(OPERATION_BITS.signal, Buffer.from('sig')))).toEqual({ kind: 'signal', via: 'signal' });
+    expect(decodeEventResource(event(OPERATION_BITS.signal, Buffer.from('ptr')))).toEqual({ kind: 'signal', via: 'ptrace' });
+    expect(decodeEventResource(event(OPERATION_BITS.signal, Buffer.from('zzz')))).toEqual({ kind: 'signal' });
     expect(decodeEventResource(event(0, new Uint8Array(0)))).toEqual({ kind: 'none' });
     // A capability key under the socket operation, a path under the capability one: unknown, not misread.
     expect(decodeEventResource(event(OPERATION_BITS.socket, keyPath(capabilityKey(SOURCE_ANY, 13))))).toEqual({ kind: 'unknown', resource: '020d00000000000000000000' });

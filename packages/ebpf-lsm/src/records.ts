@@ -93,6 +93,10 @@ export function decodeEnforcerEvent(record: Uint8Array): EnforcerEvent {
   };
 }
 
+/** The ways a scoped process may try to harm a protected one (the enforcer's protection hooks). */
+export type ProtectionPath = 'signal' | 'ptrace' | 'rlimit' | 'scheduler' | 'nice' | 'ioprio' | 'memory';
+const PROTECTION_PATHS: Readonly<Record<string, ProtectionPath>> = { sig: 'signal', ptr: 'ptrace', lim: 'rlimit', sch: 'scheduler', nic: 'nice', iop: 'ioprio', mem: 'memory' };
+
 /** What an event's resource names, read from its operation and resource (decodeEventResource). */
 export type EventResource =
   /** A file or an executable; `path` is '' when the kernel could not resolve it (`fail-closed`). */
@@ -101,8 +105,13 @@ export type EventResource =
   | { readonly kind: 'socket'; readonly family: number; readonly type: number; readonly protocol: number }
   /** A CAP_* number (linux/capability.h). */
   | { readonly kind: 'capability'; readonly capability: number }
-  /** A signal to a protected process; the event does not say which process or signal. */
-  | { readonly kind: 'signal' }
+  /**
+   * A protected process harmed from a scope, and how: `signal` (kill and
+   * friends), `ptrace` (attach, process_vm_*, /proc/<pid>/mem), `rlimit`,
+   * `scheduler`, `nice`, `ioprio`, `memory` (migrate_pages, move_pages);
+   * `undefined` for an older enforcer's event. Not which process or signal.
+   */
+  | { readonly kind: 'signal'; readonly via?: ProtectionPath }
   /** A `dropped` record: no resource. */
   | { readonly kind: 'none' }
   /** A resource this version does not know how to read, as the event has it. */
@@ -133,8 +142,11 @@ export function decodeEventResource(event: Pick<EnforcerEvent, 'operation' | 're
       if (bytes === undefined) break;
       return { kind: 'capability', capability: capabilityResource.decode(bytes).capability };
     }
-    case OPERATION_BITS.signal:
-      return { kind: 'signal' };
+    case OPERATION_BITS.signal: {
+      const tag = /^(?:[0-9a-f]{2})+$/.test(event.resource) ? Buffer.from(event.resource, 'hex').subarray(0, 3).toString('latin1') : event.resource.slice(0, 3);
+      const via = PROTECTION_PATHS[tag];
+      return via === undefined ? { kind: 'signal' } : { kind: 'signal', via };
+    }
     default:
       if (event.resource === '' || event.resource.startsWith('/')) return { kind: 'path', path: event.resource };
   }

@@ -61,6 +61,6 @@ export {
   type SocketRule,
 } from './rules.js';
 export { GLOB_PATTERN_MAX, findGlobProblem, globMatch, validateGlob, type GlobMatchOptions, type GlobMatchResult, type ValidGlob } from './glob.js';
-export { decodeDecisionCounts, decodeEnforcerEvent, decodeEventResource, type DecisionCounts, type EnforcerEvent, type EventResource } from './records.js';
+export { decodeDecisionCounts, decodeEnforcerEvent, decodeEventResource, type DecisionCounts, type EnforcerEvent, type EventResource, type ProtectionPath } from './records.js';
 export { ScopeAllocator, type ScopeAllocatorJson, type ScopeAllocatorOptions } from './scope-allocator.js';
 export { StateError } from './errors.js';

@@ -48,17 +48,18 @@ export interface OpenCheck {
 }
 
 /**
- * A lighter probe for many scopes: one shell moves itself into each check's
- * cgroup in turn (so a subshell forked there is a process of that scope)
- * and opens the path for reading. Returns label -> `ok` or the shell's
- * error (`... Operation not permitted`). No new namespaces, no process per
- * scope beyond the subshell.
+ * A lighter probe for many scopes: one shell forks a subshell per check,
+ * which moves itself into the check's cgroup and opens the path for
+ * reading. (The shell itself never enters a scope: a process belongs to
+ * the first scope it is seen in, wherever it moves next.) Returns label ->
+ * `ok` or the shell's error (`... Operation not permitted`). No new
+ * namespaces, no process per scope beyond the subshell.
  */
 export function checkOpens(checks: readonly OpenCheck[]): Record<string, string> {
   const quote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
   const lines = checks.map(
     ({ label, cgroup, path }) =>
-      `echo $$ > ${quote(join(cgroup, 'cgroup.procs'))} && if err=$( (true < ${quote(path)}) 2>&1 ); then echo ${quote(label)} ok; else echo ${quote(label)} "$err"; fi`,
+      `if err=$( { read -r pid rest < /proc/self/stat && echo "$pid" > ${quote(join(cgroup, 'cgroup.procs'))} && true < ${quote(path)}; } 2>&1 ); then echo ${quote(label)} ok; else echo ${quote(label)} "$err"; fi`,
   );
   const run = spawnSync('sh', ['-c', lines.join('\n')], { encoding: 'utf8', timeout: 120_000 });
   expect(run.status, run.stderr).toBe(0);

@@ -275,6 +275,14 @@ struct {
 	__type(value, __u32);
 } sources SEC(".maps");
 
+/* The cgroup whose scope a task belongs to, wherever it moves (container_scope). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} origins SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -320,18 +328,34 @@ struct scope_ref {
 #define PF_KTHREAD 0x00200000
 
 /*
- * The current task's container scope: the one its cgroup is in, if any.
- * task_kill asks for this one only: host processes may signal the agent
- * (systemd stops it that way).
+ * The current task's container scope. A task belongs to the scope of the
+ * cgroup it was first seen in (its origin, in task storage, which
+ * task_alloc hands to every child), so moving itself to another cgroup, to
+ * a child cgroup it made or cloning into one does not take it out of the
+ * scope. A task with no origin, or whose origin's scope is gone (its
+ * container stopped), is decided by the cgroup it is in, which becomes its
+ * origin when that is a scope. task_kill asks for this one only: host
+ * processes may signal the agent (systemd stops it that way).
  */
 static __always_inline int container_scope(struct scope_ref *scope)
 {
-	__u32 *index;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 *origin = bpf_task_storage_get(&origins, task, 0, 0);
+	__u32 *index = 0;
 
-	scope->cgroup_id = bpf_get_current_cgroup_id();
-	index = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
-	if (!index)
-		return 0;
+	if (origin && *origin) {
+		scope->cgroup_id = *origin;
+		index = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
+	}
+	if (!index) {
+		scope->cgroup_id = bpf_get_current_cgroup_id();
+		index = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
+		if (!index)
+			return 0;
+		origin = bpf_task_storage_get(&origins, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (origin)
+			*origin = scope->cgroup_id;
+	}
 	scope->index = *index;
 	scope->rules = bpf_map_lookup_elem(&rules, index);
 	return 1;
@@ -1108,14 +1132,25 @@ int BPF_PROG(track_bprm_committed_creds, struct linux_binprm *bprm)
 	return 0;
 }
 
-/* A new task runs its parent's executable until it execs: it inherits the source. */
+/*
+ * A new task belongs to its parent's scope (the parent's origin, or the
+ * scope its cgroup is in), whatever cgroup it is cloned into; and it runs
+ * its parent's executable until it execs, so it inherits the source.
+ */
 SEC("lsm/task_alloc")
 int BPF_PROG(track_task_alloc, struct task_struct *task)
 {
 	struct task_struct *parent = bpf_get_current_task_btf();
 	__u32 *source = bpf_task_storage_get(&sources, parent, 0, 0);
+	struct scope_ref scope;
+	__u64 *origin;
 	__u32 *slot;
 
+	if (container_scope(&scope)) {
+		origin = bpf_task_storage_get(&origins, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (origin)
+			*origin = scope.cgroup_id;
+	}
 	if (!source || *source == SOURCE_ANY)
 		return 0;
 	slot = bpf_task_storage_get(&sources, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -1287,18 +1322,20 @@ int BPF_PROG(enforce_capable, const struct cred *cred, void *ns, int cap, unsign
 	return check_resource(&scope, s, OP_CAPABILITY, 0);
 }
 
-/* No scoped process may signal a protected one, whatever its rules. */
-SEC("lsm/task_kill")
-int BPF_PROG(enforce_task_kill, struct task_struct *target, void *info, int sig)
+/*
+ * The agent's processes (protected) cannot be harmed from a container
+ * scope: not signalled, traced, read or written (ptrace, process_vm_*,
+ * /proc/<pid>/mem), limited (prlimit), rescheduled, reniced or moved to
+ * other memory nodes. Reported as a Signal operation whose resource names
+ * the way in.
+ */
+static __always_inline int guard(__u32 tgid, char a, char b, char c)
 {
 	struct scope_ref scope;
 	struct scratch *s;
 	struct decision d = { VERDICT_PROTECTED, 0 };
-	__u32 tgid = target->tgid;
-	__u32 *guarded;
 
-	guarded = bpf_map_lookup_elem(&protected, &tgid);
-	if (!guarded || !container_scope(&scope))
+	if (!bpf_map_lookup_elem(&protected, &tgid) || !container_scope(&scope))
 		return 0;
 	if ((bpf_get_current_pid_tgid() >> 32) == tgid)
 		return 0;
@@ -1306,11 +1343,67 @@ int BPF_PROG(enforce_task_kill, struct task_struct *target, void *info, int sig)
 	if (!s)
 		return -EPERM;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
-	s->key.path[0] = 's';
-	s->key.path[1] = 'i';
-	s->key.path[2] = 'g';
+	s->key.path[0] = a;
+	s->key.path[1] = b;
+	s->key.path[2] = c;
 	report(&scope, s, -1, OP_SIGNAL, &d);
 	return -EPERM;
+}
+
+SEC("lsm/task_kill")
+int BPF_PROG(enforce_task_kill, struct task_struct *target, void *info, int sig)
+{
+	return guard(target->tgid, 's', 'i', 'g');
+}
+
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(enforce_ptrace_access_check, struct task_struct *child, unsigned int mode)
+{
+	return guard(child->tgid, 'p', 't', 'r');
+}
+
+SEC("lsm/task_setrlimit")
+int BPF_PROG(enforce_task_setrlimit, struct task_struct *p, unsigned int resource, void *new_rlim)
+{
+	return guard(p->tgid, 'l', 'i', 'm');
+}
+
+SEC("lsm/task_setscheduler")
+int BPF_PROG(enforce_task_setscheduler, struct task_struct *p)
+{
+	return guard(p->tgid, 's', 'c', 'h');
+}
+
+SEC("lsm/task_setnice")
+int BPF_PROG(enforce_task_setnice, struct task_struct *p, int nice)
+{
+	return guard(p->tgid, 'n', 'i', 'c');
+}
+
+SEC("lsm/task_setioprio")
+int BPF_PROG(enforce_task_setioprio, struct task_struct *p, int ioprio)
+{
+	return guard(p->tgid, 'i', 'o', 'p');
+}
+
+SEC("lsm/task_movememory")
+int BPF_PROG(enforce_task_movememory, struct task_struct *p)
+{
+	return guard(p->tgid, 'm', 'e', 'm');
+}
+
+/*
+ * SIGIO and SIGURG (F_SETOWN) are sent from whatever context makes the I/O
+ * ready, not from the process that asked for them, so the sender's scope
+ * is not known here: a protected process gets none at all (the agent
+ * never asks for them).
+ */
+SEC("lsm/file_send_sigiotask")
+int BPF_PROG(enforce_file_send_sigiotask, struct task_struct *tsk, void *fown, int sig)
+{
+	__u32 tgid = tsk->tgid;
+
+	return bpf_map_lookup_elem(&protected, &tgid) ? -EPERM : 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileBpf } from '../scripts/build-bpf.ts';
+import { makeCgroup } from './__fixtures__/enforcer.js';
+import { loadEnforcer, type Enforcer } from './index.js';
+
+/**
+ * Kernel tier, adversarial: what a root process in a scope tries in order
+ * to get out of it or to harm the agent, each with a control that succeeds
+ * where nothing stops it (so a pass is never a broken probe).
+ *
+ * Leaving the scope: a process belongs to the scope of the cgroup it is
+ * first seen in, and its children to its scope, so moving to another
+ * cgroup, to a child cgroup it made, or forking first and moving the child
+ * changes nothing.
+ *
+ * Harming the agent (a protected process): signals, ptrace, /proc/<pid>/mem,
+ * process_vm_readv, prlimit, nice, scheduler, I/O priority, SIGIO by
+ * F_SETOWN. From the host the same calls work (a service manager must be
+ * able to manage the agent).
+ */
+
+let work: string;
+let enforcer: Enforcer | undefined;
+const cgroups: string[] = [];
+const children: ChildProcess[] = [];
+const SCOPE = 60;
+const QUIET = 61;
+let scope: { path: string; id: bigint };
+let quiet: { path: string; id: bigint };
+let outside: string;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'bulwark-adversarial-'));
+  const objectPath = join(work, 'enforcer.bpf.o');
+  compileBpf(fileURLToPath(new URL('bpf/enforcer.bpf.c', import.meta.url)), objectPath);
+  enforcer = loadEnforcer({ object: objectPath });
+  writeFileSync(join(work, 'secret'), 'secret\n');
+  scope = makeCgroup('bulwark-adv', 'scope', cgroups);
+  quiet = makeCgroup('bulwark-adv', 'quiet', cgroups);
+  outside = makeCgroup('bulwark-adv', 'outside', cgroups).path;
+  enforcer.setRules(SCOPE, [{ path: join(work, 'secret'), operations: ['read'], id: 80 }]);
+  enforcer.setScope(scope.id, SCOPE);
+  // A scope whose rules are about something else: the controls run there.
+  enforcer.setRules(QUIET, [{ path: join(work, 'unrelated'), operations: ['read'], id: 81 }]);
+  enforcer.setScope(quiet.id, QUIET);
+});
+
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+  enforcer?.close();
+  // Child cgroups first.
+  for (const cgroup of [...cgroups].reverse()) spawnSync('rmdir', [cgroup]);
+  if (work !== undefined) spawnSync('rm', ['-rf', work]);
+});
+
+/** Runs `script` with sh as root, no new namespaces, starting in `cgroup` (or where the test is); returns stdout lines as label -> result. */
+function attack(script: string, cgroup?: string): Record<string, string> {
+  const enter = cgroup === undefined ? '' : `echo $$ > ${cgroup}/cgroup.procs || exit 9\n`;
+  const run = spawnSync('sh', ['-c', `${enter}${script}`], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.status, run.stderr).toBe(0);
+  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+}
+
+const read = (label: string) => `if (: < ${join(work, 'secret')}) 2>/dev/null; then echo ${label} read; else echo ${label} denied; fi`;
+
+describe('leaving the scope', () => {
+  it('a process that moves itself to a cgroup outside the scope stays in it', () => {
+    const attempt = `${read('before')}\necho $$ > ${outside}/cgroup.procs\n${read('after')}\n`;
+    expect(attack(attempt, scope.path)).toEqual({ before: 'denied', after: 'denied' });
+    // Control: the same moves from a scope without the rule read, and so does a process that starts outside.
+    expect(attack(attempt, quiet.path)).toEqual({ before: 'read', after: 'read' });
+    expect(attack(read('outside'), outside)).toEqual({ outside: 'read' });
+  });
+
+  it('a process that makes a child cgroup and moves into it stays in the scope', () => {
+    const child = join(scope.path, 'escape');
+    const quietChild = join(quiet.path, 'escape');
+    const attempt = (made: string) => `mkdir ${made} || exit 3\necho $$ > ${made}/cgroup.procs || exit 4\n${read('child')}\n`;
+    cgroups.push(child, quietChild);
+    expect(attack(attempt(child), scope.path)).toEqual({ child: 'denied' });
+    expect(attack(attempt(quietChild), quiet.path)).toEqual({ child: 'read' });
+  });
+
+  it('a child forked in the scope and moved out by its parent, or moving itself before its first operation, stays in it', () => {
+    // The subshell is made in the scope, then moves itself out as its very first act (/proc/self is read after the move is decided).
+    const attempt = `( read -r pid rest < /proc/self/stat; echo "$pid" > ${outside}/cgroup.procs; ${read('forked')} )\n`;
+    expect(attack(attempt, scope.path)).toEqual({ forked: 'denied' });
+    expect(attack(attempt, quiet.path)).toEqual({ forked: 'read' });
+  });
+
+  it('a process put into the scope from outside (runc exec joining a container) is in the scope from then on', () => {
+    const script = `read line; ${read('joined')}; echo $$ > ${outside}/cgroup.procs; ${read('left')}`;
+    // The process waits outside any scope until another moves it in, as runc does for `runc exec`.
+    const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    children.push(child);
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    writeFileSync(join(scope.path, 'cgroup.procs'), `${child.pid}\n`);
+    const done = new Promise((resolve) => child.on('close', resolve));
+    child.stdin.end('go\n');
+    return done.then(() => expect(stdout.trim().split('\n')).toEqual(['joined denied', 'left denied']));
+  });
+});
+
+/** A long-lived python process to be a target: it prints `up`, then sleeps; SIGIO's default action would end it. */
+function target(): Promise<ChildProcess> {
+  const child = spawn('/usr/bin/python3', ['-c', 'import sys, time\nprint("up", flush=True)\ntime.sleep(600)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', () => resolve(child));
+    child.once('error', reject);
+  });
+}
+
+/** Python that tries each way of harming `pid` and prints `way ok` or `way <errno name>`. */
+const harm = (pid: number) => `
+import ctypes, errno, fcntl, os, resource, signal, socket, time
+libc = ctypes.CDLL(None, use_errno=True)
+pid = ${pid}
+def report(way, call):
+    try:
+        call()
+        print(way, 'ok', flush=True)
+    except OSError as error:
+        print(way, errno.errorcode.get(error.errno, str(error.errno)), flush=True)
+def check(result):
+    if result == -1:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+def ptrace():
+    check(libc.ptrace(16, pid, None, None))  # PTRACE_ATTACH
+    os.waitpid(pid, 0x40000000)  # __WALL
+    check(libc.ptrace(17, pid, None, None))  # PTRACE_DETACH
+def mem():
+    with open(f'/proc/{pid}/mem', 'rb'):
+        pass
+class iovec(ctypes.Structure):
+    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]
+def vm_read():
+    buffer = ctypes.create_string_buffer(8)
+    local = iovec(ctypes.cast(buffer, ctypes.c_void_p), 8)
+    remote = iovec(ctypes.c_void_p(0x400000), 8)
+    result = libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    if result == -1 and ctypes.get_errno() in (errno.EFAULT, errno.EIO):
+        return  # the access check passed; the address was not mapped
+    check(result)
+def rlimit():
+    resource.prlimit(pid, resource.RLIMIT_CPU, (3600, 3600))
+def nice():
+    os.setpriority(os.PRIO_PROCESS, pid, 5)
+def scheduler():
+    os.sched_setscheduler(pid, os.SCHED_BATCH, os.sched_param(0))
+def ioprio():
+    check(libc.syscall(251, 1, pid, (3 << 13)))  # ioprio_set(IOPRIO_WHO_PROCESS, pid, IOPRIO_CLASS_IDLE)
+def kill():
+    os.kill(pid, 0)
+report('signal', kill)
+report('ptrace', ptrace)
+report('mem', mem)
+report('vm_read', vm_read)
+report('rlimit', rlimit)
+report('nice', nice)
+report('scheduler', scheduler)
+report('ioprio', ioprio)
+# SIGIO: the target as the owner of a socket that becomes readable; SIGIO ends a process that does not handle it.
+a, b = socket.socketpair()
+fcntl.fcntl(a, fcntl.F_SETOWN, pid)
+fcntl.fcntl(a, fcntl.F_SETFL, fcntl.fcntl(a, fcntl.F_GETFL) | os.O_ASYNC)
+b.send(b'x')
+time.sleep(0.5)
+print('sigio', 'sent', flush=True)
+`;
+
+function runHarm(pid: number, cgroup?: string): Record<string, string> {
+  writeFileSync(join(work, `harm-${pid}.py`), harm(pid));
+  return attack(`exec /usr/bin/python3 ${join(work, `harm-${pid}.py`)}`, cgroup);
+}
+
+const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+describe('harming the agent from a scope', () => {
+  it('a protected process cannot be signalled, traced, read, limited, reniced, rescheduled or sent SIGIO from a scope; an unprotected one can', async () => {
+    const active = enforcer!;
+    const guarded = await target();
+    const plain = await target();
+    active.protect(guarded.pid!);
+    try {
+      // /proc/<pid>/mem reports a refused access check as EACCES.
+      const denied = { signal: 'EPERM', ptrace: 'EPERM', mem: 'EACCES', vm_read: 'EPERM', rlimit: 'EPERM', nice: 'EPERM', scheduler: 'EPERM', ioprio: 'EPERM', sigio: 'sent' };
+      expect(runHarm(guarded.pid!, quiet.path)).toEqual(denied);
+      // Control: the same from the same scope on an unprotected process goes through (and its SIGIO ends it).
+      expect(runHarm(plain.pid!, quiet.path)).toEqual({ signal: 'ok', ptrace: 'ok', mem: 'ok', vm_read: 'ok', rlimit: 'ok', nice: 'ok', scheduler: 'ok', ioprio: 'ok', sigio: 'sent' });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(plain.signalCode).toBe('SIGIO');
+      expect(alive(guarded)).toBe(true);
+      // From the host, everything but SIGIO works on the protected process (the agent never asks for SIGIO).
+      const fromHost = await target();
+      active.protect(fromHost.pid!);
+      expect(runHarm(fromHost.pid!)).toEqual({ signal: 'ok', ptrace: 'ok', mem: 'ok', vm_read: 'ok', rlimit: 'ok', nice: 'ok', scheduler: 'ok', ioprio: 'ok', sigio: 'sent' });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(alive(fromHost)).toBe(true);
+      active.unprotect(fromHost.pid!);
+      // Each blocked attempt was counted against the scope that made it.
+      expect(active.decisions(QUIET).denied).toBeGreaterThanOrEqual(8n);
+    } finally {
+      active.unprotect(guarded.pid!);
+    }
+  });
+});

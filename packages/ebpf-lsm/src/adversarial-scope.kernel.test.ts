@@ -107,6 +107,51 @@ describe('leaving the scope', () => {
   });
 });
 
+describe('writes and sockets a rule must see', () => {
+  it('chown and fchown of a file under a read-only rule are denied; in a scope without the rule they go through', () => {
+    const active = enforcer!;
+    const file = join(work, 'owned');
+    writeFileSync(file, 'x\n');
+    active.setRules(62, [{ path: file, readOnly: true, id: 82 }]);
+    const owners = makeCgroup('bulwark-adv', 'owners', cgroups);
+    active.setScope(owners.id, 62);
+    const script = `if chown 1:1 ${file} 2>/dev/null; then echo chown ok; else echo chown denied; fi
+if /usr/bin/python3 -c "import os; fd = os.open('${file}', os.O_RDONLY); os.fchown(fd, 2, 2)" 2>/dev/null; then echo fchown ok; else echo fchown denied; fi`;
+    expect(attack(script, owners.path)).toEqual({ chown: 'denied', fchown: 'denied' });
+    expect(attack(script, quiet.path)).toEqual({ chown: 'ok', fchown: 'ok' });
+    active.removeScope(owners.id);
+    active.clearRules(62);
+  });
+
+  it('a raw block covers every header-writing socket, and leaves ICMP datagram sockets to icmp', () => {
+    const active = enforcer!;
+    // RAW_SOCKETS of @bulwark/policy: SOCK_RAW of any family, SOCK_PACKET, AF_PACKET SOCK_DGRAM.
+    active.setRules(63, [
+      { kind: 'socket', type: 3, id: 83 },
+      { kind: 'socket', type: 10, id: 84 },
+      { kind: 'socket', family: 17, type: 2, id: 85 },
+    ]);
+    const net = makeCgroup('bulwark-adv', 'net', cgroups);
+    active.setScope(net.id, 63);
+    const probe = `/usr/bin/python3 -c '
+import socket
+tries = [("inet-raw", 2, 3, 1), ("inet6-raw", 10, 3, 58), ("packet-raw", 17, 3, 768), ("packet-dgram", 17, 2, 768), ("sock-packet", 2, 10, 768), ("icmp-dgram", 2, 2, 1), ("udp", 2, 2, 0)]
+for name, family, kind, protocol in tries:
+    try:
+        socket.socket(family, kind, protocol).close()
+        print(name, "ok")
+    except OSError as error:
+        print(name, "denied" if error.errno == 1 else "errno-%d" % error.errno)
+'`;
+    // ICMP datagram sockets need the ping group range to include root.
+    spawnSync('sh', ['-c', 'echo 0 2147483647 > /proc/sys/net/ipv4/ping_group_range']);
+    expect(attack(probe, net.path)).toEqual({ 'inet-raw': 'denied', 'inet6-raw': 'denied', 'packet-raw': 'denied', 'packet-dgram': 'denied', 'sock-packet': 'denied', 'icmp-dgram': 'ok', udp: 'ok' });
+    expect(attack(probe, quiet.path)).toEqual({ 'inet-raw': 'ok', 'inet6-raw': 'ok', 'packet-raw': 'ok', 'packet-dgram': 'ok', 'sock-packet': 'ok', 'icmp-dgram': 'ok', udp: 'ok' });
+    active.removeScope(net.id);
+    active.clearRules(63);
+  });
+});
+
 /** A long-lived python process to be a target: it prints `up`, then sleeps; SIGIO's default action would end it. */
 function target(): Promise<ChildProcess> {
   const child = spawn('/usr/bin/python3', ['-c', 'import sys, time\nprint("up", flush=True)\ntime.sleep(600)'], { stdio: ['ignore', 'pipe', 'inherit'] });

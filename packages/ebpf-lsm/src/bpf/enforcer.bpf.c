@@ -1236,6 +1236,13 @@ int BPF_PROG(enforce_path_chmod, const struct path *path)
 	return check_dentry(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), OP_CHMOD);
 }
 
+/* chown, fchown, lchown: an attribute change, decided as chmod is (a read-only rule covers both). */
+SEC("lsm/path_chown")
+int BPF_PROG(enforce_path_chown, const struct path *path, unsigned int uid, unsigned int gid)
+{
+	return check_dentry(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), OP_CHMOD);
+}
+
 /* A resource that is not a path: the key is built by the caller in s->key. */
 static __always_inline int check_resource(struct scope_ref *scope, struct scratch *s, __u32 operation, struct rule_key *wildcard)
 {

@@ -62,7 +62,7 @@ describe('judging a run', () => {
   const blocked = expectationOf(policy, command('cmd: cat /etc/shadow\nresult: failed\noperation: File\ncondition: /etc/shadow\naction: Block'), 'audit');
   const audited = expectationOf(policy, command('cmd: cat /c\nresult: passed\noperation: File\ncondition: /c\naction: Audit'), 'audit');
   const spared = expectationOf(policy, command('cmd: cat /etc/hostname\nresult: passed\noperation: File\ncondition: /etc/hostname\naction: Block'), 'audit');
-  const posture = expectationOf(policy, command('cmd: wget 1.2.3.4\nresult: default\noperation: Network\ncondition: SOCK_STREAM\naction: default'), 'audit');
+  const posture = expectationOf(policy, command('cmd: wget 127.0.0.1\nresult: default\noperation: Network\ncondition: SOCK_STREAM\naction: default'), 'audit');
   const refused = { status: 1, output: 'cat: /etc/shadow: Operation not permitted\n' };
   const blockAlert = alert({ policyName: 'p', resource: '/etc/shadow', action: 'Block', result: 'Permission denied' });
 

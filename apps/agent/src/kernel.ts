@@ -72,15 +72,14 @@ export async function openKernel(options: KernelOptions): Promise<KernelEnforcer
   return {
     enforcer,
     tookOver,
-    // A new container's counts start at its own first decision: nothing is in the scope before setScope.
-    setScope: (cgroupId, index) => {
-      enforcer.resetDecisions(index);
-      enforcer.setScope(cgroupId, index);
-    },
+    setScope: (cgroupId, scope, set) => enforcer.setScope(cgroupId, scope, set),
     removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
-    setRules: (index: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(index, rules, { postures }),
-    clearRules: (index) => enforcer.clearRules(index),
+    // A new container's counts start at its own first decision: Enforcement resets them before its cgroup is put in scope.
+    resetDecisions: (scope) => enforcer.resetDecisions(scope),
+    setRules: (set: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(set, rules, { postures }),
+    clearRules: (set) => enforcer.clearRules(set),
     scopes: () => [...enforcer.scopes()],
+    sets: () => enforcer.setsWithRules(),
     decisions: (index) => enforcer.decisions(index),
     events: () => enforcer.events(),
     close: () => enforcer.close(),

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, probe as probeScope, readDecisions, ruleMap, setRules as setScopeRules } from './__fixtures__/enforcer.js';
 import { eventCollector } from './__fixtures__/events.js';
-import { codecs, decodeEventResource, openObject, openRingBuffer, type BpfMap, type LoadedObject, type RingBuffer } from './index.js';
+import { codecs, decodeEventResource, openObject, openRingBuffer, type BpfMap, type LoadedObject, scopeEntryCodec, type RingBuffer } from './index.js';
 import { LAYOUT_VERSION, OPERATION_BITS as OP, throttleConfigCodec } from './layout.js';
 import type { Postures, Rule } from './rules.js';
 
@@ -33,7 +33,7 @@ const decisions = (scope: number) => readDecisions(object, scope);
 function scopeWith(name: string, rules: readonly Rule[], postures?: Postures) {
   const cgroup = makeCgroup(name);
   const index = nextScope++;
-  object.map('scopes').typed(codecs.u64, codecs.u32).update(cgroup.id, index);
+  object.map('scopes').typed(codecs.u64, scopeEntryCodec).update(cgroup.id, { scope: index, set: index });
   setScopeRules(object, index, ruleMap(`r_${name}`.replaceAll('-', '_').slice(0, 15), rules, postures));
   return { path: cgroup.path, index, cgroupId: cgroup.id };
 }

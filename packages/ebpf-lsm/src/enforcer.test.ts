@@ -103,9 +103,10 @@ describe('Enforcer argument checks (before any map is touched)', () => {
   const untouchable = new Proxy({}, { get: () => { throw new Error('touched the map'); } }) as unknown as BpfMap;
   const enforcer = new Enforcer({ object: undefined, maps: new Map(), rodata: undefined, links: new Map(), layoutVersion: LAYOUT_VERSION, pinDirectory: undefined });
 
-  it('refuses scope indexes outside 0 to 4095', () => {
+  it('refuses scope and set indexes outside 0 to 4095', () => {
     expect(() => enforcer.setScope(1n, 4096)).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION', message: 'set scope: scope: expected an integer from 0 to 4095, got 4096' }));
-    expect(() => enforcer.setRules(-1, [])).toThrow(/set rules: scope: expected an integer from 0 to 4095, got -1/);
+    expect(() => enforcer.setScope(1n, 0, 4096)).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION', message: 'set scope: set: expected an integer from 0 to 4095, got 4096' }));
+    expect(() => enforcer.setRules(-1, [])).toThrow(/set rules: set: expected an integer from 0 to 4095, got -1/);
     expect(() => enforcer.decisions(1.5)).toThrow(/read decisions: scope/);
   });
 
@@ -113,8 +114,8 @@ describe('Enforcer argument checks (before any map is touched)', () => {
     expect(() => enforcer.setRules(0, [{ path: 'relative' }])).toThrow(/encode rules: rules\[0\]\.path: expected an absolute path/);
   });
 
-  it('refuses to mark a scope outside 0 to 4095', () => {
-    expect(() => markRulesChanged(untouchable, 4096)).toThrow(/mark rules changed: scope: expected an integer from 0 to 4095, got 4096/);
+  it('refuses to mark a set outside 0 to 4095', () => {
+    expect(() => markRulesChanged(untouchable, 4096)).toThrow(/mark rules changed: set: expected an integer from 0 to 4095, got 4096/);
   });
 
   it('writes the throttle limits and the cache flag as struct throttle_config, keeping the other fields', () => {

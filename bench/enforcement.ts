@@ -25,10 +25,11 @@
  */
 import { parseArgs } from 'node:util';
 import { createMap, Enforcer, type BpfMap, type EnforcerMapName } from '@bulwark/ebpf-lsm';
-import { DECISION_COUNTS_SIZE, LAYOUT_VERSION, MAX_SCOPES, MAX_SETS, RULE_KEY_SIZE, RULE_VALUE_SIZE, scopeEntryCodec, type Postures, type Rule } from '@bulwark/ebpf-lsm/rules';
+import { DECISION_COUNTS_SIZE, LAYOUT_VERSION, MAX_SCOPES, MAX_SETS, RULE_KEY_SIZE, RULE_VALUE_SIZE, scopeEntryCodec } from '@bulwark/ebpf-lsm/rules';
 import type { ContainerReport } from '@bulwark/hook-client';
 import { parsePolicies, type Policy } from '@bulwark/policy';
-import { Enforcement, type ScopeKernel } from '../apps/agent/src/enforcement.ts';
+import { Enforcement } from '../apps/agent/src/enforcement.ts';
+import { scopeKernelOf } from '../apps/agent/src/kernel.ts';
 
 const { values } = parseArgs({ options: { containers: { type: 'string', default: '300' }, rounds: { type: 'string', default: '10' } } });
 const containerCount = Number(values.containers);
@@ -43,16 +44,7 @@ const maps = new Map<EnforcerMapName, BpfMap>([
 ]);
 const enforcer = new Enforcer({ object: undefined, maps, rodata: undefined, links: new Map(), layoutVersion: LAYOUT_VERSION, pinDirectory: undefined });
 
-/** As apps/agent/src/kernel.ts gives it, over the Enforcer. */
-const kernel: ScopeKernel = {
-  setScope: (cgroupId, scope, set) => enforcer.setScope(cgroupId, scope, set),
-  removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
-  resetDecisions: (scope) => enforcer.resetDecisions(scope),
-  setRules: (set: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(set, rules, { postures }),
-  clearRules: (set) => enforcer.clearRules(set),
-  scopes: () => [...enforcer.scopes()],
-  sets: () => enforcer.setsWithRules(),
-};
+const kernel = scopeKernelOf(enforcer);
 
 function parseOne(text: string, source: string): Policy {
   const result = parsePolicies(text, source);

@@ -32,6 +32,20 @@ export interface KernelEnforcer extends ScopeKernel {
   close(): void;
 }
 
+/** What Enforcement needs of the kernel, over an Enforcer (the agent's own, or one a test or bench loaded). */
+export function scopeKernelOf(enforcer: Enforcer): ScopeKernel {
+  return {
+    setScope: (cgroupId, scope, set) => enforcer.setScope(cgroupId, scope, set),
+    removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
+    // A new container's counts start at its own first decision: Enforcement resets them before its cgroup is put in scope.
+    resetDecisions: (scope) => enforcer.resetDecisions(scope),
+    setRules: (set: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(set, rules, { postures }),
+    clearRules: (set) => enforcer.clearRules(set),
+    scopes: () => [...enforcer.scopes()],
+    sets: () => enforcer.setsWithRules(),
+  };
+}
+
 /** Refuses with the probe's reason when BPF LSM is not active. */
 export function requireBpfLsm(): void {
   const probe = probeBpfLsm();
@@ -72,14 +86,7 @@ export async function openKernel(options: KernelOptions): Promise<KernelEnforcer
   return {
     enforcer,
     tookOver,
-    setScope: (cgroupId, scope, set) => enforcer.setScope(cgroupId, scope, set),
-    removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
-    // A new container's counts start at its own first decision: Enforcement resets them before its cgroup is put in scope.
-    resetDecisions: (scope) => enforcer.resetDecisions(scope),
-    setRules: (set: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(set, rules, { postures }),
-    clearRules: (set) => enforcer.clearRules(set),
-    scopes: () => [...enforcer.scopes()],
-    sets: () => enforcer.setsWithRules(),
+    ...scopeKernelOf(enforcer),
     decisions: (index) => enforcer.decisions(index),
     events: () => enforcer.events(),
     close: () => enforcer.close(),

@@ -65,6 +65,7 @@ import {
   RULE_KEY_SIZE,
   RULE_VALUE_SIZE,
   codecs,
+  scopeEntryCodec,
   createMap,
   createRuleMap,
   fillRuleMap,
@@ -220,7 +221,7 @@ function inGuest(): void {
     };
     const scoped = makeCgroup('scoped');
     const unscoped = makeCgroup('unscoped');
-    loaded.map('scopes').typed(codecs.u64, codecs.u32).update(scoped.id, 0);
+    loaded.map('scopes').typed(codecs.u64, scopeEntryCodec).update(scoped.id, { scope: 0, set: 0 });
     const entries = encodeRules(makeRules(base, overheadRules));
     {
       using inner = createRuleMap(entries, 'bench_1000');

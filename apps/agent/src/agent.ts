@@ -398,6 +398,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       await Promise.all([hookServer.close(), controlServer.close(), metricsServer?.close()]);
       await registry.persist();
       await alerts?.stop();
+      // Sets no scope uses are removed now rather than left for the next agent's reconcile.
+      enforcement.collectSets();
       // The pinned enforcer stays attached with every scope and rule: enforcement goes on while no agent runs.
       kernel?.close();
       log.info('agent stopped', { containers: registry.size });

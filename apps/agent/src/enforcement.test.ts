@@ -7,7 +7,8 @@
 import type { ContainerReport } from '@bulwark/hook-client';
 import { parsePolicies, type Policy } from '@bulwark/policy';
 import { describe, expect, it } from 'vitest';
-import { Enforcement, type ScopeKernel } from './enforcement.js';
+import type { ScopeEntry } from '@bulwark/ebpf-lsm/rules';
+import { Enforcement, ruleSetKey, type ScopeKernel } from './enforcement.js';
 import { createLogger } from './log.js';
 
 const log = createLogger('json', () => undefined);
@@ -43,34 +44,40 @@ const report = (id: string, app: string, cgroupId?: number): ContainerReport => 
 
 class RecordingKernel implements ScopeKernel {
   readonly calls: string[] = [];
-  readonly scopeMap = new Map<bigint, number>();
+  readonly scopeMap = new Map<bigint, ScopeEntry>();
   readonly rules = new Map<number, number>();
   failSetRules = false;
-  setScope(cgroupId: bigint, index: number) {
-    this.calls.push(`setScope ${cgroupId} ${index}`);
-    this.scopeMap.set(cgroupId, index);
+  setScope(cgroupId: bigint, scope: number, set: number) {
+    this.calls.push(`setScope ${cgroupId} ${scope} ${set}`);
+    this.scopeMap.set(cgroupId, { scope, set });
   }
   removeScope(cgroupId: bigint) {
     this.calls.push(`removeScope ${cgroupId}`);
     return this.scopeMap.delete(cgroupId);
   }
-  setRules(index: number, rules: readonly unknown[]) {
+  resetDecisions(scope: number) {
+    this.calls.push(`resetDecisions ${scope}`);
+  }
+  setRules(set: number, rules: readonly unknown[]) {
     if (this.failSetRules) throw new Error('set rules: map update failed');
-    this.calls.push(`setRules ${index} ${rules.length}`);
-    this.rules.set(index, rules.length);
+    this.calls.push(`setRules ${set} ${rules.length}`);
+    this.rules.set(set, rules.length);
     return rules.length;
   }
-  clearRules(index: number) {
-    this.calls.push(`clearRules ${index}`);
-    return this.rules.delete(index);
+  clearRules(set: number) {
+    this.calls.push(`clearRules ${set}`);
+    return this.rules.delete(set);
   }
-  scopes(): [bigint, number][] {
+  scopes(): [bigint, ScopeEntry][] {
     return [...this.scopeMap];
   }
-  host: number | undefined;
-  setHostScope(index: number | undefined) {
-    this.calls.push(`setHostScope ${index}`);
-    this.host = index;
+  sets(): number[] {
+    return [...this.rules.keys()];
+  }
+  host: ScopeEntry | undefined;
+  setHostScope(scope: number | undefined, set?: number) {
+    this.calls.push(scope === undefined ? 'setHostScope off' : `setHostScope ${scope} ${set}`);
+    this.host = scope === undefined ? undefined : { scope, set: set ?? scope };
   }
   hostScope() {
     return this.host;
@@ -96,77 +103,184 @@ spec:
   return policies[0]!;
 }
 
+const enforcementOver = (kernel: ScopeKernel) => new Enforcement({ mode: 'required', kernel, log, collect: 'manual' });
+
 describe('enforcement', () => {
   it('puts the rules in before the scope, and only for containers policies select', () => {
     const kernel = new RecordingKernel();
-    const enforcement = new Enforcement({ mode: 'required', kernel, log });
+    const enforcement = enforcementOver(kernel);
     enforcement.setPolicies([policy('db', 'mysql', '/var/lib/mysql/ibdata1')]);
-    expect(enforcement.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: true, scope: 0, rules: 1, policies: ['KubeArmorPolicy/db'] });
+    expect(enforcement.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: true, scope: 0, set: 0, shared: false, rules: 1, policies: ['KubeArmorPolicy/db'] });
     expect(enforcement.containerCreated(report('b', 'web', 101))).toMatchObject({ enforced: false, rules: 0 });
-    expect(kernel.calls).toEqual(['setRules 0 1', 'setScope 100 0']);
+    expect(kernel.calls).toEqual(['setRules 0 1', 'resetDecisions 0', 'setScope 100 0 0']);
     expect(enforcement.scopeOfContainer('a')?.compiled.rules[0]?.origin.policy).toBe('db');
+  });
+
+  it('gives containers the same policies select one set: a second container is one scope update', () => {
+    const kernel = new RecordingKernel();
+    const enforcement = enforcementOver(kernel);
+    enforcement.setPolicies([policy('db', 'mysql', '/a'), policy('web', 'web', '/b')]);
+    enforcement.containerCreated(report('a', 'mysql', 100));
+    kernel.calls.length = 0;
+    expect(enforcement.containerCreated(report('b', 'mysql', 101))).toMatchObject({ enforced: true, scope: 1, set: 0, shared: true });
+    expect(kernel.calls).toEqual(['resetDecisions 1', 'setScope 101 1 0']);
+    // Another selection is another set; each scope keeps its own workload.
+    expect(enforcement.containerCreated(report('c', 'web', 102))).toMatchObject({ scope: 2, set: 1, shared: false });
+    expect(enforcement.scopeOfContainer('b')?.workload.labels.app).toBe('mysql');
+    expect([...enforcement.ruleSets()].map((set) => [set.index, [...set.scopes]])).toEqual([
+      [0, [0, 1]],
+      [1, [2]],
+    ]);
+  });
+
+  it('keys a set by the policies\' content, not the objects: the same text parsed again is the same set', () => {
+    const first = policy('db', 'mysql', '/a');
+    const again = policy('db', 'mysql', '/a');
+    const changed = policy('db', 'mysql', '/b');
+    expect(ruleSetKey([first], undefined)).toBe(ruleSetKey([again], undefined));
+    expect(ruleSetKey([first], undefined)).not.toBe(ruleSetKey([changed], undefined));
+    expect(ruleSetKey([first], undefined)).not.toBe(ruleSetKey([first], { file: 'audit' }));
+  });
+
+  it('swaps a shared set in place on a policy change: one write for all its containers, no scope moved', () => {
+    const kernel = new RecordingKernel();
+    const enforcement = enforcementOver(kernel);
+    enforcement.setPolicies([policy('db', 'mysql', '/a')]);
+    for (let index = 0; index < 3; index++) enforcement.containerCreated(report(`c${index}`, 'mysql', 100 + index));
+    kernel.calls.length = 0;
+    expect(enforcement.setPolicies([policy('db', 'mysql', '/b')])).toEqual({ containers: 3, failed: 0 });
+    expect(kernel.calls).toEqual(['setRules 0 1']);
+    // Unchanged policies: nothing is written at all.
+    kernel.calls.length = 0;
+    enforcement.setPolicies([policy('db', 'mysql', '/b')]);
+    expect(kernel.calls).toEqual([]);
+  });
+
+  it('splits a group on a policy change: the containers that move get a new set, written before their scopes move to it', () => {
+    const kernel = new RecordingKernel();
+    const enforcement = enforcementOver(kernel);
+    const db = policy('db', 'mysql', '/a');
+    enforcement.setPolicies([db]);
+    enforcement.containerCreated(report('a', 'mysql', 100));
+    enforcement.containerCreated({ ...report('b', 'mysql', 101), annotations: { app: 'mysql', tier: 'gold' } });
+    kernel.calls.length = 0;
+    const gold = policy('gold', 'mysql', '/gold').spec;
+    const goldOnly = { ...policy('gold', 'mysql', '/gold'), spec: { ...gold, selector: { matchLabels: { tier: 'gold' } } } };
+    enforcement.setPolicies([db, goldOnly]);
+    // a's set is unchanged (the same key); b moves to a new set.
+    expect(kernel.calls).toEqual(['setRules 1 2', 'setScope 101 1 1']);
+    expect(kernel.scopeMap.get(100n)).toEqual({ scope: 0, set: 0 });
+    expect(enforcement.scopeOfContainer('b')).toMatchObject({ index: 1, set: 1 });
+  });
+
+  it('removes a set once the last scope that uses it is gone, and only then', () => {
+    const kernel = new RecordingKernel();
+    const enforcement = enforcementOver(kernel);
+    enforcement.setPolicies([policy('db', 'mysql', '/a')]);
+    enforcement.containerCreated(report('a', 'mysql', 100));
+    enforcement.containerCreated(report('b', 'mysql', 101));
+    enforcement.containerStopped('a');
+    expect(enforcement.collectSets()).toBe(0);
+    expect(kernel.rules.get(0)).toBe(1);
+    kernel.calls.length = 0;
+    enforcement.containerStopped('b');
+    expect(kernel.calls).toEqual(['removeScope 101']);
+    expect(enforcement.collectSets()).toBe(1);
+    expect(kernel.calls).toEqual(['removeScope 101', 'clearRules 0']);
+    expect(kernel.rules.size).toBe(0);
+  });
+
+  it('uses a set waiting to be removed again when a container with its key comes first', () => {
+    const kernel = new RecordingKernel();
+    const enforcement = enforcementOver(kernel);
+    enforcement.setPolicies([policy('db', 'mysql', '/a')]);
+    enforcement.containerCreated(report('a', 'mysql', 100));
+    enforcement.containerStopped('a');
+    kernel.calls.length = 0;
+    expect(enforcement.containerCreated(report('b', 'mysql', 101))).toMatchObject({ set: 0, shared: true });
+    expect(enforcement.collectSets()).toBe(0);
+    expect(kernel.calls).toEqual(['resetDecisions 0', 'setScope 101 0 0']);
+  });
+
+  it('removes unused sets by itself after the current turn in deferred mode', async () => {
+    const kernel = new RecordingKernel();
+    const enforcement = new Enforcement({ mode: 'required', kernel, log });
+    enforcement.setPolicies([policy('db', 'mysql', '/a')]);
+    enforcement.containerCreated(report('a', 'mysql', 100));
+    enforcement.containerStopped('a');
+    expect(kernel.rules.size).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(kernel.rules.size).toBe(0);
   });
 
   it('swaps every affected container on a policy change, and frees a scope no policy needs', () => {
     const kernel = new RecordingKernel();
-    const enforcement = new Enforcement({ mode: 'required', kernel, log });
+    const enforcement = enforcementOver(kernel);
     enforcement.setPolicies([policy('db', 'mysql', '/a')]);
     enforcement.containerCreated(report('a', 'mysql', 100));
     enforcement.containerCreated(report('b', 'web', 101));
     kernel.calls.length = 0;
     expect(enforcement.setPolicies([policy('web', 'web', '/b')])).toEqual({ containers: 2, failed: 0 });
-    // a loses its scope (out of scope first, then its rules), b gains one.
-    expect(kernel.calls).toEqual(['removeScope 100', 'clearRules 0', 'setRules 0 1', 'setScope 101 0']);
+    // a loses its scope (out of scope first), b gains one; a's set is removed once collected.
+    expect(kernel.calls).toEqual(['removeScope 100', 'setRules 1 1', 'resetDecisions 0', 'setScope 101 0 1']);
+    enforcement.collectSets();
+    expect(kernel.calls.at(-1)).toBe('clearRules 0');
   });
 
   it('refuses a container it cannot enforce, leaving no half state', () => {
     const kernel = new RecordingKernel();
-    const enforcement = new Enforcement({ mode: 'required', kernel, log });
+    const enforcement = enforcementOver(kernel);
     enforcement.setPolicies([policy('db', 'mysql', '/a')]);
     expect(() => enforcement.containerCreated(report('a', 'mysql'))).toThrow(/no cgroup id/u);
     kernel.failSetRules = true;
     expect(() => enforcement.containerCreated(report('b', 'mysql', 7))).toThrow('set rules: map update failed');
     expect(kernel.scopeMap.size).toBe(0);
     expect(enforcement.scopeCount).toBe(0);
-    // The index was given back: the next container gets scope 0.
+    expect([...enforcement.ruleSets()]).toEqual([]);
+    // The indexes were given back: the next container gets scope 0 and set 0.
     kernel.failSetRules = false;
-    expect(enforcement.containerCreated(report('c', 'mysql', 8))).toMatchObject({ scope: 0 });
+    expect(enforcement.containerCreated(report('c', 'mysql', 8))).toMatchObject({ scope: 0, set: 0 });
   });
 
   it('keeps a container\'s old set when a policy change cannot be written for it', () => {
     const kernel = new RecordingKernel();
-    const enforcement = new Enforcement({ mode: 'required', kernel, log });
+    const enforcement = enforcementOver(kernel);
     enforcement.setPolicies([policy('db', 'mysql', '/a')]);
     enforcement.containerCreated(report('a', 'mysql', 100));
     kernel.failSetRules = true;
     expect(enforcement.setPolicies([policy('db', 'mysql', '/b')])).toEqual({ containers: 0, failed: 1 });
-    expect(kernel.scopeMap.get(100n)).toBe(0);
+    expect(kernel.scopeMap.get(100n)).toEqual({ scope: 0, set: 0 });
     expect(kernel.rules.get(0)).toBe(1);
   });
 
-  it('removes the scope and rules of a stopped container', () => {
+  it('removes the scope of a stopped container, then its set', () => {
     const kernel = new RecordingKernel();
-    const enforcement = new Enforcement({ mode: 'required', kernel, log });
+    const enforcement = enforcementOver(kernel);
     enforcement.setPolicies([policy('db', 'mysql', '/a')]);
     enforcement.containerCreated(report('a', 'mysql', 100));
     expect(enforcement.containerStopped('a')).toBe(true);
     expect(kernel.scopeMap.size).toBe(0);
+    enforcement.collectSets();
     expect(kernel.rules.size).toBe(0);
     expect(enforcement.containerStopped('a')).toBe(false);
   });
 
-  it('after a takeover keeps each cgroup\'s scope index and drops the scopes of containers that are gone', () => {
+  it('after a takeover keeps each cgroup\'s scope and set, rewrites a set in place, and drops what is gone', () => {
     const kernel = new RecordingKernel();
-    kernel.scopeMap.set(100n, 5);
-    kernel.rules.set(5, 1);
-    kernel.scopeMap.set(200n, 6);
-    kernel.rules.set(6, 1);
-    const enforcement = new Enforcement({ mode: 'required', kernel, log });
-    expect(enforcement.adoptKernelScopes()).toBe(2);
+    kernel.scopeMap.set(100n, { scope: 5, set: 2 });
+    kernel.scopeMap.set(101n, { scope: 6, set: 2 });
+    kernel.rules.set(2, 1);
+    kernel.scopeMap.set(200n, { scope: 7, set: 3 });
+    kernel.rules.set(3, 1);
+    // A set no scope names (left by an agent that stopped before collecting it).
+    kernel.rules.set(9, 1);
+    const enforcement = enforcementOver(kernel);
+    expect(enforcement.adoptKernelScopes()).toBe(3);
     enforcement.setPolicies([policy('db', 'mysql', '/a')]);
-    enforcement.reconcile([report('a', 'mysql', 100)]);
-    expect(kernel.calls).toEqual(['setRules 5 1', 'removeScope 200', 'clearRules 6']);
-    expect(enforcement.scopeOfContainer('a')?.index).toBe(5);
+    enforcement.reconcile([report('a', 'mysql', 100), report('b', 'mysql', 101)]);
+    expect(kernel.calls).toEqual(['setRules 2 1', 'removeScope 200', 'clearRules 9', 'clearRules 3']);
+    expect(enforcement.scopeOfContainer('a')).toMatchObject({ index: 5, set: 2 });
+    expect(enforcement.scopeOfContainer('b')).toMatchObject({ index: 6, set: 2 });
   });
 
   it('in audit mode compiles and touches no kernel', () => {
@@ -186,7 +300,8 @@ describe('enforcement', () => {
       expect(kernel.calls).toEqual([]);
       enforcement.adoptKernelScopes();
       enforcement.reconcile([report('a', 'mysql', 100)]);
-      expect(kernel.calls).toEqual(['setRules 0 1', 'setScope 100 0', 'setRules 1 1', 'setHostScope 1']);
+      expect(kernel.calls).toEqual(['setRules 0 1', 'resetDecisions 0', 'setScope 100 0 0', 'setRules 1 1', 'resetDecisions 1', 'setHostScope 1 1']);
+      expect(enforcement.hostState()).toMatchObject({ index: 1, set: 1 });
       expect(enforcement.hostState()).toMatchObject({ index: 1, containerId: '', workload: { kind: 'host', name: 'node-1' } });
       // The host scope is no container's.
       expect(enforcement.scopeOfContainer('')).toBeUndefined();
@@ -194,31 +309,49 @@ describe('enforcement', () => {
 
     it('selects by the configured labels, swaps the host set in place, and turns host enforcement off before clearing it', () => {
       const kernel = new RecordingKernel();
-      const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
+      const enforcement = new Enforcement({ mode: 'required', kernel, log, host, collect: 'manual' });
       enforcement.adoptKernelScopes();
       enforcement.reconcile([]);
       expect(enforcement.setPolicies([hostPolicy('other', 'role: web', '/x')])).toEqual({ containers: 0, failed: 0 });
       expect(kernel.calls).toEqual([]);
       enforcement.setPolicies([hostPolicy('h', 'role: db', '/x')]);
       enforcement.setPolicies([hostPolicy('h', 'role: db', '/y')]);
-      expect(kernel.calls).toEqual(['setRules 0 1', 'setHostScope 0', 'setRules 0 1']);
+      // The same content again writes nothing.
+      enforcement.setPolicies([hostPolicy('h', 'role: db', '/y')]);
+      expect(kernel.calls).toEqual(['setRules 0 1', 'resetDecisions 0', 'setHostScope 0 0', 'setRules 0 1']);
       kernel.calls.length = 0;
       enforcement.setPolicies([]);
-      expect(kernel.calls).toEqual(['setHostScope undefined', 'clearRules 0']);
+      expect(kernel.calls).toEqual(['setHostScope off']);
+      expect(enforcement.collectSets()).toBe(1);
+      expect(kernel.calls).toEqual(['setHostScope off', 'clearRules 0']);
       expect(enforcement.hostState()).toBeUndefined();
       expect(enforcement.scopeCount).toBe(0);
     });
 
     it('keeps the host scope a previous agent left (its index is never given to a container)', () => {
       const kernel = new RecordingKernel();
-      kernel.host = 0;
+      kernel.host = { scope: 0, set: 0 };
       kernel.rules.set(0, 1);
       const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
       enforcement.adoptKernelScopes();
       enforcement.setPolicies([hostPolicy('h', 'role: db', '/x'), policy('db', 'mysql', '/a')]);
       enforcement.reconcile([report('a', 'mysql', 100)]);
-      expect(kernel.calls).toEqual(['setRules 1 1', 'setScope 100 1', 'setRules 0 1']);
-      expect(kernel.host).toBe(0);
+      // Neither its scope nor its set is given to the container; its set is rewritten in place.
+      expect(kernel.calls).toEqual(['setRules 1 1', 'resetDecisions 1', 'setScope 100 1 1', 'setRules 0 1']);
+      expect(kernel.host).toEqual({ scope: 0, set: 0 });
+    });
+
+    it('turns off a host scope a previous agent left when host policies are not enabled here', () => {
+      const kernel = new RecordingKernel();
+      kernel.host = { scope: 3, set: 5 };
+      kernel.rules.set(5, 1);
+      const enforcement = new Enforcement({ mode: 'required', kernel, log, collect: 'manual' });
+      enforcement.adoptKernelScopes();
+      // reconcile collects the sets no scope uses at its end.
+      enforcement.reconcile([]);
+      expect(kernel.calls).toEqual(['setHostScope off', 'clearRules 5']);
+      expect(kernel.host).toBeUndefined();
+      expect(enforcement.hostState()).toBeUndefined();
     });
 
     it('keeps the host\'s old set when the new one cannot be written', () => {
@@ -229,7 +362,7 @@ describe('enforcement', () => {
       enforcement.setPolicies([hostPolicy('h', 'role: db', '/x')]);
       kernel.failSetRules = true;
       expect(enforcement.setPolicies([hostPolicy('h', 'role: db', '/y')])).toEqual({ containers: 0, failed: 1 });
-      expect(kernel.host).toBe(0);
+      expect(kernel.host).toEqual({ scope: 0, set: 0 });
       expect(kernel.rules.get(0)).toBe(1);
     });
 

@@ -34,6 +34,25 @@ export interface KernelEnforcer extends ScopeKernel {
   close(): void;
 }
 
+/** What Enforcement needs of the kernel, over an Enforcer (the agent's own, or one a test or bench loaded). */
+export function scopeKernelOf(enforcer: Enforcer): ScopeKernel {
+  return {
+    setScope: (cgroupId, scope, set) => enforcer.setScope(cgroupId, scope, set),
+    removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
+    // A new container's counts start at its own first decision: Enforcement resets them before its cgroup is put in scope.
+    resetDecisions: (scope) => enforcer.resetDecisions(scope),
+    setRules: (set: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(set, rules, { postures }),
+    clearRules: (set) => enforcer.clearRules(set),
+    scopes: () => [...enforcer.scopes()],
+    sets: () => enforcer.setsWithRules(),
+    setHostScope: (scope, set) => enforcer.setHostScope(scope, set),
+    hostScope: () => {
+      const scope = enforcer.hostScope();
+      return scope === undefined ? undefined : { scope, set: enforcer.hostSet()! };
+    },
+  };
+}
+
 /** Refuses with the probe's reason when BPF LSM is not active. */
 export function requireBpfLsm(): void {
   const probe = probeBpfLsm();
@@ -81,20 +100,9 @@ export async function openKernel(options: KernelOptions): Promise<KernelEnforcer
   return {
     enforcer,
     tookOver,
-    // A new container's counts start at its own first decision: nothing is in the scope before setScope.
-    setScope: (cgroupId, index) => {
-      resetDecisions(index);
-      enforcer.setScope(cgroupId, index);
-    },
-    setHostScope: (index) => {
-      if (index !== undefined && enforcer.hostScope() !== index) resetDecisions(index);
-      enforcer.setHostScope(index);
-    },
-    hostScope: () => enforcer.hostScope(),
-    removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
-    setRules: (index: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(index, rules, { postures }),
-    clearRules: (index) => enforcer.clearRules(index),
-    scopes: () => [...enforcer.scopes()],
+    ...scopeKernelOf(enforcer),
+    // What a reset clears of the lost counter is kept in the running total.
+    resetDecisions,
     decisions: (index) => enforcer.decisions(index),
     lostEvents: () => Number(enforcer.lostEvents() + lostCleared - lostAtStart),
     events: () => enforcer.events(),

@@ -15,7 +15,7 @@ import {
   setRulesBatch,
   type OpenCheck,
 } from './__fixtures__/enforcer.js';
-import { codecs, openObject, type LoadedObject, type PathRule } from './index.js';
+import { codecs, openObject, type LoadedObject, scopeEntryCodec, type PathRule } from './index.js';
 import { MAX_SCOPES } from './layout.js';
 
 /**
@@ -86,7 +86,7 @@ describe('the enforcer at capacity in the kernel guest', () => {
     }
     const cgroupTime = since(start);
     start = performance.now();
-    object.map('scopes').typed(codecs.u64, codecs.u32).updateBatch(ids);
+    object.map('scopes').typed(codecs.u64, scopeEntryCodec).updateBatch(ids.map(([id, scope]) => [id, { scope, set: scope }] as const));
     // Batches into the outer map, which cost one RCU grace period per scope on 6.1 and one per batch on
     // newer kernels (see setRulesBatch); 512 at a time keeps the open inner-map fds well under the limit (4,096).
     for (let first = 0; first < MAX_SCOPES; first += 512) {

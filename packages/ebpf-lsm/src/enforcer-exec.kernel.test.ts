@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, probe as probeScope, readDecisions, ruleMap, setRules as setScopeRules } from './__fixtures__/enforcer.js';
-import { codecs, openObject, type BpfMap, type LoadedObject } from './index.js';
+import { codecs, openObject, type BpfMap, scopeEntryCodec, type LoadedObject } from './index.js';
 
 /**
  * Kernel tier: the enforcer's lsm/bprm_check_security program
@@ -58,9 +58,9 @@ describe('exec blocking in the kernel guest', () => {
   it('denies a scope executing its exec rules (exact and directory) but not reading them, not other binaries, other scopes or the host', () => {
     const a = makeCgroup('a');
     const b = makeCgroup('b');
-    const scopes = object.map('scopes').typed(codecs.u64, codecs.u32);
-    scopes.update(a.id, 0);
-    scopes.update(b.id, 1);
+    const scopes = object.map('scopes').typed(codecs.u64, scopeEntryCodec);
+    scopes.update(a.id, { scope: 0, set: 0 });
+    scopes.update(b.id, { scope: 1, set: 1 });
     setRules(
       0,
       ruleMap('exec_a', [

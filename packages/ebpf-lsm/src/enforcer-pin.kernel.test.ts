@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { indexUrl, packageDirectory, sourceNodeArguments } from './__fixtures__/child.js';
 import { makeCgroup, probe as probeScope, ruleMap, startOpenLoop, type OpenLoop } from './__fixtures__/enforcer.js';
-import { BpfMap, LAYOUT_VERSION, Link, codecs, markRulesChanged, openPinnedEnforcer, type Enforcer } from './index.js';
+import { BpfMap, LAYOUT_VERSION, Link, codecs, markRulesChanged, openPinnedEnforcer, scopeEntryCodec, type Enforcer } from './index.js';
 
 /**
  * Kernel tier: enforcement survives its loader. A child Node process loads
@@ -42,7 +42,7 @@ const ebpf = await import(${JSON.stringify(indexUrl)});
 const [objectPath, pinDirectory, cgroupId, denied] = process.argv.slice(2);
 const object = ebpf.openObject(objectPath).load();
 const link = object.program('enforce_file_open').attach();
-object.map('scopes').typed(ebpf.codecs.u64, ebpf.codecs.u32).update(BigInt(cgroupId), 0);
+object.map('scopes').typed(ebpf.codecs.u64, ebpf.scopeEntryCodec).update(BigInt(cgroupId), { scope: 0, set: 0 });
 const entries = ebpf.encodeRules([{ path: denied }]);
 const inner = ebpf.createRuleMap(entries, 'rules_loader');
 object.map('rules').updateInnerMap(ebpf.codecs.u32.encode(0), inner);
@@ -131,7 +131,7 @@ describe('the enforcer, pinned', () => {
     const scopes = BpfMap.openPinned(join(pinDirectory, 'scopes'));
     const generations = BpfMap.openPinned(join(pinDirectory, 'generations'));
     expect(rules.info).toMatchObject({ name: 'rules', type: 'array_of_maps' });
-    expect(scopes.typed(codecs.u64, codecs.u32).lookup(scope.id)).toBe(0);
+    expect(scopes.typed(codecs.u64, scopeEntryCodec).lookup(scope.id)).toEqual({ scope: 0, set: 0 });
     // The rule set the loader put in the scope's slot is still there.
     const loaderRules = rules.lookupInnerMap(codecs.u32.encode(0));
     expect(loaderRules?.name).toBe('rules_loader');
@@ -179,9 +179,9 @@ describe('the enforcer, pinned', () => {
     expect(enforcer.links.size).toBeGreaterThan(10);
     expect([...enforcer.links.keys()]).toContain('enforce_file_open');
     // The scope and its rule set are still in force, as the killed loader left them.
-    expect(enforcer.scopes()).toEqual(new Map([[scope.id, 5]]));
+    expect(enforcer.scopes()).toEqual(new Map([[scope.id, { scope: 5, set: 5 }]]));
     expect(enforcer.hasRules(5)).toBe(true);
-    expect(enforcer.indexesWithRules()).toEqual([5]);
+    expect(enforcer.setsWithRules()).toEqual([5]);
     expect(enforcer.decisions(5).denied).toBeGreaterThanOrEqual(100n);
 
     // The new process changes the rule set: other.txt is blocked too, and the change takes effect at once

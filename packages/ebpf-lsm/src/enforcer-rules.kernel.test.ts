@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, probe as probeScope, readDecisions, ruleMap, setRules as setScopeRules } from './__fixtures__/enforcer.js';
 import { eventCollector } from './__fixtures__/events.js';
-import { codecs, decodeEventResource, openObject, openRingBuffer, type BpfMap, type LoadedObject, type RingBuffer } from './index.js';
+import { codecs, decodeEventResource, openObject, openRingBuffer, type BpfMap, type LoadedObject, scopeEntryCodec, type RingBuffer } from './index.js';
 import { LAYOUT_VERSION, OPERATION_BITS as OP, throttleConfigCodec } from './layout.js';
 import type { Postures, Rule } from './rules.js';
 
@@ -33,7 +33,7 @@ const decisions = (scope: number) => readDecisions(object, scope);
 function scopeWith(name: string, rules: readonly Rule[], postures?: Postures) {
   const cgroup = makeCgroup(name);
   const index = nextScope++;
-  object.map('scopes').typed(codecs.u64, codecs.u32).update(cgroup.id, index);
+  object.map('scopes').typed(codecs.u64, scopeEntryCodec).update(cgroup.id, { scope: index, set: index });
   setScopeRules(object, index, ruleMap(`r_${name}`.replaceAll('-', '_').slice(0, 15), rules, postures));
   return { path: cgroup.path, index, cgroupId: cgroup.id };
 }
@@ -280,7 +280,7 @@ t rename-away mv etc/a.conf etc/a.bak
     const w = join(work, 'audit');
     mkdirSync(w);
     for (const name of ['audited', 'blocked', 'noisy']) writeFileSync(join(w, name), `${name}\n`);
-    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 5, flags: 0, suppressNs: 1_000_000_000n, hostScope: 0, reserved: 0 }));
+    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 5, flags: 0, suppressNs: 1_000_000_000n, hostScope: 0, hostSet: 0 }));
     const scope = scopeWith('audit', [
       { path: join(w, 'audited'), action: 'audit', operations: ['read'], id: 41 },
       { path: join(w, 'blocked'), operations: ['read'], id: 42 },
@@ -311,7 +311,7 @@ t rename-away mv etc/a.conf etc/a.bak
     ]);
     expect(decisions(noisy.index).denied).toBe(21n);
     // Back to the defaults for the cases after this one.
-    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 0, flags: 0, suppressNs: 0n, hostScope: 0, reserved: 0 }));
+    object.map('config').update(codecs.u32.encode(0), throttleConfigCodec.encode({ eventsPerSecond: 0, flags: 0, suppressNs: 0n, hostScope: 0, hostSet: 0 }));
   });
 
   it('allow-list mode: what no Allow rule names falls to the posture, block or audit, per category', async () => {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, ruleMap, startOpenLoop } from './__fixtures__/enforcer.js';
-import { codecs, createRuleMap, markRulesChanged, openObject, type LoadedObject } from './index.js';
+import { codecs, createRuleMap, markRulesChanged, openObject, scopeEntryCodec, type LoadedObject } from './index.js';
 import { encodeRules, type Rule } from './rules.js';
 
 /**
@@ -50,11 +50,11 @@ const withPath = (rules: Rule[], path: string): Rule[] => rules.map((rule) => ({
 describe('atomic rule-set replacement in the kernel guest', () => {
   it('never lets an open through while whole rule sets are swapped; an in-place change does', async () => {
     const file = join(work, 'file');
-    const scopes = object.map('scopes').typed(codecs.u64, codecs.u32);
+    const scopes = object.map('scopes').typed(codecs.u64, scopeEntryCodec);
 
     // Swapped whole: a new inner map each time.
     const swapped = makeScopeCgroup('bulwark-swap', 'whole', cgroups);
-    scopes.update(swapped.id, 0);
+    scopes.update(swapped.id, { scope: 0, set: 0 });
     const generations = object.map('generations');
     object.map('rules').updateInnerMap(codecs.u32.encode(0), ruleMap('swap_first', withPath(readBlocked, file)));
     markRulesChanged(generations, 0);
@@ -77,7 +77,7 @@ describe('atomic rule-set replacement in the kernel guest', () => {
 
     // Changed in place: delete the old rule's key, wait a moment, insert the new one.
     const inPlace = makeScopeCgroup('bulwark-swap', 'in-place', cgroups);
-    scopes.update(inPlace.id, 1);
+    scopes.update(inPlace.id, { scope: 1, set: 1 });
     const readEntries = encodeRules(withPath(readBlocked, file));
     const writeEntries = encodeRules(withPath(writeBlocked, file));
     const inner = createRuleMap(readEntries, 'swap_in_place');

@@ -35,7 +35,7 @@ function enforcerSpec(layoutVersion = LAYOUT_VERSION): FakeObjectSpec {
       { name: 'enforce_task_kill', section: 'lsm/task_kill' },
     ],
     maps: [
-      { name: 'scopes', type: BPF_MAP_TYPE_HASH, keySize: 8, valueSize: 4, maxEntries: 4096 },
+      { name: 'scopes', type: BPF_MAP_TYPE_HASH, keySize: 8, valueSize: 8, maxEntries: 4096 },
       {
         name: 'rules',
         type: BPF_MAP_TYPE_ARRAY_OF_MAPS,
@@ -117,25 +117,26 @@ describe('openPinnedEnforcer', () => {
     expect(second.layoutVersion).toBe(LAYOUT_VERSION);
     expect(second.pinDirectory).toBe(directory);
     expect([...second.links.keys()]).toEqual(['enforce_file_open', 'enforce_task_kill']);
-    expect(second.scopes()).toEqual(new Map([[4242n, 3]]));
+    expect(second.scopes()).toEqual(new Map([[4242n, { scope: 3, set: 3 }]]));
     expect(second.protectedProcesses()).toEqual([100]);
     expect(throttleConfigCodec.decode(second.map('config').lookup(codecs.u32.encode(0))!)).toMatchObject({ eventsPerSecond: 7, suppressNs: 2_000_000n });
 
     // The same operations as a loaded enforcer, on the pinned maps.
     second.setScope(17n, 0);
-    second.setScope(9n, 1);
+    // Two scopes, one rule set.
+    second.setScope(9n, 1, 3);
     expect(second.setRules(3, [{ path: '/etc/shadow' }])).toBeGreaterThan(0);
     expect(second.hasRules(3)).toBe(true);
-    expect(second.indexesWithRules()).toEqual([3]);
+    expect(second.setsWithRules()).toEqual([3]);
     expect(second.scopes()).toEqual(
       new Map([
-        [9n, 1],
-        [17n, 0],
-        [4242n, 3],
+        [9n, { scope: 1, set: 3 }],
+        [17n, { scope: 0, set: 0 }],
+        [4242n, { scope: 3, set: 3 }],
       ]),
     );
     expect(second.clearRules(3)).toBe(true);
-    expect(second.indexesWithRules()).toEqual([]);
+    expect(second.setsWithRules()).toEqual([]);
     expect(second.removeScope(4242n)).toBe(true);
     expect(second.decisions(0)).toEqual({ allowed: 0n, denied: 0n, failed: 0n, audited: 0n, cached: 0n, lost: 0n });
     second.unprotect(100);
@@ -146,15 +147,15 @@ describe('openPinnedEnforcer', () => {
     using third = openPinnedEnforcer(directory, { binding });
     expect(third.scopes()).toEqual(
       new Map([
-        [9n, 1],
-        [17n, 0],
+        [9n, { scope: 1, set: 3 }],
+        [17n, { scope: 0, set: 0 }],
       ]),
     );
     // The registry can be rebuilt from what is in force.
-    expect(ScopeAllocator.fromEntries(third.scopes()).allocate(5n)).toBe(2);
+    expect(ScopeAllocator.fromEntries([...third.scopes()].map(([cgroupId, entry]) => [cgroupId, entry.scope] as const)).allocate(5n)).toBe(2);
   });
 
-  it('finds the rule sets by looking up only the indexes a scope names or whose generation moved', () => {
+  it('finds the rule sets by looking up only the sets a scope names or whose generation moved', () => {
     using enforcer = loadEnforcer({ object: objectPath, binding });
     enforcer.setRules(7, [{ path: '/etc/shadow' }]);
     enforcer.setRules(9, [{ path: '/etc/shadow' }]);
@@ -166,9 +167,9 @@ describe('openPinnedEnforcer', () => {
     };
     byHand(2);
     byHand(3);
-    enforcer.setScope(33n, 3);
+    enforcer.setScope(33n, 0, 3);
     const before = binding.calls.length;
-    expect(enforcer.indexesWithRules()).toEqual([3, 7]);
+    expect(enforcer.setsWithRules()).toEqual([3, 7]);
     expect(binding.calls.slice(before).filter((call) => call === 'lookupElement rules')).toHaveLength(3);
     expect(enforcer.hasRules(2)).toBe(true);
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup as makeScopeCgroup, probe as probeScope, readDecisions, ruleMap, setRules as setScopeRules } from './__fixtures__/enforcer.js';
-import { codecs, openObject, type BpfMap, type LoadedObject } from './index.js';
+import { codecs, openObject, type BpfMap, scopeEntryCodec, type LoadedObject } from './index.js';
 import { LAYOUT_VERSION } from './layout.js';
 
 /**
@@ -77,9 +77,9 @@ describe('the enforcer in the kernel guest', () => {
 
     const a = makeCgroup('a');
     const b = makeCgroup('b');
-    const scopes = object.map('scopes').typed(codecs.u64, codecs.u32);
-    scopes.update(a.id, 0);
-    scopes.update(b.id, 1);
+    const scopes = object.map('scopes').typed(codecs.u64, scopeEntryCodec);
+    scopes.update(a.id, { scope: 0, set: 0 });
+    scopes.update(b.id, { scope: 1, set: 1 });
     setRules(0, ruleMap('rules_a', [{ path: join(work, 'secret.txt') }, { path: `${join(work, 'private')}/` }]));
     setRules(1, ruleMap('rules_b', [{ path: '/nonexistent/' }]));
 

@@ -105,9 +105,10 @@ describe('Enforcer argument checks (before any map is touched)', () => {
   const untouchable = new Proxy({}, { get: () => { throw new Error('touched the map'); } }) as unknown as BpfMap;
   const enforcer = new Enforcer({ object: undefined, maps: new Map(), rodata: undefined, links: new Map(), layoutVersion: LAYOUT_VERSION, pinDirectory: undefined });
 
-  it('refuses scope indexes outside 0 to 4095', () => {
+  it('refuses scope and set indexes outside 0 to 4095', () => {
     expect(() => enforcer.setScope(1n, 4096)).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION', message: 'set scope: scope: expected an integer from 0 to 4095, got 4096' }));
-    expect(() => enforcer.setRules(-1, [])).toThrow(/set rules: scope: expected an integer from 0 to 4095, got -1/);
+    expect(() => enforcer.setScope(1n, 0, 4096)).toThrow(expect.objectContaining({ code: 'ERR_VALIDATION', message: 'set scope: set: expected an integer from 0 to 4095, got 4096' }));
+    expect(() => enforcer.setRules(-1, [])).toThrow(/set rules: set: expected an integer from 0 to 4095, got -1/);
     expect(() => enforcer.decisions(1.5)).toThrow(/read decisions: scope/);
   });
 
@@ -115,8 +116,8 @@ describe('Enforcer argument checks (before any map is touched)', () => {
     expect(() => enforcer.setRules(0, [{ path: 'relative' }])).toThrow(/encode rules: rules\[0\]\.path: expected an absolute path/);
   });
 
-  it('refuses to mark a scope outside 0 to 4095', () => {
-    expect(() => markRulesChanged(untouchable, 4096)).toThrow(/mark rules changed: scope: expected an integer from 0 to 4095, got 4096/);
+  it('refuses to mark a set outside 0 to 4095', () => {
+    expect(() => markRulesChanged(untouchable, 4096)).toThrow(/mark rules changed: set: expected an integer from 0 to 4095, got 4096/);
   });
 
   it('writes the throttle limits and the cache flag as struct throttle_config, keeping the other fields', () => {
@@ -126,17 +127,24 @@ describe('Enforcer argument checks (before any map is touched)', () => {
     withConfig.setDecisionCache(false);
     withConfig.setThrottle({ eventsPerSecond: 5, suppressMs: 1.5 });
     const read = () => throttleConfigCodec.decode(config.lookup(codecs.u32.encode(0))!);
-    expect(read()).toEqual({ eventsPerSecond: 5, flags: CONFIG_NO_CACHE, suppressNs: 1_500_000n, hostScope: 0, reserved: 0 });
+    expect(read()).toEqual({ eventsPerSecond: 5, flags: CONFIG_NO_CACHE, suppressNs: 1_500_000n, hostScope: 0, hostSet: 0 });
     withConfig.setDecisionCache(true);
-    expect(read()).toEqual({ eventsPerSecond: 5, flags: 0, suppressNs: 1_500_000n, hostScope: 0, reserved: 0 });
+    expect(read()).toEqual({ eventsPerSecond: 5, flags: 0, suppressNs: 1_500_000n, hostScope: 0, hostSet: 0 });
     // The host scope is stored as its index plus one (0: none), beside the throttle, which it keeps.
     expect(withConfig.hostScope()).toBeUndefined();
     withConfig.setHostScope(4095);
-    expect(read()).toEqual({ eventsPerSecond: 5, flags: 0, suppressNs: 1_500_000n, hostScope: 4096, reserved: 0 });
+    expect(read()).toEqual({ eventsPerSecond: 5, flags: 0, suppressNs: 1_500_000n, hostScope: 4096, hostSet: 4095 });
     expect(withConfig.hostScope()).toBe(4095);
+    expect(withConfig.hostSet()).toBe(4095);
+    // Its own set, which need not be the scope's index.
+    withConfig.setHostScope(7, 2);
+    expect(read()).toMatchObject({ hostScope: 8, hostSet: 2 });
+    expect([withConfig.hostScope(), withConfig.hostSet()]).toEqual([7, 2]);
     withConfig.setHostScope(undefined);
-    expect(read().hostScope).toBe(0);
+    expect(read()).toMatchObject({ hostScope: 0, hostSet: 0 });
+    expect(withConfig.hostSet()).toBeUndefined();
     expect(() => withConfig.setHostScope(4096)).toThrow('set host scope: scope: expected an integer from 0 to 4095, got 4096');
+    expect(() => withConfig.setHostScope(1, 4096)).toThrow('set host scope: set: expected an integer from 0 to 4095, got 4096');
   });
 
   it('refuses throttle limits that are not positive', () => {

@@ -2,7 +2,8 @@
  * The enforcer as a typed object: loads the shipped enforcer.bpf.o (or
  * another build of it), checks that it reads the layout this package
  * writes, attaches its programs, and offers the operations a loader needs:
- * scopes, whole rule sets swapped atomically, protected processes, the
+ * scopes, the rule sets they use (shared, each swapped whole and
+ * atomically), protected processes, the
  * event throttle, events and counters. Everything else stays reachable
  * through `object` for tools that need the raw maps.
  */
@@ -24,9 +25,12 @@ import {
   GENERATION_HAS_SOURCES,
   LAYOUT_VERSION,
   MAX_SCOPES,
+  MAX_SETS,
   RULE_KEY_SIZE,
   RULE_VALUE_SIZE,
+  scopeEntryCodec,
   throttleConfigCodec,
+  type ScopeEntry,
 } from './layout.js';
 import { decodeDecisionCounts, decodeEnforcerEvent, type DecisionCounts, type EnforcerEvent } from './records.js';
 import { encodeRules, type Postures, type Rule, type RuleEntry } from './rules.js';
@@ -44,9 +48,9 @@ export interface LoadEnforcerOptions extends Pick<OpenObjectOptions, 'binding' |
 }
 
 /**
- * Tells the programs that scope `index`'s rule set changed, so that the
- * decision cache no longer uses allows decided under the old one: the
- * scope's entry of `generations` becomes the next generation (shifted left
+ * Tells the programs that rule set `set` changed, so that the decision
+ * cache no longer uses allows decided under the old one: the set's entry
+ * of `generations` becomes the next generation (shifted left
  * by one), with bit 0 set when the new set has fromSource rules (then the
  * cache checks each task's source; `fromSource` defaults to true, which is
  * always safe). Enforcer.setRules and clearRules do it; a tool that writes
@@ -55,25 +59,25 @@ export interface LoadEnforcerOptions extends Pick<OpenObjectOptions, 'binding' |
  * to the inner map it was decided with, so the old set's allows do not
  * apply beside the new set: the swap itself is what takes effect.
  */
-export function markRulesChanged(generations: BpfMap, index: number, options: { fromSource?: boolean } = {}): void {
-  checkScope('mark rules changed', index);
+export function markRulesChanged(generations: BpfMap, set: number, options: { fromSource?: boolean } = {}): void {
+  checkSet('mark rules changed', set);
   const map = generations.typed(codecs.u32, codecs.u64);
-  const next = (((map.lookup(index) ?? 0n) >> 1n) + 1n) << 1n;
-  map.update(index, options.fromSource === false ? next : next | BigInt(GENERATION_HAS_SOURCES));
+  const next = (((map.lookup(set) ?? 0n) >> 1n) + 1n) << 1n;
+  map.update(set, options.fromSource === false ? next : next | BigInt(GENERATION_HAS_SOURCES));
 }
 
 /** BPF_F_NO_PREALLOC: an LPM trie must be created with it. */
 const NO_PREALLOC = 1;
 
 /**
- * A scope's rule set as a new inner map, ready to swap into `rules`: an LPM
+ * A rule set as a new inner map, ready to swap into `rules`: an LPM
  * trie like the enforcer's template (RULE_KEY_SIZE keys, RULE_VALUE_SIZE
  * values, BPF_F_NO_PREALLOC), sized to `entries` and filled with them, in
  * one batch where the kernel has batch updates for LPM tries, else one by
  * one (the map is not in use yet, so either way no program sees it half
  * filled). The caller closes it once swapped in.
  */
-export function createRuleMap(entries: readonly RuleEntry[], name = 'scope_rules', options: { binding?: LibbpfBinding } = {}): BpfMap {
+export function createRuleMap(entries: readonly RuleEntry[], name = 'set_rules', options: { binding?: LibbpfBinding } = {}): BpfMap {
   const binding = options.binding === undefined ? {} : { binding: options.binding };
   const map = createMap({ type: 'lpm_trie', flags: NO_PREALLOC, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: Math.max(entries.length, 1), name, ...binding });
   try {
@@ -115,11 +119,15 @@ const enforcerEventCodec: Codec<EnforcerEvent> = {
   decode: decodeEnforcerEvent,
 };
 
-function checkScope(operation: string, index: number): void {
-  if (!Number.isInteger(index) || index < 0 || index >= MAX_SCOPES) {
-    throw new ValidationError(operation, [{ path: 'scope', message: `expected an integer from 0 to ${MAX_SCOPES - 1}, got ${String(index)}` }]);
+function checkIndex(operation: string, path: 'scope' | 'set', index: number, limit: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= limit) {
+    throw new ValidationError(operation, [{ path, message: `expected an integer from 0 to ${limit - 1}, got ${String(index)}` }]);
   }
 }
+
+const checkScope = (operation: string, index: number) => checkIndex(operation, 'scope', index, MAX_SCOPES);
+const checkSet = (operation: string, set: number) => checkIndex(operation, 'set', set, MAX_SETS);
+
 
 /**
  * The maps user space reads or writes, which pin() pins as `map-<name>`
@@ -304,76 +312,95 @@ export class Enforcer implements Disposable {
     return this.#pinDirectory;
   }
 
-  /** Puts the processes of cgroup `cgroupId` (the cgroup directory's inode number) in scope `index`. */
-  setScope(cgroupId: bigint, index: number): void {
-    checkScope('set scope', index);
-    this.map('scopes').typed(codecs.u64, codecs.u32).update(cgroupId, index);
+  /**
+   * Puts the processes of cgroup `cgroupId` (the cgroup directory's inode
+   * number) in scope `scope`, enforced with rule set `set` (default: the
+   * set of the same index as the scope). One update of a hash map: for a
+   * cgroup already in a scope, the programs see the old entry or the new
+   * one, so moving a container to another set (its scope kept) is atomic
+   * for it, and no grace period is waited for.
+   */
+  setScope(cgroupId: bigint, scope: number, set: number = scope): void {
+    checkScope('set scope', scope);
+    checkSet('set scope', set);
+    this.map('scopes').typed(codecs.u64, scopeEntryCodec).update(cgroupId, { scope, set });
   }
 
   /** Takes a cgroup out of its scope; its processes are no longer affected. Returns whether it was in one. */
   removeScope(cgroupId: bigint): boolean {
-    return this.map('scopes').typed(codecs.u64, codecs.u32).delete(cgroupId);
+    return this.map('scopes').typed(codecs.u64, scopeEntryCodec).delete(cgroupId);
   }
 
   /**
-   * The scopes in force: cgroup id -> scope index, as the `scopes` map
-   * holds them, ordered by cgroup id. After a restart, what an agent holds
-   * its registry against (ScopeAllocator.fromEntries takes it).
+   * The scopes in force: cgroup id -> its scope and set indexes, as the
+   * `scopes` map holds them, ordered by cgroup id. After a restart, what an
+   * agent holds its registry against (ScopeAllocator.fromEntries takes the
+   * scope indexes).
    */
-  scopes(): Map<bigint, number> {
-    const entries = [...this.map('scopes').typed(codecs.u64, codecs.u32).entries()];
+  scopes(): Map<bigint, ScopeEntry> {
+    const entries = [...this.map('scopes').typed(codecs.u64, scopeEntryCodec).entries()];
     entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return new Map(entries);
   }
 
-  /** Whether scope `index` has a rule set (setRules, not cleared since). */
-  hasRules(index: number): boolean {
-    checkScope('look up rules', index);
-    return this.map('rules').lookup(codecs.u32.encode(index)) !== undefined;
+  /** Whether rule set `set` is in `rules` (setRules, not cleared since). */
+  hasRules(set: number): boolean {
+    checkSet('look up rules', set);
+    return this.map('rules').lookup(codecs.u32.encode(set)) !== undefined;
   }
 
   /**
-   * The scope indexes that have a rule set, ascending. Each lookup in a map
+   * The set indexes that have a rule set, ascending. Each lookup in a map
    * of maps is slow on some kernels (6.1 waits for an RCU grace period on
    * each, about 17 ms under TCG against 0.1 ms for a plain array), so only
-   * the candidates are looked up: the indexes `scopes` names, and those
-   * whose rule-set generation has moved (setRules, clearRules and
-   * markRulesChanged move it; all of `generations` is one batch read). A
-   * rule set written into `rules` by hand, not marked, at an index no scope
-   * names, is not seen.
+   * the candidates are looked up: the sets `scopes` names, and those whose
+   * generation has moved (setRules, clearRules and markRulesChanged move
+   * it; all of `generations` is one batch read). A rule set written into
+   * `rules` by hand, not marked, at an index no scope names, is not seen.
    */
-  indexesWithRules(): number[] {
-    const candidates = new Set(this.scopes().values());
-    for (const [index, generation] of this.map('generations').typed(codecs.u32, codecs.u64).lookupBatch()) if (generation !== 0n) candidates.add(index);
-    return [...candidates].sort((a, b) => a - b).filter((index) => this.hasRules(index));
+  setsWithRules(): number[] {
+    const candidates = new Set([...this.scopes().values()].map((entry) => entry.set));
+    for (const [set, generation] of this.map('generations').typed(codecs.u32, codecs.u64).lookupBatch()) if (generation !== 0n) candidates.add(set);
+    return [...candidates].sort((a, b) => a - b).filter((set) => this.hasRules(set));
   }
 
   /**
-   * Replaces scope `index`'s rule set with `rules` as a whole: encoded
+   * Replaces rule set `set` with `rules` as a whole: encoded
    * (ValidationError names every bad rule, and nothing changes), written
-   * into a new inner map, then swapped in; the programs see the old set or
-   * the new one, never a mix. Returns the number of map entries.
+   * into a new inner map, then swapped in; the programs of every scope
+   * that uses the set see the old set or the new one, never a mix, and all
+   * of them change at once. Returns the number of map entries.
    */
-  setRules(index: number, rules: readonly Rule[], options: { postures?: Postures } = {}): number {
-    checkScope('set rules', index);
-    const entries = encodeRules(rules, options);
+  setRules(set: number, rules: readonly Rule[], options: { postures?: Postures } = {}): number {
+    checkSet('set rules', set);
+    return this.setEncodedRules(set, encodeRules(rules, options), { fromSource: rules.some((rule) => rule.fromSource !== undefined) });
+  }
+
+  /**
+   * setRules for entries already encoded (encodeRules), such as a set a
+   * caller encodes once and keeps. `fromSource`: whether any rule has
+   * fromSource (default true, which is always safe; false lets the
+   * decision cache skip each task's source).
+   */
+  setEncodedRules(set: number, entries: readonly RuleEntry[], options: { fromSource?: boolean } = {}): number {
+    checkSet('set rules', set);
     const outer = this.map('rules');
     // The inner map is made through the same binding as the outer one.
-    const map = createRuleMap(entries, 'scope_rules', { binding: mapBinding(outer) });
+    const map = createRuleMap(entries, undefined, { binding: mapBinding(outer) });
     try {
-      outer.updateInnerMap(codecs.u32.encode(index), map);
+      outer.updateInnerMap(codecs.u32.encode(set), map);
     } finally {
       map.close();
     }
-    markRulesChanged(this.map('generations'), index, { fromSource: rules.some((rule) => rule.fromSource !== undefined) });
+    markRulesChanged(this.map('generations'), set, options.fromSource === false ? { fromSource: false } : {});
     return entries.length;
   }
 
-  /** Removes scope `index`'s rule set: the scope is then unaffected (as without rules). */
-  clearRules(index: number): boolean {
-    checkScope('clear rules', index);
-    const deleted = this.map('rules').delete(codecs.u32.encode(index));
-    markRulesChanged(this.map('generations'), index, { fromSource: false });
+  /** Removes rule set `set`: a scope still using it is then unaffected (as without rules). */
+  clearRules(set: number): boolean {
+    checkSet('clear rules', set);
+    const deleted = this.map('rules').delete(codecs.u32.encode(set));
+    markRulesChanged(this.map('generations'), set, { fromSource: false });
     return deleted;
   }
 
@@ -406,14 +433,21 @@ export class Enforcer implements Disposable {
   }
 
   /**
-   * Makes scope `index` the host scope: its rules (set with setRules) then
+   * Makes scope `index` the host scope, enforced with rule set `set`
+   * (default: the set of the same index): that set's rules (setRules) then
    * decide for every user process of the initial pid namespace that is in
-   * no container scope and not protected. `undefined` turns host
-   * enforcement off. The scope's rules should be in place first.
+   * no container scope and not protected, and its counters and events are
+   * scope `index`'s. `undefined` turns host enforcement off. The set's
+   * rules should be in place first.
    */
-  setHostScope(index: number | undefined): void {
-    if (index !== undefined) checkScope('set host scope', index);
-    this.#setConfig({ ...this.#config(), hostScope: index === undefined ? 0 : index + 1 });
+  setHostScope(index: number | undefined, set: number | undefined = index): void {
+    if (index === undefined) {
+      this.#setConfig({ ...this.#config(), hostScope: 0, hostSet: 0 });
+      return;
+    }
+    checkScope('set host scope', index);
+    checkSet('set host scope', set ?? index);
+    this.#setConfig({ ...this.#config(), hostScope: index + 1, hostSet: set ?? index });
   }
 
   /** The host scope's index, or undefined when there is none. */
@@ -422,10 +456,16 @@ export class Enforcer implements Disposable {
     return value === 0 || value > MAX_SCOPES ? undefined : value - 1;
   }
 
+  /** The host scope's rule set index, or undefined when there is no host scope. */
+  hostSet(): number | undefined {
+    const config = this.#config();
+    return this.hostScope() === undefined ? undefined : config.hostSet;
+  }
+
   /** The `config` value (all zeros, the defaults, if the map has none). */
   #config(): ThrottleConfig {
     const value = this.map('config').lookup(codecs.u32.encode(0));
-    return value === undefined ? { eventsPerSecond: 0, flags: 0, suppressNs: 0n, hostScope: 0, reserved: 0 } : throttleConfigCodec.decode(value);
+    return value === undefined ? { eventsPerSecond: 0, flags: 0, suppressNs: 0n, hostScope: 0, hostSet: 0 } : throttleConfigCodec.decode(value);
   }
 
   #setConfig(config: ThrottleConfig): void {

@@ -38,6 +38,7 @@ const prefixed = (prefix: string, values: Readonly<Record<string, number>>) =>
 const typescriptDefines: Record<string, number> = {
   LAYOUT_VERSION: layout.LAYOUT_VERSION,
   MAX_SCOPES: layout.MAX_SCOPES,
+  MAX_SETS: layout.MAX_SETS,
   RULE_KEY_SIZE: layout.RULE_KEY_SIZE,
   RULE_PATH_SIZE: layout.RULE_PATH_SIZE,
   MATCH_DIRECTORY: layout.MATCH_DIRECTORY,

@@ -9,9 +9,11 @@
 import { codecs } from './codec.js';
 
 /** The version of the map layout; `layout_version` in enforcer.bpf.c's .rodata must equal it. */
-export const LAYOUT_VERSION = 6;
-/** Scope indexes the outer map holds (0 to MAX_SCOPES - 1). */
+export const LAYOUT_VERSION = 7;
+/** Scope indexes (0 to MAX_SCOPES - 1): a container's counters (`decisions`), throttle and events. */
 export const MAX_SCOPES = 4096;
+/** Rule-set indexes the outer map `rules` and `generations` hold (0 to MAX_SETS - 1); scopes may share one. */
+export const MAX_SETS = 4096;
 
 /**
  * Bytes in an inner map's key, an LPM trie key (struct rule_key): u32
@@ -99,6 +101,23 @@ export const ruleValueCodec = codecs.struct('struct rule_value', {
   pattern: codecs.bytes(GLOB_PATTERN_SIZE),
 });
 
+/**
+ * A cgroup's entry of `scopes` (struct scope_entry): its scope index (its
+ * decision counters, event throttle and the `scope` of its events) and the
+ * index of the rule set it is enforced with (in `rules` and
+ * `generations`), which several scopes may share.
+ */
+export interface ScopeEntry {
+  readonly scope: number;
+  readonly set: number;
+}
+
+/** struct scope_entry: a `scopes` value, the cgroup's scope index and the index of its rule set. */
+export const scopeEntryCodec = codecs.struct('struct scope_entry', {
+  scope: codecs.u32,
+  set: codecs.u32,
+});
+
 /** struct decision_counts: a `decisions` value. */
 export const decisionCountsCodec = codecs.struct('struct decision_counts', {
   allowed: codecs.u64,
@@ -115,7 +134,7 @@ export const throttleConfigCodec = codecs.struct('struct throttle_config', {
   flags: codecs.u32,
   suppressNs: codecs.u64,
   hostScope: codecs.u32,
-  reserved: codecs.u32,
+  hostSet: codecs.u32,
 });
 
 /** struct event: one record of the `events` ring buffer, as bytes and numbers (decodeEnforcerEvent makes it readable). */

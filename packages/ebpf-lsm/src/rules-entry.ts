@@ -20,6 +20,7 @@ export {
   MATCH_DIRECTORY,
   MAX_GLOBS,
   MAX_SCOPES,
+  MAX_SETS,
   OPERATION_BITS,
   RESOURCE_CAPABILITY,
   RESOURCE_GLOB,
@@ -34,8 +35,10 @@ export {
   VERDICTS,
   eventRecordCodec,
   ruleKeyCodec,
+  scopeEntryCodec,
   type Operation,
   type RuleAction,
+  type ScopeEntry,
   type Verdict,
 } from './layout.js';
 export {

@@ -9,11 +9,16 @@
  * keys and values, the event records) is in layout.h, versioned by
  * LAYOUT_VERSION; README.md describes it field by field.
  *
- * scopes:    cgroup id (u64) -> scope index (u32). A task whose cgroup is
- *            not in it is not affected.
- * rules:     ARRAY_OF_MAPS, scope index -> inner LPM_TRIE of the scope's
- *            rule set (struct rule_key -> struct rule_value). Replacing the
- *            inner map swaps the whole set, its settings included, at once.
+ * scopes:    cgroup id (u64) -> struct scope_entry: the scope index (the
+ *            container's counters, throttle and events) and the set index
+ *            (its rule set). A task whose cgroup is not in it is not
+ *            affected. Containers selected by the same policies share one
+ *            set: a new one is one update here, and moving a container to
+ *            another set is too (it sees the old set or the new one).
+ * rules:     ARRAY_OF_MAPS, set index -> inner LPM_TRIE of the rule set
+ *            (struct rule_key -> struct rule_value). Replacing the inner
+ *            map swaps the whole set, its settings included, at once, for
+ *            every scope that uses it.
  *            A path is one longest-prefix lookup of "<source><path>\0": a
  *            file rule's key ends with the NUL, a directory's with '/', and
  *            user space merges into each entry what the directories above
@@ -23,14 +28,14 @@
  *            lost because the ring buffer was full.
  * throttle:  ARRAY, scope index -> the event throttle's state.
  * config:    ARRAY[1], the event throttle's limits, flags, and the host
- *            scope: the index (plus one; 0 for none) whose rules decide
+ *            scope: the index (plus one; 0 for none) and rule set whose rules decide
  *            for user processes of the initial pid namespace that are in
  *            no container scope and not protected (host policies).
  * protected: HASH, tgid -> 1: processes no scoped process may signal,
  *            and that no host policy applies to.
  * sources:   TASK_STORAGE, the source index of a task's executable.
  * events:    RINGBUF of struct event, one per Block or Audit decision.
- * generations: ARRAY, scope index -> the generation of its rule set,
+ * generations: ARRAY, set index -> the generation of the rule set,
  *            which user space increments after every change of the set.
  * verdicts:  INODE_STORAGE, the decision cache: per inode, what file_open
  *            and exec last allowed (below).
@@ -38,8 +43,8 @@
  * The decision cache. An allow of file_open or exec that depended on
  * nothing but the path (no Audit, no ownerOnly, no fromSource) is kept on
  * the inode, with what it was decided for: the dentry and mount opened,
- * the task's root, the scope, the scope's rule set (its inner map) and its
- * generation, and the
+ * the task's root, the scope, the rule set (its index, its inner map and
+ * its generation), and the
  * sequence counts of the kernel's rename_lock and mount_lock. The path of
  * a dentry changes only when it or a directory above it is moved (every
  * dentry move holds rename_lock for writing) or when the mount tree
@@ -174,11 +179,11 @@ struct cache_key {
 	__u64 root_dentry;
 	__u64 root_mnt;
 	__u64 rules_generation;
-	__u64 rules_map;  /* the scope's rule set (its inner map) the allow was decided with */
+	__u64 rules_map;  /* the rule set (its inner map) the allow was decided with */
 	__u32 rename_sequence;
 	__u32 mount_sequence;
 	__u32 scope;
-	__u32 reserved;
+	__u32 set;        /* the rule set's index: rules_generation is that index's */
 };
 
 struct verdict_cache {
@@ -216,7 +221,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_SCOPES);
 	__type(key, __u64);
-	__type(value, __u32);
+	__type(value, struct scope_entry);
 } scopes SEC(".maps");
 
 /*
@@ -235,7 +240,7 @@ struct scope_rules {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, MAX_SCOPES);
+	__uint(max_entries, MAX_SETS);
 	__type(key, __u32);
 	__array(values, struct scope_rules);
 } rules SEC(".maps");
@@ -297,7 +302,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_SCOPES);
+	__uint(max_entries, MAX_SETS);
 	__type(key, __u32);
 	__type(value, __u64);
 } generations SEC(".maps");
@@ -317,15 +322,34 @@ struct {
 	__type(value, struct verdict_cache);
 } verdicts SEC(".maps");
 
-/* The scope of the current task: its index and inner rule map, or 0. */
+/* The scope of the current task: its index, its rule set's index and inner map, or 0. */
 struct scope_ref {
 	__u64 cgroup_id;
 	__u32 index;
+	__u32 set;
 	void *rules;
 };
 
 /* The kernel's PF_KTHREAD: a kernel thread is never a host process here. */
 #define PF_KTHREAD 0x00200000
+
+/*
+ * Fills in the scope and set of a `scopes` entry. One 8-byte load: user
+ * space moves a cgroup to another set while programs run, and a torn read
+ * would pair one scope's counters with another's rules.
+ */
+static __always_inline void read_entry(struct scope_ref *scope, struct scope_entry *entry)
+{
+	union {
+		struct scope_entry value;
+		__u64 bits;
+	} copy;
+
+	copy.bits = *(volatile __u64 *)entry;
+	scope->index = copy.value.scope;
+	scope->set = copy.value.set;
+	scope->rules = bpf_map_lookup_elem(&rules, &scope->set);
+}
 
 /*
  * The current task's container scope. A task belongs to the scope of the
@@ -341,23 +365,22 @@ static __always_inline int container_scope(struct scope_ref *scope)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 *origin = bpf_task_storage_get(&origins, task, 0, 0);
-	__u32 *index = 0;
+	struct scope_entry *entry = 0;
 
 	if (origin && *origin) {
 		scope->cgroup_id = *origin;
-		index = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
+		entry = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
 	}
-	if (!index) {
+	if (!entry) {
 		scope->cgroup_id = bpf_get_current_cgroup_id();
-		index = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
-		if (!index)
+		entry = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
+		if (!entry)
 			return 0;
 		origin = bpf_task_storage_get(&origins, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (origin)
 			*origin = scope->cgroup_id;
 	}
-	scope->index = *index;
-	scope->rules = bpf_map_lookup_elem(&rules, index);
+	read_entry(scope, entry);
 	return 1;
 }
 
@@ -371,12 +394,13 @@ static __always_inline int host_scope(struct scope_ref *scope)
 {
 	struct task_struct *task;
 	struct throttle_config *settings;
-	__u32 zero = 0, tgid, host;
+	__u32 zero = 0, tgid, host, set;
 
 	settings = bpf_map_lookup_elem(&config, &zero);
-	if (!settings || !settings->host_scope || settings->host_scope > MAX_SCOPES)
+	if (!settings || !settings->host_scope || settings->host_scope > MAX_SCOPES || settings->host_set >= MAX_SETS)
 		return 0;
 	host = settings->host_scope - 1;
+	set = settings->host_set;
 	task = bpf_get_current_task_btf();
 	if (task->flags & PF_KTHREAD)
 		return 0;
@@ -386,7 +410,8 @@ static __always_inline int host_scope(struct scope_ref *scope)
 	if (bpf_map_lookup_elem(&protected, &tgid))
 		return 0;
 	scope->index = host;
-	scope->rules = bpf_map_lookup_elem(&rules, &host);
+	scope->set = set;
+	scope->rules = bpf_map_lookup_elem(&rules, &set);
 	return 1;
 }
 
@@ -962,7 +987,7 @@ static __always_inline int cache_key_equal(struct cache_key *a, struct cache_key
 {
 	return a->dentry == b->dentry && a->parent == b->parent && a->name == b->name && a->mnt == b->mnt && a->root_dentry == b->root_dentry &&
 	       a->root_mnt == b->root_mnt && a->rules_generation == b->rules_generation && a->rules_map == b->rules_map && a->rename_sequence == b->rename_sequence &&
-	       a->mount_sequence == b->mount_sequence && a->scope == b->scope;
+	       a->mount_sequence == b->mount_sequence && a->scope == b->scope && a->set == b->set;
 }
 
 /*
@@ -983,12 +1008,12 @@ static __always_inline int cache_check(struct scope_ref *scope, struct file *fil
 	settings = bpf_map_lookup_elem(&config, &zero);
 	if (settings && (settings->flags & CONFIG_NO_CACHE))
 		return 0;
-	generation = bpf_map_lookup_elem(&generations, &scope->index);
+	generation = bpf_map_lookup_elem(&generations, &scope->set);
 	if (!generation || !&rename_lock || !&mount_lock)
 		return 0;
 	k->rules_generation = READ_ONCE_U64(*generation);
 	/*
-	 * User space swaps a scope's inner map in, then moves its generation:
+	 * User space swaps a set's inner map in, then moves its generation:
 	 * between the two, the generation alone would let an allow decided under
 	 * the old set stand beside decisions of the new one (a rule set that is
 	 * neither). The inner map this run decides with ties the entry to that
@@ -1011,7 +1036,7 @@ static __always_inline int cache_check(struct scope_ref *scope, struct file *fil
 	k->root_dentry = (__u64)task->fs->root.dentry;
 	k->root_mnt = (__u64)task->fs->root.mnt;
 	k->scope = scope->index;
-	k->reserved = 0;
+	k->set = scope->set;
 	t->usable = 1;
 	c = bpf_inode_storage_get(&verdicts, file->f_inode, 0, 0);
 	if (!c)

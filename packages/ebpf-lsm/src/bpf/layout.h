@@ -19,8 +19,10 @@
 #include <linux/types.h>
 
 /* The version of this layout; user space compares it with the object's .rodata layout_version. */
-#define LAYOUT_VERSION 6
+#define LAYOUT_VERSION 7
+/* Container scopes (`decisions`, `throttle`, events) and rule sets (`rules`, `generations`): each has its own index. */
 #define MAX_SCOPES 4096
+#define MAX_SETS 4096
 
 /* An LPM trie key: u32 prefixlen, then u32 source and the path bytes (LPM's maximum of 256 bytes of data). */
 #define RULE_KEY_SIZE 260
@@ -123,6 +125,16 @@ struct rule_value {
 	char pattern[GLOB_PATTERN_SIZE];
 };
 
+/*
+ * A `scopes` value: the cgroup's scope index (its counters, throttle and
+ * events) and the index of the rule set it is enforced with, which scopes
+ * whose containers are selected by the same policies share.
+ */
+struct scope_entry {
+	__u32 scope;
+	__u32 set;
+};
+
 struct decision_counts {
 	__u64 allowed;
 	__u64 denied;
@@ -143,7 +155,8 @@ struct throttle_config {
 	__u64 suppress_ns;
 	/* The host scope's index plus one (host policies); 0: no host scope. */
 	__u32 host_scope;
-	__u32 reserved;
+	/* The rule set the host scope is enforced with (read only when host_scope is set). */
+	__u32 host_set;
 };
 
 struct event {

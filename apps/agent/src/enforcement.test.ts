@@ -8,7 +8,10 @@ import type { ContainerReport } from '@bulwark/hook-client';
 import { parsePolicies, type Policy } from '@bulwark/policy';
 import { describe, expect, it } from 'vitest';
 import type { ScopeEntry } from '@bulwark/ebpf-lsm/rules';
-import { Enforcement, ruleSetKey, type ScopeKernel } from './enforcement.js';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Enforcement, rootAliasesOfReport, ruleSetKey, type ScopeKernel } from './enforcement.js';
 import { createLogger } from './log.js';
 
 const log = createLogger('json', () => undefined);
@@ -374,5 +377,34 @@ describe('enforcement', () => {
       enforcement.setPolicies([hostPolicy('h', 'kubernetes.io/hostname: node-1', '/x')]);
       expect(kernel.calls).toEqual([]);
     });
+  });
+
+  it('resolves rule paths in each container root: a merged-/usr root gets the /usr/bin rule too, and a set of its own', () => {
+    const bundles = mkdtempSync(join(tmpdir(), 'bulwark-roots-'));
+    try {
+      const merged = join(bundles, 'merged');
+      mkdirSync(join(merged, 'rootfs', 'usr', 'bin'), { recursive: true });
+      symlinkSync('usr/bin', join(merged, 'rootfs', 'bin'));
+      // A link that leaves the root is not followed.
+      symlinkSync('../../../etc', join(merged, 'rootfs', 'sbin'));
+      const split = join(bundles, 'split');
+      mkdirSync(join(split, 'rootfs', 'bin'), { recursive: true });
+      const inBundle = (id: string, bundle: string, cgroupId: number): ContainerReport => ({ ...report(id, 'mysql', cgroupId), bundle, config: { rootfs: 'rootfs' } });
+      expect(rootAliasesOfReport(inBundle('m', merged, 1))).toEqual([{ from: '/bin/', to: '/usr/bin/' }]);
+      expect(rootAliasesOfReport(inBundle('s', split, 2))).toEqual([]);
+      expect(rootAliasesOfReport({ ...report('a', 'mysql', 3), config: { rootfs: join(merged, 'rootfs') } })).toEqual([{ from: '/bin/', to: '/usr/bin/' }]);
+      expect(rootAliasesOfReport(report('none', 'mysql', 4))).toEqual([]);
+
+      const kernel = new RecordingKernel();
+      const enforcement = enforcementOver(kernel);
+      enforcement.setPolicies([policy('db', 'mysql', '/bin/busybox')]);
+      expect(enforcement.containerCreated(inBundle('m', merged, 100))).toMatchObject({ enforced: true, set: 0, rules: 2 });
+      expect(enforcement.scopeOfContainer('m')?.compiled.rules.map((entry) => entry.rule.path)).toEqual(['/bin/busybox', '/usr/bin/busybox']);
+      expect(enforcement.containerCreated(inBundle('s', split, 101))).toMatchObject({ enforced: true, set: 1, rules: 1 });
+      // Same policies, same layout: the set is shared.
+      expect(enforcement.containerCreated(inBundle('m2', merged, 102))).toMatchObject({ enforced: true, set: 0, shared: true });
+    } finally {
+      rmSync(bundles, { recursive: true, force: true });
+    }
   });
 });

@@ -23,6 +23,8 @@
  * kernel state; `off` does nothing.
  */
 import { createHash } from 'node:crypto';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { describeError, ValidationError } from '@bulwark/errors';
 import { MAX_SETS, ScopeAllocator, type Postures, type Rule, type ScopeEntry } from '@bulwark/ebpf-lsm/rules';
 import type { ContainerReport } from '@bulwark/hook-client';
@@ -30,11 +32,13 @@ import {
   compileSelected,
   enforcerPostures,
   hostWorkload,
+  rootAliases,
   selectPolicies,
   workloadFromReport,
   type CompiledPolicySet,
   type Policy,
   type PostureSetting,
+  type RootAlias,
   type Workload,
 } from '@bulwark/policy';
 import type { Logger } from './log.js';
@@ -112,6 +116,8 @@ export interface EnforcementOptions {
    * collectSets() is called.
    */
   readonly collect?: 'deferred' | 'manual';
+  /** The merged-/usr links of a container's root (default: read from its bundle's rootfs, rootAliasesOfReport). */
+  readonly rootAliases?: (report: ContainerReport) => readonly RootAlias[];
 }
 
 export interface CreateResult {
@@ -143,13 +149,34 @@ function policyDigest(policy: Policy): string {
 }
 
 /**
+ * The merged-/usr links of a container's root, read (lstat and readlink,
+ * never followed) from its bundle's rootfs as the host sees it; none when
+ * the report names no root or it cannot be read.
+ */
+export function rootAliasesOfReport(report: ContainerReport): RootAlias[] {
+  const rootfs = report.config?.rootfs;
+  if (rootfs === undefined || rootfs === '') return [];
+  const root = isAbsolute(rootfs) ? rootfs : join(report.bundle, rootfs);
+  return rootAliases((name) => {
+    try {
+      const path = join(root, name);
+      return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+/**
  * The content key of a rule set: SHA-256 over the digests of the selected
  * policies, in compile order, and the postures. Two workloads with the
  * same key compile to the same rules (compileSelected reads nothing else
  * of the workload), so they can share one compiled set and one kernel set.
  */
-export function ruleSetKey(selected: readonly Policy[], postures: EnforcementOptions['postures']): string {
+export function ruleSetKey(selected: readonly Policy[], postures: EnforcementOptions['postures'], aliases: readonly RootAlias[] = []): string {
   const hash = createHash('sha256').update(JSON.stringify([postures?.file ?? null, postures?.network ?? null, postures?.capabilities ?? null]));
+  // The root's layout changes the rules (merged /usr): containers of another layout get another set.
+  if (aliases.length > 0) hash.update('\naliases ').update(JSON.stringify(aliases));
   for (const policy of selected) hash.update('\n').update(policyDigest(policy));
   return hash.digest('hex');
 }
@@ -192,6 +219,7 @@ export class Enforcement {
   readonly #log: Logger;
   readonly #postures: EnforcementOptions['postures'];
   readonly #collect: 'deferred' | 'manual';
+  readonly #rootAliases: (report: ContainerReport) => readonly RootAlias[];
   #allocator = new ScopeAllocator();
   /** By scope index. */
   readonly #scopes = new Map<number, ScopeState>();
@@ -219,6 +247,7 @@ export class Enforcement {
     this.#postures = options.postures;
     this.#host = options.host;
     this.#collect = options.collect ?? 'deferred';
+    this.#rootAliases = options.rootAliases ?? rootAliasesOfReport;
     if (options.mode === 'required' && options.kernel === undefined) throw new Error('enforcement: required mode needs the kernel enforcer');
   }
 
@@ -259,13 +288,13 @@ export class Enforcement {
     return this.#sets.values();
   }
 
-  /** Compiles for a workload, as enforcement would (for explain and audit). */
-  compile(workload: Workload): CompiledPolicySet {
-    return compileSelected(selectPolicies(this.#policies, workload), workload, this.#compileOptions());
+  /** Compiles for a workload, as enforcement would (for explain and audit), in a root with `aliases` (merged /usr). */
+  compile(workload: Workload, aliases: readonly RootAlias[] = []): CompiledPolicySet {
+    return compileSelected(selectPolicies(this.#policies, workload), workload, this.#compileOptions(aliases));
   }
 
-  #compileOptions() {
-    return this.#postures === undefined ? {} : { postures: this.#postures };
+  #compileOptions(aliases: readonly RootAlias[]) {
+    return { ...(this.#postures === undefined ? {} : { postures: this.#postures }), ...(aliases.length === 0 ? {} : { rootAliases: aliases }) };
   }
 
   /**
@@ -426,7 +455,7 @@ export class Enforcement {
     this.#containers.set(report.id, report);
     if (this.mode === 'audit') {
       const workload = workloadFromReport(report);
-      const compiled = this.compile(workload);
+      const compiled = this.compile(workload, this.#rootAliases(report));
       const policies = policyLabel(compiled);
       if (compiled.rules.length > 0) this.#log.info('audit: would enforce', { id: report.id, name: workload.name, rules: compiled.rules.length, policies });
       return { enforced: false, rules: compiled.rules.length, policies };
@@ -524,10 +553,11 @@ export class Enforcement {
       let group: Group | undefined;
       try {
         const selected = selectPolicies(this.#policies, workload);
-        const key = ruleSetKey(selected, this.#postures);
+        const aliases = selected.length === 0 ? [] : this.#rootAliases(report);
+        const key = ruleSetKey(selected, this.#postures, aliases);
         group = groups.get(key);
         if (group === undefined) {
-          const compiled = this.#setsByKey.get(key)?.compiled ?? compileSelected(selected, workload, this.#compileOptions());
+          const compiled = this.#setsByKey.get(key)?.compiled ?? compileSelected(selected, workload, this.#compileOptions(aliases));
           group = { key, compiled, members: [] };
           groups.set(key, group);
         }

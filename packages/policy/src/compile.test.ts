@@ -1,6 +1,6 @@
 import { decodeRuleValue, OPERATION_BITS } from '@bulwark/ebpf-lsm/rules';
 import { describe, expect, it } from 'vitest';
-import { compilePolicies, encodeCompiled, type CompileOptions } from './compile.js';
+import { compilePolicies, encodeCompiled, rootAliases, type CompileOptions } from './compile.js';
 import { decide } from './decide.js';
 import { parsePolicies } from './parse.js';
 import { parseQuery } from './query.js';
@@ -196,5 +196,51 @@ describe('compilation', () => {
       ['syscalls', 13, 3],
       ['process.matchPaths.0.allowedArgs', 12, 7],
     ]);
+  });
+});
+
+describe('merged /usr (rootAliases)', () => {
+  const merged = rootAliases((name) => ({ bin: 'usr/bin', sbin: 'usr/sbin', lib: '/usr/lib', lib64: 'usr/lib64' })[name as string]);
+
+  it('reads the top-level links of a root, and ignores those that leave it or point at themselves', () => {
+    expect(merged).toEqual([
+      { from: '/bin/', to: '/usr/bin/' },
+      { from: '/sbin/', to: '/usr/sbin/' },
+      { from: '/lib/', to: '/usr/lib/' },
+      { from: '/lib64/', to: '/usr/lib64/' },
+    ]);
+    expect(rootAliases((name) => ({ bin: '../../etc', sbin: '/', lib: './lib', lib32: 'usr/./lib32/' })[name as string])).toEqual([{ from: '/lib32/', to: '/usr/lib32/' }]);
+    expect(rootAliases(() => undefined)).toEqual([]);
+  });
+
+  it('a rule under an aliased directory also holds on the path the kernel resolves, with the same origin', () => {
+    const spec = `  process:
+    matchPaths:
+    - path: /bin/busybox
+  file:
+    matchDirectories:
+    - dir: /sbin/
+      recursive: true
+      readOnly: true
+    matchPaths:
+    - path: /etc/shadow
+      fromSource:
+      - path: /bin/cat
+  action: Block`;
+    const compiled = compile(spec, { rootAliases: merged });
+    const paths = compiled.rules.map((entry) => [entry.rule.path, entry.rule.fromSource, entry.origin.field]);
+    expect(paths).toEqual([
+      ['/bin/busybox', undefined, 'process.matchPaths.0'],
+      ['/usr/bin/busybox', undefined, 'process.matchPaths.0'],
+      ['/etc/shadow', '/bin/cat', 'file.matchPaths.0'],
+      ['/etc/shadow', '/usr/bin/cat', 'file.matchPaths.0'],
+      ['/sbin/', undefined, 'file.matchDirectories.0'],
+      ['/usr/sbin/', undefined, 'file.matchDirectories.0'],
+    ]);
+    expect(compiled.rules[1]!.note).toBe('/bin/busybox is /usr/bin/busybox in this root (a symlinked directory): both are enforced');
+    expect(compiled.rules.map((entry) => entry.rule.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(verdict(compiled, 'exec /usr/bin/busybox')).toBe('block');
+    // Without the aliases (a root where /bin is a directory), the rule is on /bin/busybox only.
+    expect(verdict(compile(spec), 'exec /usr/bin/busybox')).toBe('allow');
   });
 });

@@ -27,6 +27,49 @@ export interface CompileOptions {
    * the file posture, as in KubeArmor.
    */
   readonly postures?: { readonly file?: PostureSetting; readonly network?: PostureSetting; readonly capabilities?: PostureSetting };
+  /**
+   * Directories of the workload's root that are symlinks to others (merged
+   * /usr: `/bin` -> `/usr/bin`), as `rootAliases` finds them. A rule path
+   * under one also gets a rule on the path the kernel resolves (an exec of
+   * `/bin/x` opens `/usr/bin/x`), so that the rule means the file it names.
+   */
+  readonly rootAliases?: readonly RootAlias[];
+}
+
+/** A top-level directory of a root that is a symlink: paths under `from` are the files under `to` (both end in `/`). */
+export interface RootAlias {
+  readonly from: string;
+  readonly to: string;
+}
+
+/**
+ * The top-level symlinked directories merged-/usr images have, given how
+ * `readlink` reads each in the root (undefined: not a symlink or absent).
+ * Pure: the caller reads the root. A link whose target leaves the root or
+ * is the root itself is ignored.
+ */
+export const ROOT_ALIAS_NAMES = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'] as const;
+
+export function rootAliases(readlink: (name: (typeof ROOT_ALIAS_NAMES)[number]) => string | undefined): RootAlias[] {
+  const aliases: RootAlias[] = [];
+  for (const name of ROOT_ALIAS_NAMES) {
+    const target = readlink(name);
+    if (target === undefined || target === '') continue;
+    const parts: string[] = [];
+    let escapes = false;
+    for (const part of target.split('/')) {
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (parts.length === 0) escapes = true;
+        parts.pop();
+        continue;
+      }
+      parts.push(part);
+    }
+    if (escapes || parts.length === 0 || (parts.length === 1 && parts[0] === name)) continue;
+    aliases.push({ from: `/${name}/`, to: `/${parts.join('/')}/` });
+  }
+  return aliases;
 }
 
 /** Where a rule came from: enough for an alert to name the policy and for a user to find the line. */
@@ -100,7 +143,7 @@ export function compileSelected(selected: readonly Policy[], workload: Workload,
   };
   const rules: CompiledRule[] = [];
   const notEnforced: NotEnforced[] = [];
-  for (const policy of selected) compileOne(policy, postures, rules, notEnforced);
+  for (const policy of selected) compileOne(policy, postures, rules, notEnforced, options.rootAliases ?? []);
   checkGlobCount(rules);
   return {
     workload,
@@ -109,6 +152,12 @@ export function compileSelected(selected: readonly Policy[], workload: Workload,
     postures,
     notEnforced,
   };
+}
+
+/** The other names `path` has in a root with `aliases` (none, or the one its aliased directory resolves to). */
+function aliasesOf(path: string, aliases: readonly RootAlias[]): string[] {
+  for (const alias of aliases) if (path.startsWith(alias.from)) return [alias.to + path.slice(alias.from.length)];
+  return [];
 }
 
 /** The set's enforcer entries (encodeRules with the set's postures): what goes into the workload's inner map. */
@@ -149,6 +198,7 @@ function compileOne(
   postures: Record<'file' | 'process' | 'network' | 'capabilities', PostureSetting>,
   rules: CompiledRule[],
   notEnforced: NotEnforced[],
+  aliases: readonly RootAlias[],
 ): void {
   const spec = policy.spec as Record<string, unknown> & RuleFields;
   const positionOf = (field: string): Position => policy.positions.get(field === '' ? 'spec' : `spec.${field}`) ?? policy.position;
@@ -194,11 +244,18 @@ function compileOne(
         skip(field, `an Allow rule has no effect while the ${category} posture is allow (everything not blocked is allowed)`);
         return;
       }
-      const sources = item.fromSource === undefined || item.fromSource.length === 0 ? [undefined] : item.fromSource.map((entry) => normalisePath(entry.path!));
+      const named = item.fromSource === undefined || item.fromSource.length === 0 ? [undefined] : item.fromSource.map((entry) => normalisePath(entry.path!));
+      // A source under an aliased directory is the executable the kernel resolves; both names are kept.
+      const sources = named.flatMap((source) => (source === undefined ? [source] : [source, ...aliasesOf(source, aliases)]));
       for (const source of sources) {
         for (const rule of make(source)) {
           const withSource = source === undefined ? rule : { ...rule, fromSource: source };
           rules.push(compact({ rule: { ...withSource, action, id: rules.length + 1 }, origin, note }));
+          if (!('path' in withSource)) continue;
+          for (const path of aliasesOf(withSource.path, aliases)) {
+            const aliasNote = `${withSource.path} is ${path} in this root (a symlinked directory): both are enforced`;
+            rules.push(compact({ rule: { ...withSource, path, action, id: rules.length + 1 }, origin, note: note === undefined ? aliasNote : `${note}; ${aliasNote}` }));
+          }
         }
       }
     };

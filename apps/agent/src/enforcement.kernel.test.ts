@@ -8,7 +8,7 @@
  * container's first instruction is the operation under test, so that a
  * block proves the rules were in the kernel before it ran.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap } from '@bulwark/ebpf-lsm';
@@ -26,6 +26,8 @@ import {
 
 let work: string;
 let rootfs: string;
+/** A merged-/usr root: /bin is a symlink to usr/bin. */
+let mergedRootfs: string;
 let agent: AgentHandle;
 let paths: { hookSocket: string; controlSocket: string; stateFile: string; runcRoot: string; crunRoot: string };
 let policies: string;
@@ -62,6 +64,20 @@ spec:
       readOnly: true
   action: Block
 `,
+  // Merged /usr: the rule names /bin/tool; in the merged root that file is /usr/bin/tool, the path exec resolves.
+  'block-tool.yaml': `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: block-tool
+spec:
+  selector:
+    matchLabels:
+      app: tools
+  process:
+    matchPaths:
+    - path: /bin/tool
+  action: Block
+`,
   'block-mysql-data-access.yaml': `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata:
@@ -85,6 +101,14 @@ beforeAll(async () => {
   await requireBuild();
   work = await makeTemporaryDirectory('enforce');
   rootfs = await makeEnforceRootfs(work);
+  const merged = join(work, 'merged');
+  await mkdir(merged);
+  mergedRootfs = await makeEnforceRootfs(merged);
+  await mkdir(join(mergedRootfs, 'usr'));
+  await rename(join(mergedRootfs, 'bin'), join(mergedRootfs, 'usr', 'bin'));
+  await symlink('usr/bin', join(mergedRootfs, 'bin'));
+  await symlink('busybox', join(mergedRootfs, 'usr', 'bin', 'tool'));
+  await symlink('busybox', join(rootfs, 'bin', 'tool'));
   const run = join(work, 'run');
   await mkdir(run, { mode: 0o700 });
   policies = join(work, 'policies');
@@ -146,6 +170,21 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     expect(result.result).toMatch(/can't create \/bin\/new: (Operation not permitted|Permission denied|Read-only file system)/u);
   });
 
+  it('resolves a rule path in the container root: /bin/tool blocked where /bin is a symlink to /usr/bin, and where it is a directory', async () => {
+    const script = '/bin/tool true && echo ran; /usr/bin/tool true && echo ran-usr';
+    const merged = await runHookedContainer({ work, rootfs: mergedRootfs, runcRoot: paths.runcRoot, hookSocket: paths.hookSocket, name: 'merged', script, annotations: { app: 'tools' } });
+    expect(merged.result).not.toContain('ran');
+    expect(merged.result).toMatch(/(Operation not permitted|Permission denied)/u);
+    const split = await run('split', script, { app: 'tools' });
+    // The split root has no /usr/bin/tool: only /bin/tool is there, and blocked.
+    expect(split.result).not.toContain('ran\n');
+    expect(split.result).toMatch(/(Operation not permitted|Permission denied)/u);
+    // Control: an unselected container runs the same tool.
+    const other = await runHookedContainer({ work, rootfs: mergedRootfs, runcRoot: paths.runcRoot, hookSocket: paths.hookSocket, name: 'merged-other', script: '/bin/tool true && echo ran', annotations: { app: 'web' } });
+    expect(other.result).toBe('ran\nexit=0\n');
+    expect(agent.logLines().find((line) => line.message === 'enforcing' && line.id === 'merged')).toMatchObject({ policies: expect.arrayContaining(['KubeArmorPolicy/block-tool']) });
+  });
+
   it('blocks raw and packet sockets in every container, not on the host', async () => {
     const result = await run('raw', 'arping -c 1 -w 1 -I lo 127.0.0.1', { app: 'web' });
     expect(result.result).toMatch(/socket.*(Operation not permitted|Permission denied)/u);
@@ -163,7 +202,7 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     expect(agent.logLines().find((line) => line.message === 'enforcing host policies')).toMatchObject({ host: hostname(), rules: 2, policies: ['KubeArmorHostPolicy/host-secret-block'] });
     // The agent reads the policy directory again, host-secret.yaml included: it is under no host policy.
     agent.process.kill('SIGHUP');
-    expect(await agent.waitForLog((line) => line.message === 'policies applied', 60_000)).toMatchObject({ policies: 4, failed: 0 });
+    expect(await agent.waitForLog((line) => line.message === 'policies applied', 60_000)).toMatchObject({ policies: 5, failed: 0 });
   });
 
   it('wrote an alert for each decision, in the documented schema, naming the policy', async () => {

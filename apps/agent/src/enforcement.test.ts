@@ -399,7 +399,7 @@ describe('enforcement', () => {
       const enforcement = enforcementOver(kernel);
       enforcement.setPolicies([policy('db', 'mysql', '/bin/busybox')]);
       expect(enforcement.containerCreated(inBundle('m', merged, 100))).toMatchObject({ enforced: true, set: 0, rules: 2 });
-      expect(enforcement.scopeOfContainer('m')?.compiled.rules.map((entry) => entry.rule.path)).toEqual(['/bin/busybox', '/usr/bin/busybox']);
+      expect(enforcement.scopeOfContainer('m')?.compiled.rules.map((entry) => ('path' in entry.rule ? entry.rule.path : undefined))).toEqual(['/bin/busybox', '/usr/bin/busybox']);
       expect(enforcement.containerCreated(inBundle('s', split, 101))).toMatchObject({ enforced: true, set: 1, rules: 1 });
       // Same policies, same layout: the set is shared.
       expect(enforcement.containerCreated(inBundle('m2', merged, 102))).toMatchObject({ enforced: true, set: 0, shared: true });

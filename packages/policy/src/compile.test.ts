@@ -228,7 +228,7 @@ describe('merged /usr (rootAliases)', () => {
       - path: /bin/cat
   action: Block`;
     const compiled = compile(spec, { rootAliases: merged });
-    const paths = compiled.rules.map((entry) => [entry.rule.path, entry.rule.fromSource, entry.origin.field]);
+    const paths = compiled.rules.map((entry) => ['path' in entry.rule ? entry.rule.path : undefined, 'path' in entry.rule ? entry.rule.fromSource : undefined, entry.origin.field]);
     expect(paths).toEqual([
       ['/bin/busybox', undefined, 'process.matchPaths.0'],
       ['/usr/bin/busybox', undefined, 'process.matchPaths.0'],

@@ -176,6 +176,23 @@ for name, probe in [${Object.keys(tries)
         print(name, "denied" if error.errno == 1 else "errno-%d" % error.errno, flush=True)
 '`;
 
+describe('names that resolve to the file', () => {
+  it('an O_PATH handle or an fd reopened through /proc/self/fd, and a child user namespace, are decided as the file', () => {
+    const secret = join(work, 'secret');
+    const script = probes('', {
+      'o-path': `fd = os.open("${secret}", os.O_PATH)\nos.close(os.open("/proc/self/fd/%d" % fd, os.O_RDONLY))`,
+      'dev-fd': `fd = os.open("${secret}", os.O_PATH)\nos.close(os.open("/dev/fd/%d" % fd, os.O_RDONLY))`,
+      'open-at': `d = os.open("${work}", os.O_RDONLY | os.O_DIRECTORY)\nos.close(os.open("secret", os.O_RDONLY, dir_fd=d))`,
+    });
+    expect(attack(script, scope.path)).toEqual({ 'o-path': 'denied', 'dev-fd': 'denied', 'open-at': 'denied' });
+    expect(attack(script, quiet.path)).toEqual({ 'o-path': 'ok', 'dev-fd': 'ok', 'open-at': 'ok' });
+    // Root of a user namespace of its own, with every capability there: still the scope's.
+    const userns = `if unshare --user --map-root-user cat ${secret} > /dev/null 2>&1; then echo userns read; else echo userns denied; fi`;
+    expect(attack(userns, scope.path)).toEqual({ userns: 'denied' });
+    expect(attack(userns, quiet.path)).toEqual({ userns: 'read' });
+  });
+});
+
 describe('exec without exec', () => {
   it('a program under an exec block cannot be run through the dynamic loader, mapped executable, or made executable by mprotect', () => {
     const active = enforcer!;

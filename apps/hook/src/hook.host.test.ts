@@ -204,6 +204,24 @@ describe('hook failure policy', () => {
     expect(lines[1]).toMatchObject({ why: 'fail-open', failMode: 'open' });
   });
 
+  it('--fail-mode closed on the command line wins over a missing, unreadable or invalid configuration; the log names the file and the key', async () => {
+    const unknownKey = join(work, 'unknown-key.json');
+    await writeFile(unknownKey, JSON.stringify({ version: 1, failMode: 'closed', log: logPath, socket: missingSocket(), timeoutMS: 100 }));
+    const cases = [
+      { config: unknownKey, error: `${unknownKey}: timeoutMS: unknown key` },
+      { config: join(work, 'no-such-config.json'), error: `read: no such file or directory (${join(work, 'no-such-config.json')})` },
+    ];
+    for (const { config, error } of cases) {
+      const result = await runHook(['--config', config, '--fail-mode', 'closed', '--socket', missingSocket(), '--log', logPath], stateFor());
+      expect(result.code, config).toBe(1);
+      expect(result.stderr).toMatch(/^bulwark-hook: container hook-test stopped \(fail-closed\): /);
+      const lines = (await readFile(logPath, 'utf8')).trim().split('\n').slice(-2).map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines[0]).toMatchObject({ event: 'bad-config', level: 'error', file: config });
+      expect(lines[0]!.message).toBe(`read hook config: ${error}; using the defaults, fail-closed from --fail-mode`);
+      expect(lines[1]).toMatchObject({ why: 'fail-closed', failMode: 'closed', start: false });
+    }
+  });
+
   it('an allow-listed container starts under fail-closed with the agent down', async () => {
     const config = await writeConfig('allow', { failMode: 'closed', allow: { namespaces: ['kube-system'], names: ['bulwark-agent'] } });
     const byNamespace = await runHook(['--config', config], stateFor({ annotations: { 'io.kubernetes.pod.namespace': 'kube-system', 'io.kubernetes.pod.name': 'dns' } }));

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { BulwarkError, describeError } from '@bulwark/errors';
+import { BulwarkError, describeError, toSystemError } from '@bulwark/errors';
 import {
   AgentConnection,
   AgentTimeoutError,
@@ -83,26 +83,29 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     return { exitCode: 0, complete: false };
   }
 
-  // A bad configuration at hook time must never stop every container on the
-  // node: fall back to the defaults (fail-open) and log why.
+  // A configuration file that cannot be read or is invalid falls back to the
+  // defaults (fail-open, so that a typo does not stop every container on the
+  // node) and the log says why. The command line always wins: a mode given
+  // there is the runtime entry's own, whatever the file holds.
   let config: HookConfig = defaultHookConfig();
   let configError: unknown;
   if (args.config !== undefined) {
     try {
-      config = parseHookConfig(readFileSync(args.config, 'utf8'), args.config);
+      config = parseHookConfig(readConfigText(args.config), args.config);
     } catch (error) {
       configError = error;
     }
   }
   config = {
     ...config,
-    ...(configError === undefined && args.failMode !== undefined ? { failMode: args.failMode } : {}),
+    ...(args.failMode !== undefined ? { failMode: args.failMode } : {}),
     ...(args.socket !== undefined ? { socket: args.socket } : {}),
     ...(args.log !== undefined ? { log: args.log } : {}),
   };
   const log = createHookLog(config.log);
   if (configError !== undefined) {
-    log.write({ level: 'error', event: 'bad-config', message: `read hook config: ${describeError(configError)}; using fail-open defaults` });
+    const fallback = args.failMode === undefined ? 'using the defaults (fail-open)' : `using the defaults, fail-${args.failMode} from --fail-mode`;
+    log.write({ level: 'error', event: 'bad-config', file: args.config, message: `read hook config: ${describeError(configError)}; ${fallback}` });
   }
 
   // Connect while stdin, the bundle and /proc are read: the connection is
@@ -164,6 +167,15 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     return { exitCode: 1, complete: false };
   }
   return { exitCode: 0, complete: failure === undefined && stage !== 'poststop' };
+}
+
+/** The configuration file's text; a read error names the file. */
+function readConfigText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw toSystemError('read', error, path);
+  }
 }
 
 /**

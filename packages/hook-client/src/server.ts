@@ -296,11 +296,14 @@ export function createHookServer(options: HookServerOptions): HookServer {
 
 /**
  * Makes sure the socket's directory exists, is a real directory (not a
- * symlink) owned by `owner`, with no group or other access.
+ * symlink) owned by `owner`, with no group or other access. Only a directory
+ * this call created is ever made tighter: an existing one that others can
+ * read, write or enter (`/tmp`, `/run`) is refused, never changed, since
+ * changing it would break everything else that uses it.
  */
 export async function prepareSocketDirectory(directory: string, owner: number): Promise<void> {
   try {
-    await mkdir(directory, { recursive: true, mode: 0o700 });
+    const created = await mkdir(directory, { recursive: true, mode: 0o700 });
     const info = await lstat(directory);
     if (!info.isDirectory()) {
       throw new BulwarkError('ERR_STATE', `prepare socket directory ${directory}: not a directory`);
@@ -308,8 +311,19 @@ export async function prepareSocketDirectory(directory: string, owner: number): 
     if (info.uid !== owner) {
       throw new BulwarkError('ERR_STATE', `prepare socket directory ${directory}: owned by uid ${info.uid}, expected ${owner}`);
     }
-    if ((info.mode & 0o077) !== 0) await chmod(directory, 0o700);
+    if ((info.mode & 0o077) === 0) return;
+    // mkdir's mode is cut by the umask, never widened: a directory made here is at most 0700 already.
+    if (created !== undefined) {
+      await chmod(directory, 0o700);
+      return;
+    }
+    const mode = (info.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new BulwarkError(
+      'ERR_STATE',
+      `prepare socket directory ${directory}: mode ${mode} lets other users in and the directory is not Bulwark's to change; give the socket a directory of its own (such as /run/bulwark/hook.sock)`,
+    );
   } catch (error) {
+    if (BulwarkError.is(error)) throw error;
     throw toSystemError(`prepare socket directory ${directory}`, error);
   }
 }

@@ -48,6 +48,10 @@ export const agentConfigSchema = z.strictObject({
   // belongs on /run (a tmpfs), where the fsync before each reply is cheap.
   stateFile: absolutePath.default('/run/bulwark/containers.json'),
   logFormat: z.enum(['json', 'text']).default('json'),
+  /** Lines below this level are not logged; changed by SIGHUP. */
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** The agent's log as a file (reopened on SIGHUP, for logrotate), or '' for standard output. */
+  logFile: z.string().refine((value) => value === '' || value.startsWith('/'), 'must be an absolute path, or empty for standard output').default(''),
   scan: z
     .strictObject({
       enabled: z.boolean().default(true),

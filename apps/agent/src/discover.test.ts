@@ -149,6 +149,15 @@ describe('listRuntimeEntries', () => {
     expect(problems.find((problem) => problem.includes('pid-text/'))).toContain('lacks pid or bundle');
   });
 
+  test('a root that is a file, or cannot be read, is a problem of its own and the other roots are still read', async () => {
+    await writeRuncState(runcRoot, 'good', { pid: 1, startTime: 1n, bundle: '/bundle' });
+    const file = join(directory, 'passwd');
+    await writeFile(file, 'root:x:0:0::/root:/bin/sh\n');
+    const { entries, problems } = await listRuntimeEntries({ runcRoots: [file, runcRoot], crunRoots: [file] });
+    expect(entries.map((entry) => entry.id)).toEqual(['good']);
+    expect(problems).toEqual([`list runc root ${file}: not a directory`, `list crun root ${file}: not a directory`]);
+  });
+
   test('missing roots give no entries and no problems', async () => {
     const { entries, problems } = await listRuntimeEntries({
       runcRoots: [join(directory, 'no-runc')],

@@ -329,15 +329,18 @@ describe('discoverContainers', () => {
     expect(problems.some((problem) => problem.startsWith('inspect runc container bad-config: ') && problem.includes('ociVersion'))).toBe(true);
   });
 
-  test('a container not run by podman gets no podman name even when podman knows the id', async () => {
+  test('a container no manager ran is named by its runtime, and gets no podman name even when podman knows the id', async () => {
     const startTime = await ownStartTime();
     const bundle = join(directory, 'plain-bundle');
     await mkdir(bundle);
     await writeFile(join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', process: { args: ['/bin/sh'], cwd: '/' } }));
     await writeRuncState(runcRoot, 'abc', { pid: process.pid, startTime, bundle });
+    await writeCrunStatus(crunRoot, 'plain-crun', { pid: process.pid, startTime, bundle });
     const { containers } = await discoverContainers(options, new PodmanNames(options.podmanContainersFile));
-    expect(containers).toHaveLength(1);
-    expect(containers[0]!.names).toEqual({ runtime: 'unknown' });
+    expect(containers.map((report) => [report.id, report.names])).toEqual([
+      ['abc', { runtime: 'runc' }],
+      ['plain-crun', { runtime: 'crun' }],
+    ]);
     expect(containers[0]!.annotations).toBeUndefined();
   });
 

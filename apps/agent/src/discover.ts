@@ -161,7 +161,9 @@ export async function discoverContainers(options: DiscoverOptions, podmanNames: 
         if (entry.startTime !== undefined && !(await isProcessAlive(entry.pid, entry.startTime))) return;
         const [config, snapshot] = await Promise.all([readConfig(entry.bundle), readProcess(entry.pid)]);
         const annotations = { ...config.annotations };
-        const names = identifyContainer(annotations);
+        const identified = identifyContainer(annotations);
+        // No manager wrote its annotations: the runtime whose root it was found under names it.
+        const names = identified.runtime === 'unknown' ? { ...identified, runtime: entry.runtime } : identified;
         const podmanName = names.runtime === 'podman' ? await podmanNames.lookup(entry.id) : undefined;
         containers.push(
           buildContainerReport({

@@ -137,7 +137,9 @@ export async function runHook(io: HookIo): Promise<HookResult> {
         current.pid === undefined ? undefined : step('process', () => readProcess(current.pid!, { synchronous: true })),
       ]);
       const annotations = { ...bundleConfig.annotations, ...current.annotations };
-      const names = identifyContainer(annotations);
+      const identified = identifyContainer(annotations);
+      // No manager wrote its annotations (plain runc or crun): the runtime that started this hook names it.
+      const names = identified.runtime === 'unknown' ? { ...identified, runtime: ociRuntimeOfParent() ?? 'unknown' } : identified;
       allowListed = isAllowListed(config, names);
       const report = buildContainerReport({ state: current, stage, config: bundleConfig, names, annotations, snapshot });
       await step('agent', () => agent.request({ type: 'container.create', container: report }));
@@ -167,6 +169,20 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     return { exitCode: 1, complete: false };
   }
   return { exitCode: 0, complete: failure === undefined && stage !== 'poststop' };
+}
+
+/**
+ * The OCI runtime that ran this hook, from its parent's command name: runc
+ * and crun run hooks as their children (runc's in-container stages from
+ * `runc:[2:INIT]`). Undefined for anything else.
+ */
+function ociRuntimeOfParent(): string | undefined {
+  try {
+    const comm = readFileSync(`/proc/${process.ppid}/comm`, 'utf8');
+    return /^(runc|crun|youki|runsc)\b/.exec(comm)?.[1];
+  } catch {
+    return undefined;
+  }
 }
 
 /** The configuration file's text; a read error names the file. */

@@ -60,6 +60,16 @@ describe('bulwark command line', () => {
       expect(help.code, command).toBe(0);
       expect(help.stdout, command).toMatch(new RegExp(`^Usage: bulwark ${command}`));
     }
+    expect(main.stdout).toContain('--version');
+    const packageVersion = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    for (const argv of [['--version'], ['agent', '--version'], ['probe', '--version'], ['policy', 'apply', '--version']]) {
+      expect(await cli(...argv), argv.join(' ')).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
+    }
+    for (const command of ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe']) {
+      const viaHelp = await cli('help', command);
+      expect(viaHelp.code, command).toBe(0);
+      expect(viaHelp.stdout, command).toBe((await cli(command, '--help')).stdout);
+    }
     const unknown = await cli('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^bulwark: unknown command 'frobnicate'/);
@@ -176,6 +186,12 @@ describe('bulwark command line', () => {
     expect(result.stderr).toBe(
       `bulwark containers: agent unreachable at ${join(work, 'absent.sock')}: no such file or directory; is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)\n`,
     );
+  });
+
+  it('install-hook --timeout-ms that is not a number names the flag and the value', async () => {
+    const result = await cli(...installOptions('--runtime', 'crio', '--hooks-dir', join(work, 'hooks.d'), '--timeout-ms', 'abc'));
+    expect(result).toEqual({ code: 2, stdout: '', stderr: 'bulwark install-hook: --timeout-ms: expected a whole number of milliseconds, got "abc"\n' });
+    await expect(stat(join(work, 'hooks.d'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('agent reports a bad value under the flag that gave it, and the same path for both sockets, in one line with status 2', async () => {

@@ -40,7 +40,12 @@ Commands:
   alerts         print (or --follow) the running agent's alerts
   probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
 
-Run 'bulwark <command> --help' for a command's options.
+Options:
+  -h, --help     this help ('bulwark help COMMAND' or 'bulwark COMMAND --help' for a command's)
+  --version      print the version (also 'bulwark COMMAND --version')
+
+On failure every command prints one line on standard error, 'bulwark COMMAND:
+what failed', and exits 1 (2 for a usage error).
 `;
 
 const HELP: Record<string, string> = {
@@ -132,6 +137,8 @@ supported, unsupported (with what is missing) or inconclusive.
 `,
 };
 
+const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe'];
+
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -146,12 +153,18 @@ function parse(command: string, args: readonly string[], options: Options): { va
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && COMMANDS.includes(command) && rest.includes('--version')) {
+    io.stdout(`${AGENT_VERSION}\n`);
+    return 0;
+  }
   try {
     switch (command) {
       case undefined:
       case '-h':
       case '--help':
       case 'help':
+        // 'bulwark help COMMAND' is 'bulwark COMMAND --help'.
+        if (command === 'help' && rest[0] !== undefined && rest[0] !== 'help') return await runCli([rest[0], '--help'], io);
         io.stdout(MAIN_HELP);
         return command === undefined ? 2 : 0;
       case '--version':
@@ -414,6 +427,9 @@ async function runInstallCommand(args: readonly string[], io: CliIo): Promise<nu
     throw new ValidationError('install-hook', [{ path: '--runtime', message: `must be one of ${RUNTIMES.join(', ')}` }]);
   }
   const timeoutText = values['timeout-ms'] as string | undefined;
+  if (timeoutText !== undefined && !/^\d+$/.test(timeoutText)) {
+    throw new ValidationError('install-hook', [{ path: '--timeout-ms', message: `expected a whole number of milliseconds, got ${JSON.stringify(timeoutText)}` }]);
+  }
   const timeoutMs = timeoutText === undefined ? 5000 : Number(timeoutText);
   const steps = await installHook({
     runtime: runtime as Runtime,

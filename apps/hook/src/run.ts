@@ -16,7 +16,7 @@ import {
 } from '@bulwark/hook-client';
 import { identifyContainer, parseState, readConfigSummary, type ContainerState } from '@bulwark/oci-state';
 import { readProcess } from '@bulwark/procfs';
-import { HELP, parseHookArguments, stageFromStatus, type HookArguments } from './args.js';
+import { HELP, HOOK_VERSION, parseHookArguments, stageFromStatus, type HookArguments } from './args.js';
 import { createHookLog, type HookLog } from './log.js';
 
 export interface HookIo {
@@ -82,6 +82,10 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     io.stdout(HELP);
     return { exitCode: 0, complete: false };
   }
+  if (args.version === true) {
+    io.stdout(`${HOOK_VERSION}\n`);
+    return { exitCode: 0, complete: false };
+  }
 
   // A configuration file that cannot be read or is invalid falls back to the
   // defaults (fail-open, so that a typo does not stop every container on the
@@ -116,7 +120,11 @@ export async function runHook(io: HookIo): Promise<HookResult> {
   let allowListed = false;
   let failure: StepError | undefined;
   try {
-    const text = await step('stdin', () => io.readStdin(MAX_STATE_BYTES, config.stdinTimeoutMs));
+    const text = await step('stdin', async () => {
+      const read = await io.readStdin(MAX_STATE_BYTES, config.stdinTimeoutMs);
+      if (read.trim() === '') throw new Error("read stdin: no state (empty input); the runtime passes the container's state there (bulwark-hook --help)");
+      return read;
+    });
     state = await step('state', () => parseState(text, 'stdin'));
     stage ??= stageFromStatus(state.status);
     if (stage === undefined) {

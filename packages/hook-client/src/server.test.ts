@@ -129,6 +129,14 @@ describe('hook server and client', () => {
     await expect(server.listen()).rejects.toThrow(/owned by uid 65534, expected 0/);
   });
 
+  it('a socket path over 107 bytes is refused by its length, not as "invalid argument", on both ends', async () => {
+    const long = join(directory, 'x'.repeat(120), 'hook.sock');
+    const bytes = Buffer.byteLength(long);
+    const server = createHookServer({ socketPath: long, handler: () => undefined });
+    await expect(server.listen()).rejects.toThrow(`listen ${long}: the path is ${bytes} bytes, and a unix socket path holds at most 107; choose a shorter one`);
+    await expect(AgentConnection.connect(long)).rejects.toMatchObject({ code: 'ERR_VALIDATION', message: `connect ${long}: the path is ${bytes} bytes, and a unix socket path holds at most 107; choose a shorter one` });
+  });
+
   it('sends the reply only after the handler has finished', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -158,7 +166,7 @@ describe('hook server and client', () => {
     });
     const internal = sendRequest(socketPath, { type: 'container.stop', container: report });
     await expect(internal).rejects.toThrow(AgentRefusedError);
-    await expect(internal).rejects.toMatchObject({ replyCode: 'internal', reason: 'boom' });
+    await expect(internal).rejects.toMatchObject({ replyCode: 'internal', reason: 'boom', message: 'agent failed: boom' });
     await expect(sendRequest(socketPath, { type: 'container.create', container: report })).rejects.toMatchObject({
       code: 'ERR_AGENT_REFUSED',
       replyCode: 'refused',

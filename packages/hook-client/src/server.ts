@@ -1,13 +1,14 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BulwarkError, errnoOf, toSystemError } from '@bulwark/errors';
+import { BulwarkError, ValidationError, errnoOf, toSystemError } from '@bulwark/errors';
 import { FrameDecoder, checkFrameLimit, encodeFrame, parseFrameBody } from './frame.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   describeIssues,
   requestSchema,
+  socketPathProblem,
   type Reply,
   type ReplyErrorCode,
   type Request,
@@ -109,6 +110,8 @@ export class HookServer {
    */
   async listen(): Promise<void> {
     if (this.#server !== undefined) throw new BulwarkError('ERR_STATE', `listen ${this.socketPath}: already listening`);
+    const tooLong = socketPathProblem(this.socketPath);
+    if (tooLong !== undefined) throw new ValidationError(`listen ${this.socketPath}`, [{ path: '', message: tooLong }]);
     await prepareSocketDirectory(dirname(this.socketPath), this.#options.directoryOwner ?? process.geteuid?.() ?? 0);
     const replacedStaleSocket = await removeStaleSocket(this.socketPath);
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.#accept(socket));

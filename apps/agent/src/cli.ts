@@ -399,6 +399,31 @@ async function runContainersCommand(args: readonly string[], io: CliIo): Promise
   return 0;
 }
 
+/** The hook configuration's keys and the install-hook flags that set them. */
+const HOOK_CONFIG_FLAGS: Readonly<Record<string, string>> = {
+  socket: '--socket',
+  failMode: '--fail-mode',
+  log: '--log',
+  timeoutMs: '--timeout-ms',
+  'allow.names': '--allow-name',
+  'allow.namespaces': '--allow-namespace',
+};
+
+/** Runs an install; a hook configuration it refuses is reported by the flags that gave each value. */
+async function reportHookConfigByFlag<T>(install: () => Promise<T>): Promise<T> {
+  try {
+    return await install();
+  } catch (error) {
+    if (!(error instanceof ValidationError) || error.source !== 'hook config') throw error;
+    const flagOf = (path: string) => Object.entries(HOOK_CONFIG_FLAGS).find(([key]) => path === key || path.startsWith(`${key}.`))?.[1];
+    throw new ValidationError(
+      'install-hook',
+      error.issues.map((issue) => ({ path: flagOf(issue.path) ?? issue.path, message: issue.message })),
+      { cause: error },
+    );
+  }
+}
+
 async function runInstallCommand(args: readonly string[], io: CliIo): Promise<number> {
   const { values } = parse('install-hook', args, {
     runtime: { type: 'string' },
@@ -431,7 +456,7 @@ async function runInstallCommand(args: readonly string[], io: CliIo): Promise<nu
     throw new ValidationError('install-hook', [{ path: '--timeout-ms', message: `expected a whole number of milliseconds, got ${JSON.stringify(timeoutText)}` }]);
   }
   const timeoutMs = timeoutText === undefined ? 5000 : Number(timeoutText);
-  const steps = await installHook({
+  const steps = await reportHookConfigByFlag(() => installHook({
     runtime: runtime as Runtime,
     uninstall: values.uninstall === true,
     hookPath: (values['hook-path'] as string | undefined) ?? DEFAULT_HOOK_PATH,
@@ -457,7 +482,7 @@ async function runInstallCommand(args: readonly string[], io: CliIo): Promise<nu
     // under a burst of container starts the hook's own start-up waits for CPU,
     // and a hook killed by the runtime fails its container.
     timeoutSeconds: Math.ceil((Number.isFinite(timeoutMs) ? timeoutMs : 5000) / 1000) + 25,
-  });
+  }));
   for (const step of steps) io.stdout(`${step.action} ${step.path}\n`);
   return 0;
 }

@@ -351,7 +351,7 @@ async function runAgentCommand(args: readonly string[], io: CliIo): Promise<numb
       }
       running.alerts?.reopen();
       await running.reloadPolicies();
-    });
+    }).catch((error: unknown) => log.error('reload failed', { error: describeError(error) }));
   };
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);

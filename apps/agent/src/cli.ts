@@ -183,7 +183,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case 'policy':
         return await runPolicyCommand(rest, io);
       case 'alerts': {
-        const stopped = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+        // --follow ends on SIGINT, or when its reader has gone (`| head`): nothing it prints can arrive any more.
+        const stopped = new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.stdout.once('error', () => resolve());
+        });
         return await runAlertsCommand(rest, { ...io, stopped });
       }
       default:

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { sendRequest } from '@bulwark/hook-client';
+import { createHookServer, sendRequest } from '@bulwark/hook-client';
 import { readProcess } from '@bulwark/procfs';
 import { agentBundle, makeTemporaryDirectory, removeDirectory, requireBuild, runCommand, startAgentProcess, type AgentPaths } from '../../../test-support/containers.js';
 
@@ -145,6 +145,30 @@ describe('the agent on a host', () => {
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
+    }
+  });
+
+  it('alerts --follow | head -1: the reader gone, it ends instead of following for nobody', async () => {
+    const paths = await agentPaths();
+    let reads = 0;
+    const alert = { timestamp: 1, updatedTime: '2026-12-03T00:00:00Z', hostName: 'h', policyName: 'p', operation: 'File', resource: '/etc/shadow', action: 'Block', result: 'Permission denied' };
+    const fake = createHookServer({
+      socketPath: paths.controlSocket,
+      handler: () => ({ alerts: [{ sequence: ++reads, alert }], cursor: reads, missed: 0 }),
+    });
+    await fake.listen();
+    try {
+      const child = spawn(process.execPath, [agentBundle, 'alerts', '--follow', '--json', '--interval-ms', '20', '--control-socket', paths.controlSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      await once(child.stdout, 'data');
+      child.stdout.destroy();
+      const [code] = (await Promise.race([once(child, 'exit'), new Promise((resolve) => setTimeout(() => resolve([undefined]), 10_000))])) as [number | null | undefined];
+      child.kill('SIGKILL');
+      expect(code, stderr).toBe(0);
+      expect(stderr).toBe('');
+    } finally {
+      await fake.close();
     }
   });
 

@@ -8,6 +8,7 @@ import { isProcessAlive } from '@bulwark/procfs';
 import type { AgentConfig } from './config.js';
 import { PodmanNames, discoverContainers } from './discover.js';
 import type { Alert } from '@bulwark/alerts';
+import type { SinkStats } from '@bulwark/alerts/sinks';
 import { AlertPipeline } from './alerts.js';
 import { Enforcement } from './enforcement.js';
 import type { KernelEnforcer } from './kernel.js';
@@ -18,6 +19,7 @@ import { readPeerCredentials } from './peer-credentials.js';
 import { describePolicy, findConflicts, listPolicies, planApply, planDelete, policyFromRecord, type AppliedPolicy } from './policy-control.js';
 import { loadPolicySet, watchPolicyDirectory, type PolicyWatcher } from './policy-store.js';
 import { ContainerRegistry, type ContainerRecord } from './registry.js';
+import { lockStateFile, type StateLock } from './state-lock.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -70,12 +72,36 @@ function serverLogger(log: Logger, socket: string) {
  * gone dropped), both sockets listening, then a scan for containers started
  * while it was down.
  */
-export async function startAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
+export interface StartOptions {
+  /** The agent log's own counts (lines written, lines lost), for the control socket's ping. */
+  readonly logStats?: () => SinkStats;
+}
+
+export async function startAgent(config: AgentConfig, log: Logger, options: StartOptions = {}): Promise<RunningAgent> {
   try {
     await mkdir(dirname(config.stateFile), { recursive: true, mode: 0o700 });
   } catch (error) {
     throw toSystemError('create state directory', error, dirname(config.stateFile));
   }
+  // One agent per state file: a second one would write over the first's registrations.
+  const lock = lockStateFile(config.stateFile);
+  // What a start that fails part way has opened, closed in reverse: a failed start leaves nothing serving.
+  const opened: (() => unknown)[] = [() => lock.release()];
+  try {
+    return await startLocked(config, log, options, lock, (close) => opened.push(close));
+  } catch (error) {
+    for (const close of opened.reverse()) {
+      try {
+        await close();
+      } catch (closeError) {
+        log.warn('close after a failed start', { error: describeError(closeError) });
+      }
+    }
+    throw error;
+  }
+}
+
+async function startLocked(config: AgentConfig, log: Logger, options: StartOptions, lock: StateLock, onFailedStart: (close: () => unknown) => void): Promise<RunningAgent> {
   for (const key of config.ignoredKeys ?? []) log.warn('configuration key ignored', { key });
   const metrics = config.metrics === undefined ? undefined : new Metrics();
 
@@ -94,6 +120,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       throttle: config.alertThrottling ? { eventsPerSecond: config.maxAlertPerSec, suppressMs: config.throttleSec * 1000 } : undefined,
       log,
     });
+    const opened = kernel;
+    onFailedStart(() => opened.close());
   }
   const enforcement = new Enforcement({
     mode: config.enforcement,
@@ -150,6 +178,8 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       ...(metrics === undefined ? {} : { onAlert: (alert: Alert) => metrics.observeAlert(alert) }),
     });
     alerts.start(kernel.events());
+    const started = alerts;
+    onFailedStart(() => started.stop());
   }
   if (config.enforcement !== 'off') {
     log.info('policies loaded', { directory: config.policyDirectory, files: initial.files.length, policies: initial.policies.length, applied: applied.size, enforcement: config.enforcement, adoptedScopes: adopted });
@@ -157,9 +187,13 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
 
   const registry = new ContainerRegistry({ statePath: config.stateFile });
   const loaded = await registry.load();
-  if (loaded.problem !== undefined) log.warn('registry not restored', { problem: loaded.problem });
+  for (const problem of loaded.rejected ?? []) log.warn('registry entry dropped', { problem });
   const dropped = await registry.prune(recordIsAlive);
-  log.info('registry restored', { file: config.stateFile, loaded: loaded.loaded, dropped: dropped.length });
+  if (loaded.problem !== undefined) {
+    log.warn('registry not restored', { file: config.stateFile, problem: loaded.problem, backup: loaded.backup });
+  } else {
+    log.info('registry restored', { file: config.stateFile, loaded: loaded.loaded, rejected: loaded.rejected?.length ?? 0, dropped: dropped.length, ...(loaded.backup === undefined ? {} : { backup: loaded.backup }) });
+  }
 
   const podmanNames = new PodmanNames(config.scan.podmanContainersFile);
 
@@ -288,7 +322,14 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
         };
         return alerts.buffer.since(request.cursor, filter, request.limit ?? 1000);
       }
-      return { version: AGENT_VERSION, containers: registry.size, enforcement: config.enforcement, scopes: enforcement.scopeCount };
+      const logStats = options.logStats?.();
+      return {
+        version: AGENT_VERSION,
+        containers: registry.size,
+        enforcement: config.enforcement,
+        scopes: enforcement.scopeCount,
+        ...(logStats === undefined ? {} : { log: { written: logStats.written, failed: logStats.failed, ...(logStats.lastError === undefined ? {} : { lastError: logStats.lastError }) } }),
+      };
     },
     allowedTypes: ['ping', 'containers.list', 'alerts.read', 'policy.apply', 'policy.delete', 'policy.list'],
     maxConnections: 16,
@@ -299,31 +340,30 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
     onEvent: serverLogger(log, 'control'),
   });
   await hookServer.listen();
+  onFailedStart(() => hookServer.close());
+  onFailedStart(() => controlServer.close());
   let metricsServer: MetricsServer | undefined;
-  try {
-    await controlServer.listen();
-    if (metrics !== undefined && config.metrics !== undefined) {
-      metrics.setSources({
-        version: AGENT_VERSION,
-        containers: () => registry.size,
-        scopes: () => enforcement.scopeCount,
-        rules: () => [...enforcement.scopeStates()].map((state) => ({ containerId: state.containerId, containerName: state.workload.name, rules: state.compiled.rules.length })),
-        ringBuffer: () => {
-          const ring = alerts?.ring;
-          return ring === undefined ? undefined : { received: ring.received, dropped: kernel?.lostEvents() ?? ring.dropped };
-        },
-        ...(kernel === undefined
-          ? {}
-          : {
-              decisions: () =>
-                [...enforcement.scopeStates()].map((state) => ({ containerId: state.containerId, containerName: state.workload.name, counts: kernel.decisions(state.index) })),
-            }),
-      });
-      metricsServer = await serveMetrics(metrics, parseListenAddress(config.metrics.listen)!, log);
-    }
-  } catch (error) {
-    await Promise.all([hookServer.close(), controlServer.close()]);
-    throw error;
+  await controlServer.listen();
+  if (metrics !== undefined && config.metrics !== undefined) {
+    metrics.setSources({
+      version: AGENT_VERSION,
+      containers: () => registry.size,
+      scopes: () => enforcement.scopeCount,
+      rules: () => [...enforcement.scopeStates()].map((state) => ({ containerId: state.containerId, containerName: state.workload.name, rules: state.compiled.rules.length })),
+      ringBuffer: () => {
+        const ring = alerts?.ring;
+        return ring === undefined ? undefined : { received: ring.received, dropped: kernel?.lostEvents() ?? ring.dropped };
+      },
+      ...(kernel === undefined
+        ? {}
+        : {
+            decisions: () =>
+              [...enforcement.scopeStates()].map((state) => ({ containerId: state.containerId, containerName: state.workload.name, counts: kernel.decisions(state.index) })),
+          }),
+    });
+    metricsServer = await serveMetrics(metrics, parseListenAddress(config.metrics.listen)!, log);
+    const serving = metricsServer;
+    onFailedStart(() => serving.close());
   }
 
   if (config.scan.enabled) {
@@ -402,6 +442,7 @@ export async function startAgent(config: AgentConfig, log: Logger): Promise<Runn
       enforcement.collectSets();
       // The pinned enforcer stays attached with every scope and rule: enforcement goes on while no agent runs.
       kernel?.close();
+      lock.release();
       log.info('agent stopped', { containers: registry.size });
     },
   };

@@ -1,10 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseHookConfig } from '@bulwark/hook-client';
 import { parseConfig, parseHookFile } from '@bulwark/oci-state';
-import { runCli } from './cli.js';
+import { ValidationError, SystemError } from '@bulwark/errors';
+import { describeCommandError, runCli } from './cli.js';
 
 let work: string;
 let hookSource: string;
@@ -59,12 +60,22 @@ describe('bulwark command line', () => {
       expect(help.code, command).toBe(0);
       expect(help.stdout, command).toMatch(new RegExp(`^Usage: bulwark ${command}`));
     }
+    expect(main.stdout).toContain('--version');
+    const packageVersion = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    for (const argv of [['--version'], ['agent', '--version'], ['probe', '--version'], ['policy', 'apply', '--version']]) {
+      expect(await cli(...argv), argv.join(' ')).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
+    }
+    for (const command of ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe']) {
+      const viaHelp = await cli('help', command);
+      expect(viaHelp.code, command).toBe(0);
+      expect(viaHelp.stdout, command).toBe((await cli(command, '--help')).stdout);
+    }
     const unknown = await cli('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^bulwark: unknown command 'frobnicate'/);
     const badFlag = await cli('probe', '--colour');
     expect(badFlag.code).toBe(2);
-    expect(badFlag.stderr).toMatch(/^bulwark probe: probe: .*--colour/);
+    expect(badFlag.stderr).toMatch(/^bulwark probe: .*--colour/);
     expect((await cli()).code).toBe(2);
   });
 
@@ -77,7 +88,7 @@ describe('bulwark command line', () => {
     expect(relative.stderr).toMatch(/--hook-path must be an absolute path/);
     const badMode = await cli(...installOptions('--runtime', 'crio', '--hooks-dir', join(work, 'hooks.d'), '--fail-mode', 'sometimes'));
     expect(badMode.code).toBe(2);
-    expect(badMode.stderr).toMatch(/failMode/);
+    expect(badMode.stderr).toBe('bulwark install-hook: --fail-mode: Invalid option: expected one of "open"|"closed"\n');
     await expect(stat(join(work, 'hooks.d'))).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(join(work, 'bin', 'bulwark-hook'))).rejects.toMatchObject({ code: 'ENOENT' });
     const runcWithoutBundle = await cli(...installOptions('--runtime', 'runc'));
@@ -172,7 +183,43 @@ describe('bulwark command line', () => {
   it('containers reports an absent agent in one line', async () => {
     const result = await cli('containers', '--control-socket', join(work, 'absent.sock'));
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`bulwark containers: agent unreachable at ${join(work, 'absent.sock')}: no such file or directory\n`);
+    expect(result.stderr).toBe(
+      `bulwark containers: agent unreachable at ${join(work, 'absent.sock')}: no such file or directory; is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)\n`,
+    );
+  });
+
+  it('install-hook --timeout-ms that is not a number names the flag and the value', async () => {
+    const result = await cli(...installOptions('--runtime', 'crio', '--hooks-dir', join(work, 'hooks.d'), '--timeout-ms', 'abc'));
+    expect(result).toEqual({ code: 2, stdout: '', stderr: 'bulwark install-hook: --timeout-ms: expected a whole number of milliseconds, got "abc"\n' });
+    await expect(stat(join(work, 'hooks.d'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('agent reports a bad value under the flag that gave it, and the same path for both sockets, in one line with status 2', async () => {
+    const relative = await cli('agent', '--hook-socket', 'h.sock', '--log-level', 'loud');
+    expect(relative.code).toBe(2);
+    expect(relative.stderr).toBe(`bulwark agent: --hook-socket: must be an absolute path; --log-level: Invalid option: expected one of "debug"|"info"|"warn"|"error"\n`);
+    const same = await cli('agent', '--hook-socket', join(work, 'one.sock'), '--control-socket', join(work, 'one.sock'));
+    expect(same.code).toBe(2);
+    expect(same.stderr).toBe(`bulwark agent: the hook socket and the control socket are the same path (${join(work, 'one.sock')}); give each its own (--hook-socket, --control-socket)\n`);
+    const file = join(work, 'agent-bad-key.yaml');
+    await writeFile(file, 'logLevel: loud\n');
+    const fromFile = await cli('agent', '--config', file);
+    expect(fromFile.stderr.startsWith(`bulwark agent: ${file}: line 1 logLevel: `)).toBe(true);
+  });
+
+  it('names the command once, and a permission failure by someone other than root says to run as root', () => {
+    expect(describeCommandError('install-hook', new ValidationError('install-hook', [{ path: '--runtime', message: 'must be one of podman' }]))).toBe(
+      'bulwark install-hook: --runtime: must be one of podman',
+    );
+    expect(describeCommandError('policy', new ValidationError('policy apply', [{ path: '', message: 'expected a file' }]))).toBe('bulwark policy apply: expected a file');
+    const denied = new SystemError('create state directory', 'EACCES', '/run/bulwark');
+    const euid = vi.spyOn(process, 'geteuid').mockReturnValue(1000);
+    try {
+      expect(describeCommandError('agent', denied)).toBe('bulwark agent: create state directory: permission denied (/run/bulwark) (run as root)');
+    } finally {
+      euid.mockRestore();
+    }
+    expect(describeCommandError('agent', denied)).toBe('bulwark agent: create state directory: permission denied (/run/bulwark)');
   });
 
   it('agent refuses a bad configuration file with the line at fault', async () => {

@@ -1,5 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ValidationError, describeError } from '@bulwark/errors';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { BulwarkError, ValidationError, describeError, errnoOf, toSystemError } from '@bulwark/errors';
 import { AgentConnection, DEFAULT_CONTROL_SOCKET, DEFAULT_HOOK_CONFIG, DEFAULT_HOOK_LOG, DEFAULT_HOOK_SOCKET } from '@bulwark/hook-client';
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { agentConfigSchema, loadAgentConfig, type AgentConfig } from './config.js';
@@ -14,7 +16,7 @@ import {
   type Runtime,
 } from './install-hook.js';
 import { INSTALL_SERVICE_HELP, runInstallServiceCommand } from './install-service.js';
-import { createLogger } from './log.js';
+import { openAgentLog, type AgentLog, type Logger } from './log.js';
 import { runAlertsCommand } from './alerts-command.js';
 import { runPolicyCommand } from './policy-command.js';
 import { formatProbeTable, runProbes } from './probe.js';
@@ -38,7 +40,12 @@ Commands:
   alerts         print (or --follow) the running agent's alerts
   probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
 
-Run 'bulwark <command> --help' for a command's options.
+Options:
+  -h, --help     this help ('bulwark help COMMAND' or 'bulwark COMMAND --help' for a command's)
+  --version      print the version (also 'bulwark COMMAND --version')
+
+On failure every command prints one line on standard error, 'bulwark COMMAND:
+what failed', and exits 1 (2 for a usage error).
 `;
 
 const HELP: Record<string, string> = {
@@ -63,10 +70,21 @@ Options:
   --alerts-file FILE      alerts as JSON lines ('' for none; default /var/log/bulwark/alerts.jsonl)
   --alerts-stdout         alerts on standard output too
   --log-format FORMAT     json (default) or text
-
-Signals: SIGHUP reloads the policies; SIGTERM and SIGINT stop the agent (the
-pinned enforcer stays in force until the next agent takes it over).
+  --log-level LEVEL       debug, info (default), warn or error
+  --log-file FILE         the agent's log as a file, reopened on SIGHUP
+                          (default: standard output)
   -h, --help              show this help
+
+Signals: SIGHUP reads the configuration again (log level and log file in
+force at once; other changes are logged as waiting for a restart), reloads
+the policies and reopens the log and alert files; SIGTERM and SIGINT stop
+the agent (the pinned enforcer stays in force until the next agent takes it
+over).
+
+On failure: exits 1 with one line on standard error (2 for bad options),
+having closed what it opened; a second agent on the same --state-file is
+refused with the first one's pid. A log line that cannot be written is
+counted (the control socket's ping, log.failed), and the agent goes on.
 `,
   containers: `Usage: bulwark containers [options]
 
@@ -119,6 +137,8 @@ supported, unsupported (with what is missing) or inconclusive.
 `,
 };
 
+const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe'];
+
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -133,12 +153,18 @@ function parse(command: string, args: readonly string[], options: Options): { va
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && COMMANDS.includes(command) && rest.includes('--version')) {
+    io.stdout(`${AGENT_VERSION}\n`);
+    return 0;
+  }
   try {
     switch (command) {
       case undefined:
       case '-h':
       case '--help':
       case 'help':
+        // 'bulwark help COMMAND' is 'bulwark COMMAND --help'.
+        if (command === 'help' && rest[0] !== undefined && rest[0] !== 'help') return await runCli([rest[0], '--help'], io);
         io.stdout(MAIN_HELP);
         return command === undefined ? 2 : 0;
       case '--version':
@@ -157,7 +183,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case 'policy':
         return await runPolicyCommand(rest, io);
       case 'alerts': {
-        const stopped = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+        // --follow ends on SIGINT, or when its reader has gone (`| head`): nothing it prints can arrive any more.
+        const stopped = new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.stdout.once('error', () => resolve());
+        });
         return await runAlertsCommand(rest, { ...io, stopped });
       }
       default:
@@ -165,80 +195,190 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 2;
     }
   } catch (error) {
-    io.stderr(`bulwark ${command}: ${describeError(error)}\n`);
+    io.stderr(`${describeCommandError(command ?? '', error)}\n`);
     return error instanceof ValidationError ? 2 : 1;
   }
 }
 
+/**
+ * A command's failure in one line: `bulwark COMMAND: detail`, the command
+ * named once (an error that already starts with it is not prefixed again),
+ * and a permission failure by someone other than root says to run as root.
+ */
+export function describeCommandError(command: string, error: unknown): string {
+  const detail = describeError(error);
+  const named = detail === command || detail.startsWith(`${command}: `) || detail.startsWith(`${command} `) ? `bulwark ${detail}` : `bulwark ${command}: ${detail}`;
+  if (BulwarkError.is(error, 'ERR_AGENT_UNREACHABLE')) return `${named}; is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)`;
+  const errno = errnoOf(error);
+  return (errno === 'EACCES' || errno === 'EPERM') && process.geteuid?.() !== 0 ? `${named} (run as root)` : named;
+}
+
+/** Each `bulwark agent` flag and the configuration key it sets, so a bad value is reported by the name it was given under. */
+const AGENT_FLAG_KEYS = {
+  'hook-socket': 'hookSocket',
+  'control-socket': 'controlSocket',
+  'state-file': 'stateFile',
+  'runc-root': 'scan.runcRoots',
+  'crun-root': 'scan.crunRoots',
+  'no-scan': 'scan.enabled',
+  'log-format': 'logFormat',
+  'log-level': 'logLevel',
+  'log-file': 'logFile',
+  enforcement: 'enforcement',
+  'policy-dir': 'policyDirectory',
+  'bpffs-dir': 'bpffsDirectory',
+  'alerts-file': 'alerts.file',
+  'alerts-stdout': 'alerts.stdout',
+} as const;
+
+const AGENT_OPTIONS: Options = {
+  config: { type: 'string' },
+  'hook-socket': { type: 'string' },
+  'control-socket': { type: 'string' },
+  'state-file': { type: 'string' },
+  'runc-root': { type: 'string', multiple: true },
+  'crun-root': { type: 'string', multiple: true },
+  'no-scan': { type: 'boolean' },
+  'log-format': { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-file': { type: 'string' },
+  enforcement: { type: 'string' },
+  'policy-dir': { type: 'string' },
+  'bpffs-dir': { type: 'string' },
+  'alerts-file': { type: 'string' },
+  'alerts-stdout': { type: 'boolean' },
+};
+
+/**
+ * The agent's configuration: the file's (if any), with the flags over it.
+ * A bad value is reported under the flag that gave it, or the file's key.
+ */
+export async function resolveAgentConfig(values: ParsedValues): Promise<AgentConfig> {
+  const configPath = values.config as string | undefined;
+  const { ignoredKeys, ...base } = await loadAgentConfig(configPath);
+  const merged: Record<string, unknown> = { ...base, alerts: { ...base.alerts }, scan: { ...base.scan } };
+  for (const [flag, key] of Object.entries(AGENT_FLAG_KEYS)) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    const [section, member] = key.split('.') as [string, string | undefined];
+    if (member === undefined) merged[section] = value;
+    else (merged[section] as Record<string, unknown>)[member] = flag === 'no-scan' ? false : value;
+  }
+  const parsed = agentConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const flagOf = (path: string) => Object.entries(AGENT_FLAG_KEYS).find(([flag, key]) => values[flag] !== undefined && (path === key || path.startsWith(`${key}.`)))?.[0];
+    throw new ValidationError(
+      'agent',
+      parsed.error.issues.map((issue) => {
+        const path = issue.path.join('.');
+        const flag = flagOf(path);
+        return { path: flag === undefined ? `${configPath ?? 'configuration'}: ${path}` : `--${flag}`, message: issue.message };
+      }),
+    );
+  }
+  const config = parsed.data;
+  if (config.hookSocket === config.controlSocket) {
+    throw new ValidationError('agent', [{ path: '', message: `the hook socket and the control socket are the same path (${config.hookSocket}); give each its own (--hook-socket, --control-socket)` }]);
+  }
+  return ignoredKeys === undefined ? config : { ...config, ignoredKeys };
+}
+
+/** Keys a SIGHUP puts in force; any other change is logged as waiting for a restart. */
+const RELOADABLE_KEYS: ReadonlySet<string> = new Set(['logLevel', 'logFile', 'logFormat', 'ignoredKeys']);
+
+/** The top-level keys whose values differ between two configurations. */
+function changedKeys(before: AgentConfig, after: AgentConfig): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((key) => JSON.stringify((before as Record<string, unknown>)[key]) !== JSON.stringify((after as Record<string, unknown>)[key])).sort();
+}
+
+async function openLog(config: AgentConfig): Promise<AgentLog> {
+  if (config.logFile !== '') {
+    try {
+      await mkdir(dirname(config.logFile), { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw toSystemError('create log directory', error, dirname(config.logFile));
+    }
+  }
+  return openAgentLog({ format: config.logFormat, level: config.logLevel, file: config.logFile });
+}
+
 async function runAgentCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const { values } = parse('agent', args, {
-    config: { type: 'string' },
-    'hook-socket': { type: 'string' },
-    'control-socket': { type: 'string' },
-    'state-file': { type: 'string' },
-    'runc-root': { type: 'string', multiple: true },
-    'crun-root': { type: 'string', multiple: true },
-    'no-scan': { type: 'boolean' },
-    'log-format': { type: 'string' },
-    enforcement: { type: 'string' },
-    'policy-dir': { type: 'string' },
-    'bpffs-dir': { type: 'string' },
-    'alerts-file': { type: 'string' },
-    'alerts-stdout': { type: 'boolean' },
-  });
+  const { values } = parse('agent', args, AGENT_OPTIONS);
   if (values.help === true) {
     io.stdout(HELP.agent!);
     return 0;
   }
-  const { ignoredKeys, ...base } = await loadAgentConfig(values.config as string | undefined);
-  const merged = agentConfigSchema.safeParse({
-    ...base,
-    ...(values.enforcement === undefined ? {} : { enforcement: values.enforcement }),
-    ...(values['policy-dir'] === undefined ? {} : { policyDirectory: values['policy-dir'] }),
-    ...(values['bpffs-dir'] === undefined ? {} : { bpffsDirectory: values['bpffs-dir'] }),
-    alerts: {
-      ...base.alerts,
-      ...(values['alerts-file'] === undefined ? {} : { file: values['alerts-file'] }),
-      ...(values['alerts-stdout'] === true ? { stdout: true } : {}),
-    },
-    ...(values['hook-socket'] === undefined ? {} : { hookSocket: values['hook-socket'] }),
-    ...(values['control-socket'] === undefined ? {} : { controlSocket: values['control-socket'] }),
-    ...(values['state-file'] === undefined ? {} : { stateFile: values['state-file'] }),
-    ...(values['log-format'] === undefined ? {} : { logFormat: values['log-format'] }),
-    scan: {
-      ...base.scan,
-      ...(values['no-scan'] === true ? { enabled: false } : {}),
-      ...(values['runc-root'] === undefined ? {} : { runcRoots: values['runc-root'] }),
-      ...(values['crun-root'] === undefined ? {} : { crunRoots: values['crun-root'] }),
-    },
-  });
-  if (!merged.success) {
-    throw new ValidationError('agent options', merged.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
+  let config = await resolveAgentConfig(values);
+  let log = await openLog(config);
+
+  // Signals are taken from the first moment: a SIGHUP or SIGTERM during the
+  // start (a long scan, say) must not kill the agent with its sockets left
+  // behind. A stop asked for then is carried out once the start is over.
+  let stopSignal: string | undefined;
+  let wake: (() => void) | undefined;
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  let reloading = Promise.resolve();
+  const onStop = (signal: string) => {
+    if (stopSignal !== undefined) return;
+    stopSignal = signal;
+    log.info('stopping', { signal });
+    wake?.();
+  };
+  const onTerm = () => onStop('SIGTERM');
+  const onInt = () => onStop('SIGINT');
+  const onHup = () => {
+    if (agent === undefined) {
+      log.info('SIGHUP during start: nothing to reload yet', { signal: 'SIGHUP' });
+      return;
+    }
+    const running = agent;
+    reloading = reloading.then(async () => {
+      log.info('reloading the configuration and policies, reopening log files', { signal: 'SIGHUP' });
+      try {
+        const next = await resolveAgentConfig(values);
+        const changed = changedKeys(config, next);
+        if (next.logFile !== config.logFile || next.logFormat !== config.logFormat) {
+          const previous = log;
+          log = await openLog(next);
+          previous.info('log moved', { to: log.destination });
+          previous.close();
+        } else if (!log.reopen()) {
+          log.warn('log file not reopened: the old one is kept', { file: config.logFile, error: log.stats.lastError });
+        }
+        log.level = next.logLevel;
+        const needRestart = changed.filter((key) => !RELOADABLE_KEYS.has(key));
+        if (needRestart.length > 0) log.warn('configuration changes that take effect at the next start', { keys: needRestart });
+        config = { ...config, logLevel: next.logLevel, logFile: next.logFile, logFormat: next.logFormat };
+      } catch (error) {
+        log.error('configuration not reloaded: the one in force stays', { error: describeError(error) });
+      }
+      running.alerts?.reopen();
+      await running.reloadPolicies();
+    }).catch((error: unknown) => log.error('reload failed', { error: describeError(error) }));
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
+  try {
+    // The agent logs through whichever log is open now: a SIGHUP may have moved it.
+    const current: Logger = {
+      debug: (message, fields) => log.debug(message, fields),
+      info: (message, fields) => log.info(message, fields),
+      warn: (message, fields) => log.warn(message, fields),
+      error: (message, fields) => log.error(message, fields),
+    };
+    agent = await startAgent(config, current, { logStats: () => log.stats });
+    if (stopSignal === undefined) await new Promise<void>((resolve) => (wake = resolve));
+    await reloading;
+    await agent.stop();
+    return 0;
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    process.off('SIGHUP', onHup);
+    log.close();
   }
-  const config: AgentConfig = ignoredKeys === undefined ? merged.data : { ...merged.data, ignoredKeys };
-  const log = createLogger(config.logFormat);
-  const agent = await startAgent(config, log);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info('stopping', { signal });
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      process.off('SIGHUP', onHup);
-      resolve();
-    };
-    const onTerm = () => stop('SIGTERM');
-    const onInt = () => stop('SIGINT');
-    const onHup = () => {
-      log.info('reloading policies and reopening the alert file', { signal: 'SIGHUP' });
-      agent.alerts?.reopen();
-      void agent.reloadPolicies();
-    };
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-    process.on('SIGHUP', onHup);
-  });
-  await agent.stop();
-  return 0;
 }
 
 async function runContainersCommand(args: readonly string[], io: CliIo): Promise<number> {
@@ -261,6 +401,31 @@ async function runContainersCommand(args: readonly string[], io: CliIo): Promise
   }
   io.stdout(values.json === true ? `${JSON.stringify(records, null, 2)}\n` : formatContainerTable(records));
   return 0;
+}
+
+/** The hook configuration's keys and the install-hook flags that set them. */
+const HOOK_CONFIG_FLAGS: Readonly<Record<string, string>> = {
+  socket: '--socket',
+  failMode: '--fail-mode',
+  log: '--log',
+  timeoutMs: '--timeout-ms',
+  'allow.names': '--allow-name',
+  'allow.namespaces': '--allow-namespace',
+};
+
+/** Runs an install; a hook configuration it refuses is reported by the flags that gave each value. */
+async function reportHookConfigByFlag<T>(install: () => Promise<T>): Promise<T> {
+  try {
+    return await install();
+  } catch (error) {
+    if (!(error instanceof ValidationError) || error.source !== 'hook config') throw error;
+    const flagOf = (path: string) => Object.entries(HOOK_CONFIG_FLAGS).find(([key]) => path === key || path.startsWith(`${key}.`))?.[1];
+    throw new ValidationError(
+      'install-hook',
+      error.issues.map((issue) => ({ path: flagOf(issue.path) ?? issue.path, message: issue.message })),
+      { cause: error },
+    );
+  }
 }
 
 async function runInstallCommand(args: readonly string[], io: CliIo): Promise<number> {
@@ -291,8 +456,11 @@ async function runInstallCommand(args: readonly string[], io: CliIo): Promise<nu
     throw new ValidationError('install-hook', [{ path: '--runtime', message: `must be one of ${RUNTIMES.join(', ')}` }]);
   }
   const timeoutText = values['timeout-ms'] as string | undefined;
+  if (timeoutText !== undefined && !/^\d+$/.test(timeoutText)) {
+    throw new ValidationError('install-hook', [{ path: '--timeout-ms', message: `expected a whole number of milliseconds, got ${JSON.stringify(timeoutText)}` }]);
+  }
   const timeoutMs = timeoutText === undefined ? 5000 : Number(timeoutText);
-  const steps = await installHook({
+  const steps = await reportHookConfigByFlag(() => installHook({
     runtime: runtime as Runtime,
     uninstall: values.uninstall === true,
     hookPath: (values['hook-path'] as string | undefined) ?? DEFAULT_HOOK_PATH,
@@ -318,7 +486,7 @@ async function runInstallCommand(args: readonly string[], io: CliIo): Promise<nu
     // under a burst of container starts the hook's own start-up waits for CPU,
     // and a hook killed by the runtime fails its container.
     timeoutSeconds: Math.ceil((Number.isFinite(timeoutMs) ? timeoutMs : 5000) / 1000) + 25,
-  });
+  }));
   for (const step of steps) io.stdout(`${step.action} ${step.path}\n`);
   return 0;
 }

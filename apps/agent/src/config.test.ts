@@ -23,6 +23,8 @@ const enforcementDefaults = {
   alertThrottling: true,
   maxAlertPerSec: 10,
   throttleSec: 30,
+  logLevel: 'info',
+  logFile: '',
 } as const;
 
 const defaults: AgentConfig = {

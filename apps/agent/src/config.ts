@@ -48,6 +48,10 @@ export const agentConfigSchema = z.strictObject({
   // belongs on /run (a tmpfs), where the fsync before each reply is cheap.
   stateFile: absolutePath.default('/run/bulwark/containers.json'),
   logFormat: z.enum(['json', 'text']).default('json'),
+  /** Lines below this level are not logged; changed by SIGHUP. */
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** The agent's log as a file (reopened on SIGHUP, for logrotate), or '' for standard output. */
+  logFile: z.string().refine((value) => value === '' || value.startsWith('/'), 'must be an absolute path, or empty for standard output').default(''),
   scan: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -128,11 +132,8 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
   }
   const parsed = agentConfigSchema.safeParse(value);
   if (!parsed.success) {
-    // An unknown key is reported at the key itself, not at the object that holds it.
-    const issues = parsed.error.issues.flatMap((issue): { path: PropertyKey[]; message: string }[] =>
-      issue.code === 'unrecognized_keys' ? issue.keys.map((key) => ({ path: [...issue.path, key], message: `Unrecognized key: "${key}"` })) : [issue],
-    );
-    throw validationErrorFromZod(source, { issues }, (path) => {
+    // An unknown key is reported at the key itself, not at the object that holds it (validationErrorFromZod).
+    throw validationErrorFromZod(source, parsed.error, (path) => {
       // The deepest node that exists tells the line; an absent key points at its parent.
       for (let length = path.length; length > 0; length--) {
         const node = document.getIn(path.slice(0, length), true) as { range?: [number, number, number] } | undefined;

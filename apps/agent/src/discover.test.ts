@@ -149,6 +149,15 @@ describe('listRuntimeEntries', () => {
     expect(problems.find((problem) => problem.includes('pid-text/'))).toContain('lacks pid or bundle');
   });
 
+  test('a root that is a file, or cannot be read, is a problem of its own and the other roots are still read', async () => {
+    await writeRuncState(runcRoot, 'good', { pid: 1, startTime: 1n, bundle: '/bundle' });
+    const file = join(directory, 'passwd');
+    await writeFile(file, 'root:x:0:0::/root:/bin/sh\n');
+    const { entries, problems } = await listRuntimeEntries({ runcRoots: [file, runcRoot], crunRoots: [file] });
+    expect(entries.map((entry) => entry.id)).toEqual(['good']);
+    expect(problems).toEqual([`list runc root ${file}: not a directory`, `list crun root ${file}: not a directory`]);
+  });
+
   test('missing roots give no entries and no problems', async () => {
     const { entries, problems } = await listRuntimeEntries({
       runcRoots: [join(directory, 'no-runc')],
@@ -320,15 +329,18 @@ describe('discoverContainers', () => {
     expect(problems.some((problem) => problem.startsWith('inspect runc container bad-config: ') && problem.includes('ociVersion'))).toBe(true);
   });
 
-  test('a container not run by podman gets no podman name even when podman knows the id', async () => {
+  test('a container no manager ran is named by its runtime, and gets no podman name even when podman knows the id', async () => {
     const startTime = await ownStartTime();
     const bundle = join(directory, 'plain-bundle');
     await mkdir(bundle);
     await writeFile(join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', process: { args: ['/bin/sh'], cwd: '/' } }));
     await writeRuncState(runcRoot, 'abc', { pid: process.pid, startTime, bundle });
+    await writeCrunStatus(crunRoot, 'plain-crun', { pid: process.pid, startTime, bundle });
     const { containers } = await discoverContainers(options, new PodmanNames(options.podmanContainersFile));
-    expect(containers).toHaveLength(1);
-    expect(containers[0]!.names).toEqual({ runtime: 'unknown' });
+    expect(containers.map((report) => [report.id, report.names])).toEqual([
+      ['abc', { runtime: 'runc' }],
+      ['plain-crun', { runtime: 'crun' }],
+    ]);
     expect(containers[0]!.annotations).toBeUndefined();
   });
 

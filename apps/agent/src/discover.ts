@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeError, errnoOf } from '@bulwark/errors';
+import { describeErrno, describeError, errnoOf } from '@bulwark/errors';
 import { buildContainerReport, type ContainerReport } from '@bulwark/hook-client';
 import { identifyContainer, readConfig } from '@bulwark/oci-state';
 import { isProcessAlive, readProcess } from '@bulwark/procfs';
@@ -88,22 +88,37 @@ export async function listRuntimeEntries(options: DiscoverOptions): Promise<{ en
   const entries: RuntimeEntry[] = [];
   const problems: string[] = [];
   const sources = [
-    ...options.runcRoots.map((root) => ({ root, file: 'state.json', parse: parseRuncState })),
-    ...options.crunRoots.map((root) => ({ root, file: 'status', parse: parseCrunStatus })),
+    ...options.runcRoots.map((root) => ({ runtime: 'runc', root, file: 'state.json', parse: parseRuncState })),
+    ...options.crunRoots.map((root) => ({ runtime: 'crun', root, file: 'status', parse: parseCrunStatus })),
   ];
   for (const source of sources) {
-    for (const id of await listDirectory(source.root)) {
+    let ids: string[];
+    try {
+      ids = await listDirectory(source.root);
+    } catch (error) {
+      // A root that cannot be listed is that root's problem: the scan goes on with the others.
+      problems.push(`list ${source.runtime} root ${source.root}: ${describeScanError(error)}`);
+      continue;
+    }
+    for (const id of ids) {
       const path = join(source.root, id, source.file);
       try {
         entries.push(source.parse(id, await readFile(path, 'utf8')));
       } catch (error) {
         const errno = errnoOf(error);
         if (errno === 'ENOENT' || errno === 'ENOTDIR') continue; // not a container directory, or it just went away
-        problems.push(`read ${path}: ${describeError(error)}`);
+        problems.push(`read ${path}: ${describeScanError(error)}`);
       }
     }
   }
   return { entries, problems };
+}
+
+/** A scan problem in one line; a permission failure says what would fix it. */
+function describeScanError(error: unknown): string {
+  const errno = errnoOf(error);
+  const message = errno === undefined ? describeError(error) : describeErrno(errno);
+  return (errno === 'EACCES' || errno === 'EPERM') && process.geteuid?.() !== 0 ? `${message}; run the agent as root` : message;
 }
 
 /** podman's names by container id, cached by the file's modification time. */
@@ -146,7 +161,9 @@ export async function discoverContainers(options: DiscoverOptions, podmanNames: 
         if (entry.startTime !== undefined && !(await isProcessAlive(entry.pid, entry.startTime))) return;
         const [config, snapshot] = await Promise.all([readConfig(entry.bundle), readProcess(entry.pid)]);
         const annotations = { ...config.annotations };
-        const names = identifyContainer(annotations);
+        const identified = identifyContainer(annotations);
+        // No manager wrote its annotations: the runtime whose root it was found under names it.
+        const names = identified.runtime === 'unknown' ? { ...identified, runtime: entry.runtime } : identified;
         const podmanName = names.runtime === 'podman' ? await podmanNames.lookup(entry.id) : undefined;
         containers.push(
           buildContainerReport({
@@ -160,7 +177,7 @@ export async function discoverContainers(options: DiscoverOptions, podmanNames: 
         );
       } catch (error) {
         if (errnoOf(error) === 'ENOENT' || (error as { code?: unknown }).code === 'ERR_PROCESS_GONE') return;
-        problems.push(`inspect ${entry.runtime} container ${entry.id}: ${describeError(error)}`);
+        problems.push(`inspect ${entry.runtime} container ${entry.id}: ${describeScanError(error)}`);
       }
     }),
   );

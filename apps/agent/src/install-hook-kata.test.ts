@@ -76,7 +76,7 @@ describe('install-hook --runtime kata-guest', () => {
     const stageDirectory = await install('--hooks-dir', join(hooks(), 'prestart'));
     expect(stageDirectory.code).toBe(2);
     expect(stageDirectory.stderr).toBe(
-      `bulwark install-hook: install-hook: --hooks-dir is Kata's guest_hook_path (the directory that holds prestart/), got ${join(hooks(), 'prestart')}; pass ${hooks()}\n`,
+      `bulwark install-hook: --hooks-dir is Kata's guest_hook_path (the directory that holds prestart/), got ${join(hooks(), 'prestart')}; pass ${hooks()}\n`,
     );
     const slow = await install('--timeout-ms', '9000');
     expect(slow.code).toBe(2);

@@ -123,14 +123,14 @@ describe('bulwark install-service', () => {
     const result = await install();
     expect(result.code).toBe(2);
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/^bulwark install-service: install-service: the existing configuration does not validate \(.*line 1 enforcement.*\); fix it, or pass --force/);
+    expect(result.stderr).toMatch(/^bulwark install-service: the existing configuration does not validate \(.*line 1 enforcement.*\); fix it, or pass --force/);
     await expect(stat(units)).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await install('--force')).stdout).toContain(`replaced ${config} (it did not validate)\n`);
   });
 
   it('refuses bad input in one line: relative paths, an absent bundle, an unknown flag', async () => {
     const relative = await cli('install-service', '--unit-dir', 'units');
-    expect(relative).toMatchObject({ code: 2, stderr: "bulwark install-service: install-service: --unit-dir must be an absolute path, got 'units'\n" });
+    expect(relative).toMatchObject({ code: 2, stderr: "bulwark install-service: --unit-dir must be an absolute path, got 'units'\n" });
     const absent = await cli('install-service', '--unit-dir', units, '--config', config, '--agent-bundle', join(work, 'absent.js'));
     expect(absent.code).toBe(1);
     expect(absent.stderr).toMatch(/^bulwark install-service: check agent bundle \(run the build first, or pass --agent-bundle\): .*absent\.js.*\n$/);
@@ -139,7 +139,7 @@ describe('bulwark install-service', () => {
     expect(noObject.stderr).toMatch(/check enforcer object beside the agent bundle/);
     const flag = await cli('install-service', '--colour');
     expect(flag.code).toBe(2);
-    expect(flag.stderr).toMatch(/^bulwark install-service: install-service: .*--colour/);
+    expect(flag.stderr).toMatch(/^bulwark install-service: .*--colour/);
     const help = await cli('install-service', '--help');
     expect(help.stdout).toMatch(/^Usage: bulwark install-service/);
   });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  agentBundle,
   installHook,
   listContainers,
   makeBundle,
@@ -115,6 +116,9 @@ async function runtimeCase(runtime: 'runc' | 'crun') {
   const listed = (await listContainers(paths.controlSocket)).find((record) => record.container.id === id);
   expect(listed).toBeDefined();
   expect(listed!.source).toBe('hook');
+  // No manager's annotations: the runtime that ran the hook names it (the RUNTIME column).
+  expect(listed!.container.names.runtime).toBe(runtime);
+  expect((await runChecked(process.execPath, [agentBundle, 'containers', '--control-socket', paths.controlSocket])).stdout).toMatch(new RegExp(`^${id}\\s+-\\s+${runtime}\\s`, 'm'));
   expect(listed!.container.pid).toBe(pid);
   const independent = await statNamespaces(pid);
   for (const type of ['mnt', 'pid', 'net', 'uts', 'ipc', 'user', 'cgroup']) {

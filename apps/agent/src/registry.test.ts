@@ -434,27 +434,44 @@ describe('persist and load', () => {
     ['an empty file', ''],
     ['another version', JSON.stringify({ version: 2, containers: [] })],
     ['containers not a list', JSON.stringify({ version: 1, containers: {} })],
-    ['a record with an unknown source', JSON.stringify({ version: 1, containers: [{ container: { id: 'a' }, source: 'guess', registeredAt: 'x', updatedAt: 'x' }] })],
-  ])('load of %s reports a problem, loads nothing and does not throw', async (_label, text) => {
+  ])('load of %s reports a problem, loads nothing, keeps the file as a backup and does not throw', async (_label, text) => {
     const statePath = join(directory, 'containers.json');
     await writeFile(statePath, text);
     const registry = new ContainerRegistry({ statePath });
     const result = await registry.load();
     expect(result.loaded).toBe(0);
     expect(result.problem).toMatch(new RegExp(`^load registry ${statePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .+`));
+    expect(result.backup).toBe(`${statePath}.bak`);
+    expect(await readFile(`${statePath}.bak`, 'utf8')).toBe(text);
+    expect((await stat(`${statePath}.bak`)).mode & 0o777).toBe(0o600);
     expect(registry.size).toBe(0);
   });
 
-  test('load refuses a record whose container is not a valid report', async () => {
+  test('bad entries are dropped one by one with a line each, the rest restored, the old file kept as a backup before it is rewritten', async () => {
     const statePath = join(directory, 'containers.json');
     const good: ContainerRecord = { container: report('good'), source: 'hook', registeredAt: 't', updatedAt: 't' };
-    const bad = { container: { ...report('bad'), pid: -4 }, source: 'hook', registeredAt: 't', updatedAt: 't' };
-    await writeFile(statePath, JSON.stringify({ version: 1, containers: [good, bad] }));
+    const alsoGood: ContainerRecord = { container: report('also-good'), source: 'scan', registeredAt: 'u', updatedAt: 'u' };
+    const badReport = { container: { ...report('bad'), pid: -4 }, source: 'hook', registeredAt: 't', updatedAt: 't' };
+    const badSource = { container: report('guessed'), source: 'guess', registeredAt: 'x', updatedAt: 'x' };
+    const text = JSON.stringify({ version: 1, containers: [good, badReport, alsoGood, badSource, 7] });
+    await writeFile(statePath, text);
     const registry = new ContainerRegistry({ statePath });
     const result = await registry.load();
-    expect(result.loaded).toBe(0);
-    expect(result.problem).toContain(statePath);
-    expect(registry.size).toBe(0);
+    expect(result).toEqual({
+      loaded: 2,
+      rejected: [
+        `load registry ${statePath}: entry 1 (bad) container: pid: Too small: expected number to be >0`,
+        `load registry ${statePath}: entry 3 (guessed): source: Invalid option: expected one of "hook"|"scan"`,
+        `load registry ${statePath}: entry 4 container: Invalid input: expected object, received undefined`,
+      ],
+      backup: `${statePath}.bak`,
+    });
+    expect(registry.list().map((record) => record.container.id).sort()).toEqual(['also-good', 'good']);
+    expect(await readFile(`${statePath}.bak`, 'utf8')).toBe(text);
+    // The next write leaves the rejected entries out, and the backup as it was.
+    await registry.persist();
+    expect((await readPersisted(statePath)).containers.map((record) => record.container.id).sort()).toEqual(['also-good', 'good']);
+    expect(await readFile(`${statePath}.bak`, 'utf8')).toBe(text);
   });
 
   test('not valid json is named in the problem', async () => {

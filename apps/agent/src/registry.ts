@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod';
-import { describeError, errnoOf, toSystemError } from '@bulwark/errors';
+import { describeError, errnoOf, toSystemError, validationErrorFromZod } from '@bulwark/errors';
 import { containerReportSchema, type ContainerReport } from '@bulwark/hook-client';
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -21,7 +21,7 @@ export const recordSchema = z.object({
 });
 export type ContainerRecord = z.infer<typeof recordSchema>;
 
-const fileSchema = z.object({ version: z.literal(1), containers: z.array(recordSchema) });
+const fileSchema = z.object({ version: z.literal(1), containers: z.array(z.unknown()) });
 
 export interface RegisterResult {
   readonly created: boolean;
@@ -154,32 +154,76 @@ export class ContainerRegistry {
   }
 
   /**
-   * Loads a persisted registry. A missing file is an empty registry; a
-   * corrupt one is reported and set aside rather than trusted.
+   * Loads a persisted registry. A missing file is an empty registry. A file
+   * that is not a registry at all (not JSON, another version) is reported as
+   * `problem` and nothing is restored; an entry that does not validate is
+   * dropped on its own (one line each in `rejected`) and the rest restored.
+   * Either way the file is first copied to `backup` (`<state file>.bak`,
+   * 0600), since the next write replaces it.
    */
-  async load(): Promise<{ loaded: number; problem?: string }> {
+  async load(): Promise<RegistryLoadResult> {
     if (this.#statePath === undefined) return { loaded: 0 };
+    const statePath = this.#statePath;
     let text: string;
     try {
-      text = await readFile(this.#statePath, 'utf8');
+      text = await readFile(statePath, 'utf8');
     } catch (error) {
       if (errnoOf(error) === 'ENOENT') return { loaded: 0 };
-      throw toSystemError('load registry', error, this.#statePath);
+      throw toSystemError('load registry', error, statePath);
     }
-    let parsed;
+    const keepBackup = async (): Promise<string> => {
+      const backup = `${statePath}.bak`;
+      try {
+        await writeFileAtomic(backup, text, 0o600);
+      } catch (error) {
+        throw toSystemError('keep a backup of the registry', error, backup);
+      }
+      return backup;
+    };
+    let value: unknown;
     try {
-      parsed = fileSchema.safeParse(JSON.parse(text));
+      value = JSON.parse(text);
     } catch (error) {
-      return { loaded: 0, problem: `load registry ${this.#statePath}: not valid json: ${describeError(error)}` };
+      return { loaded: 0, problem: `load registry ${statePath}: not valid json: ${describeError(error)}`, backup: await keepBackup() };
     }
-    if (!parsed.success) {
-      return { loaded: 0, problem: `load registry ${this.#statePath}: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+    const file = fileSchema.safeParse(value);
+    if (!file.success) {
+      return { loaded: 0, problem: `load registry ${statePath}: ${validationErrorFromZod('file', file.error).message}`, backup: await keepBackup() };
     }
-    for (const record of parsed.data.containers) this.#records.set(record.container.id, record);
+    const rejected: string[] = [];
+    file.data.containers.forEach((entry, index) => {
+      const container = (entry as { container?: unknown } | null)?.container;
+      const id = (container as { id?: unknown } | null | undefined)?.id;
+      const where = `load registry ${statePath}: entry ${index}${typeof id === 'string' ? ` (${id})` : ''}`;
+      const report = containerReportSchema().safeParse(container);
+      if (!report.success) {
+        rejected.push(validationErrorFromZod(`${where} container`, report.error).message);
+        return;
+      }
+      const record = recordSchema.safeParse(entry);
+      if (!record.success) {
+        rejected.push(validationErrorFromZod(where, record.error).message);
+        return;
+      }
+      this.#records.set(record.data.container.id, record.data);
+    });
     this.#generation++;
-    this.#persistedGeneration = this.#generation;
-    return { loaded: parsed.data.containers.length };
+    // With entries rejected, the file differs from the registry: the next persist writes it without them.
+    if (rejected.length === 0) this.#persistedGeneration = this.#generation;
+    const loaded = file.data.containers.length - rejected.length;
+    return rejected.length === 0 ? { loaded } : { loaded, rejected, backup: await keepBackup() };
   }
+}
+
+export interface RegistryLoadResult {
+  /** Records restored. */
+  readonly loaded: number;
+  /** The file as a whole could not be used (nothing was restored). */
+  readonly problem?: string;
+  /** Entries dropped one by one, each with where it was and what was wrong with it. */
+  readonly rejected?: readonly string[];
+  /** Where the file was copied before it is written over, when anything in it was refused. */
+  readonly backup?: string;
 }
 
 /** A later report wins field by field; what it does not know is kept from the earlier one. */

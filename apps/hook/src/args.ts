@@ -1,7 +1,10 @@
 import { ValidationError } from '@bulwark/errors';
 import { HOOK_STAGES, type HookStage } from '@bulwark/hook-client';
 
-export const HELP = `bulwark-hook: the OCI runtime hook of Bulwark
+/** The hook's version, as in apps/hook/package.json (a unit test holds the two together). */
+export const HOOK_VERSION = '0.1.0';
+
+export const HELP = `bulwark-hook ${HOOK_VERSION}: the OCI runtime hook of Bulwark
 
 Usage: bulwark-hook [options] < state.json
 
@@ -19,13 +22,21 @@ Options:
   --fail-mode MODE   open or closed (overrides the configuration)
   --log FILE         JSON-lines log file, '' for none (overrides the configuration)
   -h, --help         show this help
+  --version          print the version
 
 Exit status: 0 the container may go on; 1 it must not (fail-closed or
 refused; one line on stderr says why); 2 usage error.
+
+Where the reason goes: every run writes one JSON line to the log file
+(--log; 'bulwark install-hook' sets /var/log/bulwark/hook.log), with the
+step that failed and why, also when the container starts (fail-open). The
+line on stderr is shown by runc and crun; podman and CRI-O put it in the
+start error ("error executing hook ...") or their own log.
 `;
 
 export interface HookArguments {
   readonly help: boolean;
+  readonly version?: boolean;
   readonly config?: string;
   readonly stage?: HookStage;
   readonly socket?: string;
@@ -44,6 +55,10 @@ export function parseHookArguments(argv: readonly string[]): HookArguments {
     const argument = argv[index]!;
     if (argument === '-h' || argument === '--help') {
       result.help = true;
+      continue;
+    }
+    if (argument === '--version') {
+      result.version = true;
       continue;
     }
     const equals = argument.indexOf('=');

@@ -159,6 +159,7 @@ describe('hook failure policy', () => {
     { name: 'unreadable config (a directory)', input: () => stateFor({ bundle: join(work, 'dir-config') }), step: 'bundle', error: /is a directory|illegal operation/ },
     { name: 'malformed config.json', input: () => stateFor({ bundle: join(work, 'bad-config') }), step: 'bundle', error: /config\.json/ },
     { name: 'oversized stdin', input: () => `{"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`, step: 'stdin', error: /over 1048576 bytes/ },
+    { name: 'empty stdin', input: () => '', step: 'stdin', error: /^read stdin: no state \(empty input\); the runtime passes the container's state there/ },
   ];
 
   it.each(badInputs)('$name, agent up: fail-open starts, fail-closed stops, both log the step', async ({ input, step, error }) => {
@@ -204,6 +205,24 @@ describe('hook failure policy', () => {
     expect(lines[1]).toMatchObject({ why: 'fail-open', failMode: 'open' });
   });
 
+  it('--fail-mode closed on the command line wins over a missing, unreadable or invalid configuration; the log names the file and the key', async () => {
+    const unknownKey = join(work, 'unknown-key.json');
+    await writeFile(unknownKey, JSON.stringify({ version: 1, failMode: 'closed', log: logPath, socket: missingSocket(), timeoutMS: 100 }));
+    const cases = [
+      { config: unknownKey, error: `${unknownKey}: timeoutMS: unknown key` },
+      { config: join(work, 'no-such-config.json'), error: `read: no such file or directory (${join(work, 'no-such-config.json')})` },
+    ];
+    for (const { config, error } of cases) {
+      const result = await runHook(['--config', config, '--fail-mode', 'closed', '--socket', missingSocket(), '--log', logPath], stateFor());
+      expect(result.code, config).toBe(1);
+      expect(result.stderr).toMatch(/^bulwark-hook: container hook-test stopped \(fail-closed\): /);
+      const lines = (await readFile(logPath, 'utf8')).trim().split('\n').slice(-2).map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines[0]).toMatchObject({ event: 'bad-config', level: 'error', file: config });
+      expect(lines[0]!.message).toBe(`read hook config: ${error}; using the defaults, fail-closed from --fail-mode`);
+      expect(lines[1]).toMatchObject({ why: 'fail-closed', failMode: 'closed', start: false });
+    }
+  });
+
   it('an allow-listed container starts under fail-closed with the agent down', async () => {
     const config = await writeConfig('allow', { failMode: 'closed', allow: { namespaces: ['kube-system'], names: ['bulwark-agent'] } });
     const byNamespace = await runHook(['--config', config], stateFor({ annotations: { 'io.kubernetes.pod.namespace': 'kube-system', 'io.kubernetes.pod.name': 'dns' } }));
@@ -219,7 +238,11 @@ describe('hook failure policy', () => {
     expect(bad.stderr).toMatch(/^bulwark-hook: arguments: --stage must be one of/);
     const help = await runHook(['--help'], '');
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^bulwark-hook: the OCI runtime hook of Bulwark/);
+    expect(help.stdout).toMatch(/^bulwark-hook \d+\.\d+\.\d+: the OCI runtime hook of Bulwark/);
+    expect(help.stdout).toContain('--version');
+    const version = await runHook(['--version'], '');
+    expect(version).toMatchObject({ code: 0, stderr: '' });
+    expect(version.stdout).toBe(`${(JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`);
   });
 
   it('poststop with the agent down never fails the runtime', async () => {
@@ -234,6 +257,14 @@ describe('stdin as the runtimes give it', () => {
   // runc and crun hand the state over a pipe, which the hook reopens
   // non-blocking; spawn() in these tests gives a socket pair, the fallback.
   const shell = (script: string, ...args: string[]) => runCommand('/bin/sh', ['-c', script, 'sh', ...args], { timeoutMs: 20_000 });
+
+  it('a terminal on stdin is named as such, not as malformed json', async () => {
+    const config = await writeConfig('terminal', { failMode: 'closed', socket: liveSocket() });
+    // script(1) gives the hook a pseudo-terminal for stdin.
+    const result = await runCommand('script', ['-qec', `${process.execPath} ${hookBundle} --config ${config}`, '/dev/null'], { timeoutMs: 20_000 });
+    expect(result.code).toBe(1);
+    expect(await lastLogLine()).toMatchObject({ step: 'stdin', why: 'fail-closed', error: "read stdin: standard input is a terminal; the runtime passes the container's state there (bulwark-hook --help)" });
+  });
 
   it('a pipe and a regular file are read whole, and the container registers', async () => {
     const config = await writeConfig('pipe', { failMode: 'closed', socket: liveSocket() });

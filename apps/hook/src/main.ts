@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { isatty } from 'node:tty';
 import { describeError } from '@bulwark/errors';
 import { runHook } from './run.js';
 
@@ -15,6 +16,9 @@ import { runHook } from './run.js';
  * socket on stdin), it falls back to the stream.
  */
 function readStdin(maxBytes: number, timeoutMs: number): Promise<string> {
+  if (isatty(0)) {
+    return Promise.reject(new Error("read stdin: standard input is a terminal; the runtime passes the container's state there (bulwark-hook --help)"));
+  }
   let fd: number;
   try {
     fd = fs.openSync('/proc/self/fd/0', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { BulwarkError, describeError } from '@bulwark/errors';
+import { BulwarkError, describeError, toSystemError } from '@bulwark/errors';
 import {
   AgentConnection,
   AgentTimeoutError,
@@ -16,7 +16,7 @@ import {
 } from '@bulwark/hook-client';
 import { identifyContainer, parseState, readConfigSummary, type ContainerState } from '@bulwark/oci-state';
 import { readProcess } from '@bulwark/procfs';
-import { HELP, parseHookArguments, stageFromStatus, type HookArguments } from './args.js';
+import { HELP, HOOK_VERSION, parseHookArguments, stageFromStatus, type HookArguments } from './args.js';
 import { createHookLog, type HookLog } from './log.js';
 
 export interface HookIo {
@@ -82,27 +82,34 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     io.stdout(HELP);
     return { exitCode: 0, complete: false };
   }
+  if (args.version === true) {
+    io.stdout(`${HOOK_VERSION}\n`);
+    return { exitCode: 0, complete: false };
+  }
 
-  // A bad configuration at hook time must never stop every container on the
-  // node: fall back to the defaults (fail-open) and log why.
+  // A configuration file that cannot be read or is invalid falls back to the
+  // defaults (fail-open, so that a typo does not stop every container on the
+  // node) and the log says why. The command line always wins: a mode given
+  // there is the runtime entry's own, whatever the file holds.
   let config: HookConfig = defaultHookConfig();
   let configError: unknown;
   if (args.config !== undefined) {
     try {
-      config = parseHookConfig(readFileSync(args.config, 'utf8'), args.config);
+      config = parseHookConfig(readConfigText(args.config), args.config);
     } catch (error) {
       configError = error;
     }
   }
   config = {
     ...config,
-    ...(configError === undefined && args.failMode !== undefined ? { failMode: args.failMode } : {}),
+    ...(args.failMode !== undefined ? { failMode: args.failMode } : {}),
     ...(args.socket !== undefined ? { socket: args.socket } : {}),
     ...(args.log !== undefined ? { log: args.log } : {}),
   };
   const log = createHookLog(config.log);
   if (configError !== undefined) {
-    log.write({ level: 'error', event: 'bad-config', message: `read hook config: ${describeError(configError)}; using fail-open defaults` });
+    const fallback = args.failMode === undefined ? 'using the defaults (fail-open)' : `using the defaults, fail-${args.failMode} from --fail-mode`;
+    log.write({ level: 'error', event: 'bad-config', file: args.config, message: `read hook config: ${describeError(configError)}; ${fallback}` });
   }
 
   // Connect while stdin, the bundle and /proc are read: the connection is
@@ -113,7 +120,11 @@ export async function runHook(io: HookIo): Promise<HookResult> {
   let allowListed = false;
   let failure: StepError | undefined;
   try {
-    const text = await step('stdin', () => io.readStdin(MAX_STATE_BYTES, config.stdinTimeoutMs));
+    const text = await step('stdin', async () => {
+      const read = await io.readStdin(MAX_STATE_BYTES, config.stdinTimeoutMs);
+      if (read.trim() === '') throw new Error("read stdin: no state (empty input); the runtime passes the container's state there (bulwark-hook --help)");
+      return read;
+    });
     state = await step('state', () => parseState(text, 'stdin'));
     stage ??= stageFromStatus(state.status);
     if (stage === undefined) {
@@ -134,7 +145,9 @@ export async function runHook(io: HookIo): Promise<HookResult> {
         current.pid === undefined ? undefined : step('process', () => readProcess(current.pid!, { synchronous: true })),
       ]);
       const annotations = { ...bundleConfig.annotations, ...current.annotations };
-      const names = identifyContainer(annotations);
+      const identified = identifyContainer(annotations);
+      // No manager wrote its annotations (plain runc or crun): the runtime that started this hook names it.
+      const names = identified.runtime === 'unknown' ? { ...identified, runtime: ociRuntimeOfParent() ?? 'unknown' } : identified;
       allowListed = isAllowListed(config, names);
       const report = buildContainerReport({ state: current, stage, config: bundleConfig, names, annotations, snapshot });
       await step('agent', () => agent.request({ type: 'container.create', container: report }));
@@ -164,6 +177,29 @@ export async function runHook(io: HookIo): Promise<HookResult> {
     return { exitCode: 1, complete: false };
   }
   return { exitCode: 0, complete: failure === undefined && stage !== 'poststop' };
+}
+
+/**
+ * The OCI runtime that ran this hook, from its parent's command name: runc
+ * and crun run hooks as their children (runc's in-container stages from
+ * `runc:[2:INIT]`). Undefined for anything else.
+ */
+function ociRuntimeOfParent(): string | undefined {
+  try {
+    const comm = readFileSync(`/proc/${process.ppid}/comm`, 'utf8');
+    return /^(runc|crun|youki|runsc)\b/.exec(comm)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The configuration file's text; a read error names the file. */
+function readConfigText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw toSystemError('read', error, path);
+  }
 }
 
 /**

@@ -92,9 +92,17 @@ export class AlertLog {
 
   /** Appends `alert` as one line. False when it could not (counted in `stats`); never throws. */
   write(alert: Alert): boolean {
+    return this.writeText(`${JSON.stringify(alert)}\n`);
+  }
+
+  /**
+   * Appends `text` (whole lines, each ending in a newline: the agent's own
+   * log uses this), as `write` does an alert. Never throws.
+   */
+  writeText(text: string): boolean {
     const fd = this.#fd;
     if (fd === undefined) return this.#fail('closed');
-    const line = Buffer.from(`${this.#torn ? '\n' : ''}${JSON.stringify(alert)}\n`, 'utf8');
+    const line = Buffer.from(`${this.#torn ? '\n' : ''}${text}`, 'utf8');
     let offset = 0;
     try {
       while (offset < line.length) offset += this.#fs.writeSync(fd, line, offset, line.length - offset);
@@ -168,6 +176,8 @@ export interface AlertStream {
 export interface StreamSink {
   /** Writes `alert` as one line. False once the stream has failed (its reader gone: EPIPE); never throws. */
   write(alert: Alert): boolean;
+  /** Writes `text` as it is (a command's output, log lines), as `write` does an alert. */
+  writeText(text: string): boolean;
   /** True once the stream reported an error; nothing is written after that. */
   readonly closed: boolean;
   readonly stats: SinkStats;
@@ -193,18 +203,20 @@ export function createStreamSink(stream: AlertStream = process.stdout): StreamSi
     lastError ??= reason;
     return false;
   };
+  const writeText = (text: string) => {
+    if (closed) return fail('closed');
+    try {
+      stream.write(text);
+    } catch (error) {
+      closed = true;
+      return fail(errorName(error));
+    }
+    written += 1;
+    return true;
+  };
   return {
-    write(alert) {
-      if (closed) return fail('closed');
-      try {
-        stream.write(`${JSON.stringify(alert)}\n`);
-      } catch (error) {
-        closed = true;
-        return fail(errorName(error));
-      }
-      written += 1;
-      return true;
-    },
+    write: (alert) => writeText(`${JSON.stringify(alert)}\n`),
+    writeText,
     get closed() {
       return closed;
     },

@@ -47,4 +47,19 @@ describe('errors', () => {
     expect(error.message).toBe('config.json: line 7 process.args.0: expected string');
     expect(error.issues[0]).toEqual({ path: 'process.args.0', message: 'expected string', line: 7 });
   });
+
+  it('names each unknown key, and words zod/mini\'s bare "Invalid input" from the issue', () => {
+    const error = validationErrorFromZod('/etc/bulwark/hook.json', {
+      issues: [
+        { code: 'unrecognized_keys', keys: ['bogus', 'other'], path: [], message: 'Invalid input' },
+        { code: 'invalid_value', values: ['open', 'closed'], path: ['failMode'], message: 'Invalid input' },
+        { code: 'invalid_type', expected: 'number', path: ['timeoutMs'], message: 'Invalid input' },
+        { code: 'too_small', minimum: 1, inclusive: true, path: ['connectTimeoutMs'], message: 'Invalid input' },
+        { code: 'invalid_value', values: [1], path: ['version'], message: 'Invalid input' },
+      ],
+    });
+    expect(error.message).toBe(
+      '/etc/bulwark/hook.json: bogus: unknown key; other: unknown key; failMode: must be one of "open", "closed"; timeoutMs: expected number; connectTimeoutMs: must be at least 1; version: must be 1',
+    );
+  });
 });

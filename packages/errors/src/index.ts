@@ -177,16 +177,59 @@ export function describeError(error: unknown): string {
 
 /** The structural part of a zod error this package needs; zod itself stays a dependency of the callers. */
 export interface ZodLikeError {
-  readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[];
+  readonly issues: readonly ZodLikeIssue[];
 }
 
-/** A ValidationError from a zod error; `lineOf` maps an issue path to a source line where the caller knows it. */
+/** One zod issue: its path and message, and the fields a message can be made from where zod gives only "Invalid input" (zod/mini). */
+export interface ZodLikeIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly code?: string;
+  readonly keys?: readonly string[];
+  readonly expected?: unknown;
+  readonly values?: readonly unknown[];
+  readonly minimum?: unknown;
+  readonly maximum?: unknown;
+  readonly inclusive?: boolean;
+}
+
+/**
+ * What an issue means, in words. zod/mini carries no messages ("Invalid
+ * input" for everything), so the message is made from the issue's fields
+ * where zod gave only that.
+ */
+function describeZodIssue(issue: ZodLikeIssue): string {
+  if (issue.message !== 'Invalid input') return issue.message;
+  const listed = (values: readonly unknown[]) => values.map((value) => JSON.stringify(value)).join(', ');
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${String(issue.expected)}`;
+    case 'invalid_value':
+      return issue.values === undefined ? issue.message : issue.values.length === 1 ? `must be ${listed(issue.values)}` : `must be one of ${listed(issue.values)}`;
+    case 'too_small':
+      return `must be at least ${String(issue.minimum)}${issue.inclusive === false ? ' (exclusive)' : ''}`;
+    case 'too_big':
+      return `must be at most ${String(issue.maximum)}${issue.inclusive === false ? ' (exclusive)' : ''}`;
+    default:
+      return issue.message;
+  }
+}
+
+/**
+ * A ValidationError from a zod error; `lineOf` maps an issue path to a source line where the caller knows it.
+ * An unknown key is reported at the key itself (`allow.nmes: unknown key`), one issue per key.
+ */
 export function validationErrorFromZod(
   source: string,
   error: ZodLikeError,
   lineOf?: (path: readonly PropertyKey[]) => number | undefined,
 ): ValidationError {
-  const issues = error.issues.map((issue): ValidationIssue => {
+  const flat = error.issues.flatMap((issue): { path: readonly PropertyKey[]; message: string }[] =>
+    issue.code === 'unrecognized_keys' && issue.keys !== undefined && issue.keys.length > 0
+      ? issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown key' }))
+      : [{ path: issue.path, message: describeZodIssue(issue) }],
+  );
+  const issues = flat.map((issue): ValidationIssue => {
     const line = lineOf?.(issue.path);
     const path = issue.path.map(String).join('.');
     return line === undefined ? { path, message: issue.message } : { path, message: issue.message, line };

@@ -1,11 +1,12 @@
 import { createConnection, type Socket } from 'node:net';
-import { BulwarkError, errnoOf, describeErrno } from '@bulwark/errors';
+import { BulwarkError, ValidationError, errnoOf, describeErrno } from '@bulwark/errors';
 import { FrameDecoder, ProtocolError, checkFrameLimit, encodeFrame, parseFrameBody } from './frame.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   describeIssues,
   replySchema,
+  socketPathProblem,
   type ReplyErrorCode,
   type RequestBody,
 } from './protocol.js';
@@ -33,12 +34,23 @@ export class AgentTimeoutError extends BulwarkError {
 }
 
 /** The agent answered with an error. */
+/** How each error reply reads: a refusal is the agent's decision, an internal error its own failure. */
+const AGENT_REPLY_WORDS: Record<ReplyErrorCode, string> = {
+  refused: 'agent refused',
+  internal: 'agent failed',
+  busy: 'agent busy',
+  'bad-request': 'agent rejected the request',
+  'unsupported-version': 'agent speaks another protocol version',
+  'frame-too-large': 'agent rejected the request as too large',
+};
+
 export class AgentRefusedError extends BulwarkError {
   readonly reason: string;
   readonly replyCode: ReplyErrorCode;
 
   constructor(replyCode: ReplyErrorCode, reason: string) {
-    super('ERR_AGENT_REFUSED', `agent refused: ${reason}`);
+    // Only `refused` is the agent's decision; the others say what went wrong, and where.
+    super('ERR_AGENT_REFUSED', `${AGENT_REPLY_WORDS[replyCode]}: ${reason}`);
     this.reason = reason;
     this.replyCode = replyCode;
   }
@@ -97,6 +109,8 @@ export class AgentConnection {
   static connect(socketPath: string, options: ClientOptions = {}): Promise<AgentConnection> {
     const connectTimeoutMs = options.connectTimeoutMs ?? defaults.connectTimeoutMs;
     const maxFrameBytes = checkFrameLimit(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    const tooLong = socketPathProblem(socketPath);
+    if (tooLong !== undefined) return Promise.reject(new ValidationError(`connect ${socketPath}`, [{ path: '', message: tooLong }]));
     return new Promise((resolve, reject) => {
       const socket = createConnection({ path: socketPath });
       const timer = startDeadline(connectTimeoutMs, () => {

@@ -59,6 +59,6 @@ describe('hook configuration', () => {
     expect(decideVerdict(open, false, refused)).toMatchObject({ start: false, why: 'refused' });
     expect(decideVerdict(open, true, refused)).toEqual({ start: true, why: 'allow-listed' });
     expect(decideVerdict(open, false, internal)).toEqual({ start: true, why: 'fail-open' });
-    expect(decideVerdict(closed, false, internal)).toMatchObject({ start: false, why: 'fail-closed', reason: 'agent refused: disk full' });
+    expect(decideVerdict(closed, false, internal)).toMatchObject({ start: false, why: 'fail-closed', reason: 'agent failed: disk full' });
   });
 });

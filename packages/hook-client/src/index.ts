@@ -58,3 +58,4 @@ export {
   type HookVerdict,
 } from './hook-config.js';
 export { buildContainerReport, type ReportInput } from './report.js';
+export { MAX_SOCKET_PATH_BYTES, socketPathProblem } from './protocol.js';

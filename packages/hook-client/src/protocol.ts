@@ -188,3 +188,15 @@ export function describeIssues(error: { issues: readonly { path: readonly Proper
     .map((issue) => (issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
     .join('; ');
 }
+
+/** The longest path a unix socket address holds (sun_path is 108 bytes with its terminating NUL). */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * Checks a socket path's length before the kernel does (it says only
+ * "invalid argument"): undefined when it fits, or the problem in words.
+ */
+export function socketPathProblem(socketPath: string): string | undefined {
+  const bytes = Buffer.byteLength(socketPath, 'utf8');
+  return bytes <= MAX_SOCKET_PATH_BYTES ? undefined : `the path is ${bytes} bytes, and a unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}; choose a shorter one`;
+}

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { chown, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -96,15 +96,45 @@ describe('hook server and client', () => {
     expect((await stat(join(directory, 'run'))).mode & 0o777).toBe(0o700);
   });
 
-  it('tightens a loose directory it owns and refuses one owned by another user', async () => {
-    await mkdir(join(directory, 'run'), { mode: 0o755 });
-    await startServer(() => undefined);
+  it('refuses, and leaves unchanged, an existing directory others can enter or write (/tmp, /run)', async () => {
+    for (const mode of [0o1777, 0o755, 0o711]) {
+      const shared = join(directory, `shared-${mode.toString(8)}`);
+      await mkdir(shared);
+      await chmod(shared, mode);
+      const server = createHookServer({ socketPath: join(shared, 'hook.sock'), handler: () => undefined });
+      const error = await server.listen().then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(BulwarkError.is(error, 'ERR_STATE')).toBe(true);
+      expect((error as Error).message).toBe(
+        `prepare socket directory ${shared}: mode ${mode.toString(8).padStart(4, '0')} lets other users in and the directory is not Bulwark's to change; give the socket a directory of its own (such as /run/bulwark/hook.sock)`,
+      );
+      expect((await stat(shared)).mode & 0o7777).toBe(mode);
+    }
+  });
+
+  it('makes a directory it creates 0700 whatever the umask, and refuses one owned by another user', async () => {
+    const previous = process.umask(0o002);
+    try {
+      await startServer(() => undefined);
+    } finally {
+      process.umask(previous);
+    }
     expect((await stat(join(directory, 'run'))).mode & 0o777).toBe(0o700);
     const foreign = join(directory, 'foreign');
     await mkdir(foreign, { mode: 0o700 });
     await chown(foreign, 65534, 65534);
     const server = createHookServer({ socketPath: join(foreign, 'hook.sock'), handler: () => undefined, directoryOwner: 0 });
     await expect(server.listen()).rejects.toThrow(/owned by uid 65534, expected 0/);
+  });
+
+  it('a socket path over 107 bytes is refused by its length, not as "invalid argument", on both ends', async () => {
+    const long = join(directory, 'x'.repeat(120), 'hook.sock');
+    const bytes = Buffer.byteLength(long);
+    const server = createHookServer({ socketPath: long, handler: () => undefined });
+    await expect(server.listen()).rejects.toThrow(`listen ${long}: the path is ${bytes} bytes, and a unix socket path holds at most 107; choose a shorter one`);
+    await expect(AgentConnection.connect(long)).rejects.toMatchObject({ code: 'ERR_VALIDATION', message: `connect ${long}: the path is ${bytes} bytes, and a unix socket path holds at most 107; choose a shorter one` });
   });
 
   it('sends the reply only after the handler has finished', async () => {
@@ -136,7 +166,7 @@ describe('hook server and client', () => {
     });
     const internal = sendRequest(socketPath, { type: 'container.stop', container: report });
     await expect(internal).rejects.toThrow(AgentRefusedError);
-    await expect(internal).rejects.toMatchObject({ replyCode: 'internal', reason: 'boom' });
+    await expect(internal).rejects.toMatchObject({ replyCode: 'internal', reason: 'boom', message: 'agent failed: boom' });
     await expect(sendRequest(socketPath, { type: 'container.create', container: report })).rejects.toMatchObject({
       code: 'ERR_AGENT_REFUSED',
       replyCode: 'refused',

@@ -1,13 +1,14 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BulwarkError, errnoOf, toSystemError } from '@bulwark/errors';
+import { BulwarkError, ValidationError, errnoOf, toSystemError } from '@bulwark/errors';
 import { FrameDecoder, checkFrameLimit, encodeFrame, parseFrameBody } from './frame.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   describeIssues,
   requestSchema,
+  socketPathProblem,
   type Reply,
   type ReplyErrorCode,
   type Request,
@@ -109,6 +110,8 @@ export class HookServer {
    */
   async listen(): Promise<void> {
     if (this.#server !== undefined) throw new BulwarkError('ERR_STATE', `listen ${this.socketPath}: already listening`);
+    const tooLong = socketPathProblem(this.socketPath);
+    if (tooLong !== undefined) throw new ValidationError(`listen ${this.socketPath}`, [{ path: '', message: tooLong }]);
     await prepareSocketDirectory(dirname(this.socketPath), this.#options.directoryOwner ?? process.geteuid?.() ?? 0);
     const replacedStaleSocket = await removeStaleSocket(this.socketPath);
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => this.#accept(socket));
@@ -296,11 +299,14 @@ export function createHookServer(options: HookServerOptions): HookServer {
 
 /**
  * Makes sure the socket's directory exists, is a real directory (not a
- * symlink) owned by `owner`, with no group or other access.
+ * symlink) owned by `owner`, with no group or other access. Only a directory
+ * this call created is ever made tighter: an existing one that others can
+ * read, write or enter (`/tmp`, `/run`) is refused, never changed, since
+ * changing it would break everything else that uses it.
  */
 export async function prepareSocketDirectory(directory: string, owner: number): Promise<void> {
   try {
-    await mkdir(directory, { recursive: true, mode: 0o700 });
+    const created = await mkdir(directory, { recursive: true, mode: 0o700 });
     const info = await lstat(directory);
     if (!info.isDirectory()) {
       throw new BulwarkError('ERR_STATE', `prepare socket directory ${directory}: not a directory`);
@@ -308,8 +314,19 @@ export async function prepareSocketDirectory(directory: string, owner: number): 
     if (info.uid !== owner) {
       throw new BulwarkError('ERR_STATE', `prepare socket directory ${directory}: owned by uid ${info.uid}, expected ${owner}`);
     }
-    if ((info.mode & 0o077) !== 0) await chmod(directory, 0o700);
+    if ((info.mode & 0o077) === 0) return;
+    // mkdir's mode is cut by the umask, never widened: a directory made here is at most 0700 already.
+    if (created !== undefined) {
+      await chmod(directory, 0o700);
+      return;
+    }
+    const mode = (info.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new BulwarkError(
+      'ERR_STATE',
+      `prepare socket directory ${directory}: mode ${mode} lets other users in and the directory is not Bulwark's to change; give the socket a directory of its own (such as /run/bulwark/hook.sock)`,
+    );
   } catch (error) {
+    if (BulwarkError.is(error)) throw error;
     throw toSystemError(`prepare socket directory ${directory}`, error);
   }
 }

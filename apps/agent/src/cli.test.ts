@@ -108,7 +108,8 @@ describe('bulwark command line', () => {
     expect(definition.hook.env).toEqual([`NODE_COMPILE_CACHE=${join(work, 'cache')}`]);
     expect(definition.stages).toEqual(['createRuntime', 'poststop']);
     const installed = await readFile(join(work, 'bin', 'bulwark-hook'), 'utf8');
-    expect(installed.split('\n')[0]).toBe(`#!${process.execPath}`);
+    // A shebang cannot hold a space: an interpreter under a spaced path goes through env -S, quoted.
+    expect(installed.split('\n')[0]).toBe(process.execPath.includes(' ') ? `#!/usr/bin/env -S "${process.execPath}"` : `#!${process.execPath}`);
     expect(installed).toContain('console.log("hook")');
     expect((await stat(join(work, 'bin', 'bulwark-hook'))).mode & 0o777).toBe(0o755);
     const config = parseHookConfig(await readFile(join(work, 'etc', 'hook.json'), 'utf8'));

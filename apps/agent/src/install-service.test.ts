@@ -88,7 +88,9 @@ describe('bulwark install-service', () => {
     expect(pathUnit).toContain(`DirectoryNotEmpty=${join(work, 'etc', 'policies')}\n`);
     expect(pathUnit).toContain('Unit=bulwark-agent.service\n');
     const service = await readFile(join(units, 'bulwark-agent.service'), 'utf8');
-    expect(service).toContain(`ExecStart=${process.execPath} ${bundle} agent --config ${config}\n`);
+    // A word with a space (a checkout under a spaced path) is quoted, as systemd splits at whitespace.
+    const word = (value: string) => (/\s/u.test(value) ? `"${value}"` : value);
+    expect(service).toContain(`ExecStart=${word(process.execPath)} ${word(bundle)} agent --config ${word(config)}\n`);
     expect((await stat(join(units, 'bulwark-agent.service'))).mode & 0o777).toBe(0o644);
 
     // Again: nothing to do, and it says so.

@@ -261,7 +261,7 @@ describe('stdin as the runtimes give it', () => {
   it('a terminal on stdin is named as such, not as malformed json', async () => {
     const config = await writeConfig('terminal', { failMode: 'closed', socket: liveSocket() });
     // script(1) gives the hook a pseudo-terminal for stdin.
-    const result = await runCommand('script', ['-qec', `${process.execPath} ${hookBundle} --config ${config}`, '/dev/null'], { timeoutMs: 20_000 });
+    const result = await runCommand('script', ['-qec', `'${process.execPath}' '${hookBundle}' --config '${config}'`, '/dev/null'], { timeoutMs: 20_000 });
     expect(result.code).toBe(1);
     expect(await lastLogLine()).toMatchObject({ step: 'stdin', why: 'fail-closed', error: "read stdin: standard input is a terminal; the runtime passes the container's state there (bulwark-hook --help)" });
   });

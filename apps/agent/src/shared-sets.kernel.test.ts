@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 /**
  * The agent's Enforcement over the real enforcer in the BPF-LSM guest, with
  * containers as bare cgroups: containers the same policies select share
@@ -27,7 +28,7 @@ const cgroups: string[] = [];
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'bulwark-shared-sets-'));
   const objectPath = join(work, 'enforcer.bpf.o');
-  compileBpf(new URL('../../../packages/ebpf-lsm/src/bpf/enforcer.bpf.c', import.meta.url).pathname, objectPath);
+  compileBpf(fileURLToPath(new URL('../../../packages/ebpf-lsm/src/bpf/enforcer.bpf.c', import.meta.url)), objectPath);
   enforcer = loadEnforcer({ object: objectPath, attach: ['enforce_file_open'] });
   for (const name of ['a', 'b']) writeFileSync(join(work, name), `${name}\n`);
 });

@@ -152,47 +152,6 @@ for name, family, kind, protocol in tries:
   });
 });
 
-/** Python that runs each named probe and prints `name ok`, `name denied` (EPERM) or `name errno-N`. */
-const probes = (setup: string, tries: Record<string, string>) => `/usr/bin/python3 -c '
-import ctypes, mmap, os
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-def check(result, failed):
-    if result == failed:
-        raise OSError(ctypes.get_errno(), "failed")
-${setup}
-${Object.entries(tries)
-  .map(([name, body]) => `def probe_${name.replace(/-/g, '_')}():\n    ${body.split('\n').join('\n    ')}`)
-  .join('\n')}
-for name, probe in [${Object.keys(tries)
-  .map((name) => `("${name}", probe_${name.replace(/-/g, '_')})`)
-  .join(', ')}]:
-    try:
-        probe()
-        print(name, "ok", flush=True)
-    except OSError as error:
-        print(name, "denied" if error.errno == 1 else "errno-%d" % error.errno, flush=True)
-'`;
-
-describe('names that resolve to the file', () => {
-  it('an O_PATH handle or an fd reopened through /proc/self/fd, and a child user namespace, are decided as the file', () => {
-    const secret = join(work, 'secret');
-    const script = probes('', {
-      'o-path': `fd = os.open("${secret}", os.O_PATH)\nos.close(os.open("/proc/self/fd/%d" % fd, os.O_RDONLY))`,
-      'dev-fd': `fd = os.open("${secret}", os.O_PATH)\nos.close(os.open("/dev/fd/%d" % fd, os.O_RDONLY))`,
-      'open-at': `d = os.open("${work}", os.O_RDONLY | os.O_DIRECTORY)\nos.close(os.open("secret", os.O_RDONLY, dir_fd=d))`,
-    });
-    expect(attack(script, scope.path)).toEqual({ 'o-path': 'denied', 'dev-fd': 'denied', 'open-at': 'denied' });
-    expect(attack(script, quiet.path)).toEqual({ 'o-path': 'ok', 'dev-fd': 'ok', 'open-at': 'ok' });
-    // Root of a user namespace of its own, with every capability there: still the scope's.
-    const userns = `if unshare --user --map-root-user cat ${secret} > /dev/null 2>&1; then echo userns read; else echo userns denied; fi`;
-    expect(attack(userns, scope.path)).toEqual({ userns: 'denied' });
-    expect(attack(userns, quiet.path)).toEqual({ userns: 'read' });
-  });
-});
-
 /** A long-lived python process to be a target: it prints `up`, then sleeps; SIGIO's default action would end it. */
 function target(): Promise<ChildProcess> {
   const child = spawn('/usr/bin/python3', ['-c', 'import sys, time\nprint("up", flush=True)\ntime.sleep(600)'], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
 const resolve = { conditions: ['source'] };
 // Tests run in Vite's server-side mode, which has its own resolve conditions.
 const ssr = { resolve: { conditions: ['source'], externalConditions: ['source'] } };
-const include = ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'bench/**/*.test.ts'];
+const include = ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts'];
 
 export default defineConfig({
   test: {

@@ -273,3 +273,19 @@ describe('the agent on a host', () => {
     }
   });
 });
+
+describe('the CLI under an older Node (issue 11 item 13)', () => {
+  it('refuses with one line naming the Node it runs under and what it needs, before any command runs', async () => {
+    // The machine's own Node is older than 24; the test stands one in by the version it reports, so it runs wherever Node 24 does.
+    const older = 'data:text/javascript,Object.defineProperty(process.versions, "node", { value: "20.19.0" })';
+    for (const args of [['--version'], ['probe'], ['agent', '--no-scan']]) {
+      const result = await runCommand(process.execPath, ['--import', older, agentBundle, ...args], { timeoutMs: 30_000 });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(`bulwark: needs Node 24 or later, not v20.19.0 (${process.execPath}); run it with Node 24 (./run sets it up in .tools/node)\n`);
+    }
+    // Under Node 24 the same bundle answers.
+    const current = await runCommand(process.execPath, [agentBundle, '--version'], { timeoutMs: 30_000 });
+    expect(current.code).toBe(0);
+  });
+});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -262,6 +262,97 @@ describe('attribute changes', () => {
     expect(attack(script, quiet.path)).toEqual({ utime: 'ok', touch: 'ok', 'set-capability': 'ok', 'remove-xattr': 'ok', 'other-file': 'ok' });
     active.removeScope(attributes.id);
     active.clearRules(66);
+  });
+});
+
+/**
+ * Python that tries each way of reaching `secret` by another name, each in a
+ * forked child (a chroot or a mount namespace stays there), and prints
+ * `way read`, `way denied` (EPERM) or `way errno-N`. `prologue` runs first,
+ * in the process itself.
+ */
+const evasions = (prologue = '') => `
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+CLONE_NEWNS, CLONE_NEWUSER, MS_BIND, MS_REC, MS_PRIVATE = 0x20000, 0x10000000, 4096, 16384, 1 << 18
+work = "${work}"
+def check(result):
+    if result != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+def chroot():
+    os.chroot(work)
+    open("/secret").read()
+def bind():
+    check(libc.unshare(CLONE_NEWNS))
+    check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None))
+    check(libc.mount(work.encode(), (work + "/view").encode(), None, MS_BIND, None))
+    open(work + "/view/secret").read()
+def userns_bind():
+    check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS))
+    check(libc.mount(work.encode(), (work + "/view").encode(), None, MS_BIND, None))
+    open(work + "/view/secret").read()
+${prologue}
+def run(name, probe):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            probe()
+            os._exit(0)
+        except OSError as error:
+            os._exit(100 if error.errno == errno.EPERM else min(error.errno, 99))
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    print(name, "read" if status == 0 else "denied" if status == 100 else "errno-%d" % status, flush=True)
+`;
+
+describe('reaching a blocked file by another name', () => {
+  // The evasion guard of @bulwark/policy (CompileOptions.evasion): CAP_SYS_CHROOT, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH blocked beside the file rule.
+  const GUARDED = 67;
+  const PLAIN = 68;
+  let guarded: { path: string; id: bigint };
+  let plain: { path: string; id: bigint };
+
+  beforeAll(() => {
+    const active = enforcer!;
+    mkdirSync(join(work, 'view'), { recursive: true });
+    const rule = { path: join(work, 'secret'), operations: ['read' as const] };
+    active.setRules(GUARDED, [
+      { ...rule, id: 90 },
+      { kind: 'capability', capability: 18, id: 91 },
+      { kind: 'capability', capability: 21, id: 92 },
+      { kind: 'capability', capability: 2, id: 93 },
+    ]);
+    active.setRules(PLAIN, [{ ...rule, id: 94 }]);
+    guarded = makeCgroup('bulwark-adv', 'guarded', cgroups);
+    plain = makeCgroup('bulwark-adv', 'plain', cgroups);
+    active.setScope(guarded.id, GUARDED);
+    active.setScope(plain.id, PLAIN);
+  });
+
+  it('chroot above the file, a bind mount (as root, and in a new user namespace) are denied with the guard; without it each reads the file', () => {
+    const script = `${evasions()}
+for name, probe in [("chroot", chroot), ("bind", bind), ("userns-bind", userns_bind)]:
+    run(name, probe)
+`;
+    writeFileSync(join(work, 'evasions.py'), script);
+    const command = `exec /usr/bin/python3 ${join(work, 'evasions.py')}`;
+    expect(attack(command, guarded.path)).toEqual({ chroot: 'denied', bind: 'denied', 'userns-bind': 'denied' });
+    // Control: the same scope's file rule without the guard is read through each alias (the attack works), and the plain name is still denied.
+    expect(attack(command, plain.path)).toEqual({ chroot: 'read', bind: 'read', 'userns-bind': 'read' });
+    expect(attack(read('plain'), plain.path)).toEqual({ plain: 'denied' });
+  });
+
+  it("a runtime's set-up in the scope before it execs (runc init: pivot_root, mounts) is not held to capability rules; after the exec the process and its forks are", () => {
+    // Started outside, the process moves itself into the scope (as runc init is, before the createRuntime hook returns), chroots in a fork, then execs.
+    const after = join(work, 'after-exec.py');
+    writeFileSync(after, `${evasions()}\nrun("after-exec", chroot)\npid = os.fork()\nif pid == 0:\n    run("forked", chroot)\n    os._exit(0)\nos.waitpid(pid, 0)\n`);
+    const before = join(work, 'before-exec.py');
+    writeFileSync(
+      before,
+      `${evasions(`open("${guarded.path}/cgroup.procs", "w").write(str(os.getpid()))`)}\nrun("before-exec", chroot)\nos.execv("/usr/bin/python3", ["/usr/bin/python3", "${after}"])\n`,
+    );
+    expect(attack(`exec /usr/bin/python3 ${before}`)).toEqual({ 'before-exec': 'read', 'after-exec': 'denied', forked: 'denied' });
   });
 });
 

@@ -327,7 +327,15 @@ struct {
 	__type(value, __u32);
 } sources SEC(".maps");
 
-/* The cgroup whose scope a task belongs to, wherever it moves (container_scope). */
+/*
+ * The cgroup whose scope a task belongs to, wherever it moves
+ * (container_scope), with ORIGIN_EXECED set once the task, or the parent
+ * it was cloned from, has exec'd in the scope: the workload, as opposed to
+ * the runtime's own set-up in the container (runc init mounting, pivoting
+ * and joining namespaces before it execs the container's process).
+ */
+#define ORIGIN_EXECED (1ULL << 63)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -414,8 +422,8 @@ static __always_inline int container_scope(struct scope_ref *scope)
 	__u64 *origin = bpf_task_storage_get(&origins, task, 0, 0);
 	struct scope_entry *entry = 0;
 
-	if (origin && *origin) {
-		scope->cgroup_id = *origin;
+	if (origin && (*origin & ~ORIGIN_EXECED)) {
+		scope->cgroup_id = *origin & ~ORIGIN_EXECED;
 		entry = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
 	}
 	if (!entry) {
@@ -1269,10 +1277,18 @@ int BPF_PROG(track_bprm_committed_creds, struct linux_binprm *bprm)
 	__u32 *slot;
 	long length;
 
+	__u64 *origin;
+
 	slot = bpf_task_storage_get(&sources, task, 0, 0);
 	if (slot)
 		*slot = SOURCE_ANY;
-	if (!current_scope(&scope) || !scope.rules)
+	if (!current_scope(&scope))
+		return 0;
+	/* container_scope made the origin of a task in a container scope: it has exec'd there. */
+	origin = bpf_task_storage_get(&origins, task, 0, 0);
+	if (origin && *origin)
+		*origin |= ORIGIN_EXECED;
+	if (!scope.rules)
 		return 0;
 	s = get_scratch();
 	if (!s)
@@ -1309,9 +1325,12 @@ int BPF_PROG(track_task_alloc, struct task_struct *task)
 	__u32 *slot;
 
 	if (container_scope(&scope)) {
+		__u64 *from = bpf_task_storage_get(&origins, parent, 0, 0);
+		__u64 execed = from ? *from & ORIGIN_EXECED : 0;
+
 		origin = bpf_task_storage_get(&origins, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (origin)
-			*origin = scope.cgroup_id;
+			*origin = scope.cgroup_id | execed;
 	}
 	if (!source || *source == SOURCE_ANY)
 		return 0;
@@ -1522,8 +1541,21 @@ int BPF_PROG(enforce_capable, const struct cred *cred, void *ns, int cap, unsign
 	struct scope_ref scope;
 	struct scratch *s;
 	__u32 capability = cap;
+	__u64 *origin;
 
-	if (!current_scope(&scope) || !scope.rules)
+	/*
+	 * In a container scope, capability rules are the workload's: the
+	 * runtime's set-up before its first exec there (pivot_root, mounts,
+	 * setns for `runc exec`) is not held to them.
+	 */
+	if (container_scope(&scope)) {
+		origin = bpf_task_storage_get(&origins, bpf_get_current_task_btf(), 0, 0);
+		if (!origin || !(*origin & ORIGIN_EXECED))
+			return 0;
+	} else if (!host_scope(&scope)) {
+		return 0;
+	}
+	if (!scope.rules)
 		return 0;
 	s = get_scratch();
 	if (!s)

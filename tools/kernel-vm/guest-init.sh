@@ -4,7 +4,8 @@
 # Loads the virtio and 9p modules, mounts the run's control share (tag ctl),
 # the host's / read-only (tag host) at /mnt and the writable work share (tag
 # work) at its host path inside /mnt, mounts the kernel filesystems inside
-# /mnt, then runs /run/kernel-vm/job.sh chrooted into /mnt with its stdout and
+# /mnt, then runs /run/kernel-vm/job.sh with /mnt as its root (moved onto / in a
+# mount namespace of its own, then chrooted into) with its stdout and
 # stderr on the virtio-serial ports named stdout and stderr. Writes the exit
 # status and timings to the control share and powers off. Its own messages
 # and the kernel's go to the console, ttyS0.
@@ -102,7 +103,11 @@ done
 
 started=$(uptime_now)
 echo "$started" >/ctl/started
-env -i /bin/chroot /mnt /bin/sh /run/kernel-vm/job.sh </dev/null >"$stdout_port" 2>"$stderr_port"
+# In a mount namespace of its own, /mnt is moved onto / before the chroot
+# (as switch_root does), so that the job's root is its namespace's root:
+# under a plain chroot the kernel refuses a user namespace (unshare -U,
+# EPERM), which the adversarial tests and rootless runtimes need.
+env -i /bin/unshare -m /bin/sh -c 'cd /mnt && mount --move /mnt / && exec chroot . /bin/sh /run/kernel-vm/job.sh' </dev/null >"$stdout_port" 2>"$stderr_port"
 status=$?
 ended=$(uptime_now)
 

@@ -128,6 +128,7 @@ async function startLocked(config: AgentConfig, log: Logger, options: StartOptio
     ...(kernel === undefined ? {} : { kernel }),
     log,
     postures: { file: config.defaultFilePosture, network: config.defaultNetworkPosture, capabilities: config.defaultCapabilitiesPosture },
+    evasion: config.evasionPosture,
     ...(config.enableKubeArmorHostPolicy
       ? {
           host: {

@@ -15,6 +15,7 @@ const enforcementDefaults = {
   defaultFilePosture: 'block',
   defaultNetworkPosture: 'block',
   defaultCapabilitiesPosture: 'block',
+  evasionPosture: 'block',
   enableKubeArmorHostPolicy: true,
   hostDefaultFilePosture: 'audit',
   hostDefaultNetworkPosture: 'audit',

@@ -32,6 +32,8 @@ export const agentConfigSchema = z.strictObject({
   defaultFilePosture: posture.default('block'),
   defaultNetworkPosture: posture.default('block'),
   defaultCapabilitiesPosture: posture.default('block'),
+  // Bulwark's own: where a container's file or process rules block, chroot, mounts and open_by_handle_at are blocked too (allow: a workload that mounts).
+  evasionPosture: z.enum(['block', 'allow']).default('block'),
   // Host policies (KubeArmorHostPolicy) on this host's own processes: KubeArmor's keys, and its defaults (audit).
   enableKubeArmorHostPolicy: z.boolean().default(true),
   hostDefaultFilePosture: posture.default('audit'),

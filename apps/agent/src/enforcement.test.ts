@@ -106,7 +106,7 @@ spec:
   return policies[0]!;
 }
 
-const enforcementOver = (kernel: ScopeKernel) => new Enforcement({ mode: 'required', kernel, log, collect: 'manual' });
+const enforcementOver = (kernel: ScopeKernel) => new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, collect: 'manual' });
 
 describe('enforcement', () => {
   it('puts the rules in before the scope, and only for containers policies select', () => {
@@ -117,6 +117,23 @@ describe('enforcement', () => {
     expect(enforcement.containerCreated(report('b', 'web', 101))).toMatchObject({ enforced: false, rules: 0 });
     expect(kernel.calls).toEqual(['setRules 0 1', 'resetDecisions 0', 'setScope 100 0 0']);
     expect(enforcement.scopeOfContainer('a')?.compiled.rules[0]?.origin.policy).toBe('db');
+  });
+
+  it('guards a container against evasion by default (chroot, mounts, handles); evasionPosture allow gives another set without it', () => {
+    const kernel = new RecordingKernel();
+    const guarded = new Enforcement({ mode: 'required', kernel, log, collect: 'manual' });
+    guarded.setPolicies([policy('db', 'mysql', '/var/lib/mysql/ibdata1')]);
+    expect(guarded.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: true, rules: 4 });
+    const notes = guarded.scopeOfContainer('a')!.compiled.rules.map((entry) => [entry.rule.kind ?? 'path', entry.origin.policy, entry.note?.split(':')[0]]);
+    expect(notes).toEqual([
+      ['path', 'db', undefined],
+      ['capability', 'db', 'evasion guard'],
+      ['capability', 'db', 'evasion guard'],
+      ['capability', 'db', 'evasion guard'],
+    ]);
+    const selected = [policy('db', 'mysql', '/a')];
+    expect(ruleSetKey(selected, undefined, [], 'allow')).not.toBe(ruleSetKey(selected, undefined, []));
+    expect(ruleSetKey(selected, undefined, [], 'block')).toBe(ruleSetKey(selected, undefined, []));
   });
 
   it('gives containers the same policies select one set: a second container is one scope update', () => {
@@ -207,7 +224,7 @@ describe('enforcement', () => {
 
   it('removes unused sets by itself after the current turn in deferred mode', async () => {
     const kernel = new RecordingKernel();
-    const enforcement = new Enforcement({ mode: 'required', kernel, log });
+    const enforcement = new Enforcement({ evasion: 'allow', mode: 'required', kernel, log });
     enforcement.setPolicies([policy('db', 'mysql', '/a')]);
     enforcement.containerCreated(report('a', 'mysql', 100));
     enforcement.containerStopped('a');
@@ -287,7 +304,7 @@ describe('enforcement', () => {
   });
 
   it('in audit mode compiles and touches no kernel', () => {
-    const enforcement = new Enforcement({ mode: 'audit', log });
+    const enforcement = new Enforcement({ evasion: 'allow', mode: 'audit', log });
     enforcement.setPolicies([policy('db', 'mysql', '/a')]);
     expect(enforcement.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: false, rules: 1, policies: ['KubeArmorPolicy/db'] });
     expect(enforcement.scopeCount).toBe(0);
@@ -298,7 +315,7 @@ describe('enforcement', () => {
 
     it('puts the host scope in force only after the kernel scopes are adopted, rules before the scope', () => {
       const kernel = new RecordingKernel();
-      const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
+      const enforcement = new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, host });
       enforcement.setPolicies([hostPolicy('h', 'kubernetes.io/hostname: node-1', '/etc/shadow'), policy('db', 'mysql', '/a')]);
       expect(kernel.calls).toEqual([]);
       enforcement.adoptKernelScopes();
@@ -312,7 +329,7 @@ describe('enforcement', () => {
 
     it('selects by the configured labels, swaps the host set in place, and turns host enforcement off before clearing it', () => {
       const kernel = new RecordingKernel();
-      const enforcement = new Enforcement({ mode: 'required', kernel, log, host, collect: 'manual' });
+      const enforcement = new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, host, collect: 'manual' });
       enforcement.adoptKernelScopes();
       enforcement.reconcile([]);
       expect(enforcement.setPolicies([hostPolicy('other', 'role: web', '/x')])).toEqual({ containers: 0, failed: 0 });
@@ -335,7 +352,7 @@ describe('enforcement', () => {
       const kernel = new RecordingKernel();
       kernel.host = { scope: 0, set: 0 };
       kernel.rules.set(0, 1);
-      const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
+      const enforcement = new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, host });
       enforcement.adoptKernelScopes();
       enforcement.setPolicies([hostPolicy('h', 'role: db', '/x'), policy('db', 'mysql', '/a')]);
       enforcement.reconcile([report('a', 'mysql', 100)]);
@@ -348,7 +365,7 @@ describe('enforcement', () => {
       const kernel = new RecordingKernel();
       kernel.host = { scope: 3, set: 5 };
       kernel.rules.set(5, 1);
-      const enforcement = new Enforcement({ mode: 'required', kernel, log, collect: 'manual' });
+      const enforcement = new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, collect: 'manual' });
       enforcement.adoptKernelScopes();
       // reconcile collects the sets no scope uses at its end.
       enforcement.reconcile([]);
@@ -359,7 +376,7 @@ describe('enforcement', () => {
 
     it('keeps the host\'s old set when the new one cannot be written', () => {
       const kernel = new RecordingKernel();
-      const enforcement = new Enforcement({ mode: 'required', kernel, log, host });
+      const enforcement = new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, host });
       enforcement.adoptKernelScopes();
       enforcement.reconcile([]);
       enforcement.setPolicies([hostPolicy('h', 'role: db', '/x')]);
@@ -371,7 +388,7 @@ describe('enforcement', () => {
 
     it('without host options, host policies reach no kernel', () => {
       const kernel = new RecordingKernel();
-      const enforcement = new Enforcement({ mode: 'required', kernel, log });
+      const enforcement = new Enforcement({ evasion: 'allow', mode: 'required', kernel, log });
       enforcement.adoptKernelScopes();
       enforcement.reconcile([]);
       enforcement.setPolicies([hostPolicy('h', 'kubernetes.io/hostname: node-1', '/x')]);

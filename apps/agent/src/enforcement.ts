@@ -118,6 +118,8 @@ export interface EnforcementOptions {
   readonly collect?: 'deferred' | 'manual';
   /** The merged-/usr links of a container's root (default: read from its bundle's rootfs, rootAliasesOfReport). */
   readonly rootAliases?: (report: ContainerReport) => readonly RootAlias[];
+  /** The containers' evasion guard (CompileOptions.evasion; config evasionPosture): default 'block'. */
+  readonly evasion?: 'block' | 'allow';
 }
 
 export interface CreateResult {
@@ -173,8 +175,9 @@ export function rootAliasesOfReport(report: ContainerReport): RootAlias[] {
  * same key compile to the same rules (compileSelected reads nothing else
  * of the workload), so they can share one compiled set and one kernel set.
  */
-export function ruleSetKey(selected: readonly Policy[], postures: EnforcementOptions['postures'], aliases: readonly RootAlias[] = []): string {
+export function ruleSetKey(selected: readonly Policy[], postures: EnforcementOptions['postures'], aliases: readonly RootAlias[] = [], evasion: 'block' | 'allow' = 'block'): string {
   const hash = createHash('sha256').update(JSON.stringify([postures?.file ?? null, postures?.network ?? null, postures?.capabilities ?? null]));
+  if (evasion !== 'block') hash.update('\nevasion ').update(evasion);
   // The root's layout changes the rules (merged /usr): containers of another layout get another set.
   if (aliases.length > 0) hash.update('\naliases ').update(JSON.stringify(aliases));
   for (const policy of selected) hash.update('\n').update(policyDigest(policy));
@@ -220,6 +223,7 @@ export class Enforcement {
   readonly #postures: EnforcementOptions['postures'];
   readonly #collect: 'deferred' | 'manual';
   readonly #rootAliases: (report: ContainerReport) => readonly RootAlias[];
+  readonly #evasion: 'block' | 'allow';
   #allocator = new ScopeAllocator();
   /** By scope index. */
   readonly #scopes = new Map<number, ScopeState>();
@@ -248,6 +252,7 @@ export class Enforcement {
     this.#host = options.host;
     this.#collect = options.collect ?? 'deferred';
     this.#rootAliases = options.rootAliases ?? rootAliasesOfReport;
+    this.#evasion = options.evasion ?? 'block';
     if (options.mode === 'required' && options.kernel === undefined) throw new Error('enforcement: required mode needs the kernel enforcer');
   }
 
@@ -294,7 +299,7 @@ export class Enforcement {
   }
 
   #compileOptions(aliases: readonly RootAlias[]) {
-    return { ...(this.#postures === undefined ? {} : { postures: this.#postures }), ...(aliases.length === 0 ? {} : { rootAliases: aliases }) };
+    return { ...(this.#postures === undefined ? {} : { postures: this.#postures }), ...(aliases.length === 0 ? {} : { rootAliases: aliases }), evasion: this.#evasion };
   }
 
   /**
@@ -554,7 +559,7 @@ export class Enforcement {
       try {
         const selected = selectPolicies(this.#policies, workload);
         const aliases = selected.length === 0 ? [] : this.#rootAliases(report);
-        const key = ruleSetKey(selected, this.#postures, aliases);
+        const key = ruleSetKey(selected, this.#postures, aliases, this.#evasion);
         group = groups.get(key);
         if (group === undefined) {
           const compiled = this.#setsByKey.get(key)?.compiled ?? compileSelected(selected, workload, this.#compileOptions(aliases));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,6 +149,210 @@ for name, family, kind, protocol in tries:
     expect(attack(probe, quiet.path)).toEqual({ 'inet-raw': 'ok', 'inet6-raw': 'ok', 'packet-raw': 'ok', 'packet-dgram': 'ok', 'sock-packet': 'ok', 'icmp-dgram': 'ok', udp: 'ok' });
     active.removeScope(net.id);
     active.clearRules(63);
+  });
+});
+
+/** Python that runs each named probe and prints `name ok`, `name denied` (EPERM) or `name errno-N`. */
+const probes = (setup: string, tries: Record<string, string>) => `/usr/bin/python3 -c '
+import ctypes, mmap, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+def check(result, failed):
+    if result == failed:
+        raise OSError(ctypes.get_errno(), "failed")
+${setup}
+${Object.entries(tries)
+  .map(([name, body]) => `def probe_${name.replace(/-/g, '_')}():\n    ${body.split('\n').join('\n    ')}`)
+  .join('\n')}
+for name, probe in [${Object.keys(tries)
+  .map((name) => `("${name}", probe_${name.replace(/-/g, '_')})`)
+  .join(', ')}]:
+    try:
+        probe()
+        print(name, "ok", flush=True)
+    except OSError as error:
+        print(name, "denied" if error.errno == 1 else "errno-%d" % error.errno, flush=True)
+'`;
+
+describe('exec without exec', () => {
+  it('a program under an exec block cannot be run through the dynamic loader, mapped executable, or made executable by mprotect', () => {
+    const active = enforcer!;
+    const program = join(work, 'blocked-true');
+    copyFileSync('/usr/bin/true', program);
+    spawnSync('chmod', ['755', program]);
+    active.setRules(64, [{ path: program, operations: ['exec'], id: 86 }]);
+    const exec = makeCgroup('bulwark-adv', 'exec', cgroups);
+    active.setScope(exec.id, 64);
+    const loader = spawnSync('sh', ['-c', 'ls /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 2>/dev/null | head -1'], { encoding: 'utf8' }).stdout.trim();
+    expect(loader).not.toBe('');
+    const run = (label: string, command: string) => `if ${command} 2>/dev/null; then echo ${label} ok; else echo ${label} denied; fi`;
+    const script = [
+      run('exec', program),
+      run('loader', `${loader} ${program}`),
+      probes(`fd = os.open("${program}", os.O_RDONLY)`, {
+        'map-exec': 'mmap.mmap(fd, 0, mmap.MAP_PRIVATE, mmap.PROT_READ | mmap.PROT_EXEC).close()',
+        mprotect: 'address = libc.mmap(None, 4096, 1, 2, fd, 0)\ncheck(address, ctypes.c_void_p(-1).value)\ncheck(libc.mprotect(address, 4096, 5), -1)',
+        'map-read': 'mmap.mmap(fd, 0, mmap.MAP_PRIVATE, mmap.PROT_READ).close()',
+      }),
+    ].join('\n');
+    // A read mapping is no exec: it stays allowed, so the probe works.
+    expect(attack(script, exec.path)).toEqual({ exec: 'denied', loader: 'denied', 'map-exec': 'denied', mprotect: 'denied', 'map-read': 'ok' });
+    expect(attack(script, quiet.path)).toEqual({ exec: 'ok', loader: 'ok', 'map-exec': 'ok', mprotect: 'ok', 'map-read': 'ok' });
+    // The loader's own mappings of libraries are not held to the rule: a dynamic program runs in the scope.
+    expect(attack(run('other', '/usr/bin/true'), exec.path)).toEqual({ other: 'ok' });
+    active.removeScope(exec.id);
+    active.clearRules(64);
+  });
+});
+
+describe('writes through a file descriptor opened before the rule', () => {
+  it('write, fallocate, copy_file_range, sendfile, splice and a shared mapping through an fd opened outside the scope are denied under a read-only rule', () => {
+    const active = enforcer!;
+    const file = join(work, 'journal');
+    const source = join(work, 'source');
+    writeFileSync(file, 'j'.repeat(8192));
+    writeFileSync(source, 's'.repeat(64));
+    active.setRules(65, [{ path: file, readOnly: true, id: 87 }]);
+    const writes = makeCgroup('bulwark-adv', 'writes', cgroups);
+    active.setScope(writes.id, 65);
+    // The fd is opened before the process enters the scope (an fd passed in, or a rule that came later).
+    const script = (cgroup: string) => `exec 3<>${file}
+echo $$ > ${cgroup}/cgroup.procs || exit 9
+${probes(`src = os.open("${source}", os.O_RDONLY)`, {
+  write: 'os.pwrite(3, b"x", 0)',
+  fallocate: 'os.posix_fallocate(3, 0, 16384)',
+  'copy-range': 'os.copy_file_range(src, 3, 8, 0, 0)',
+  sendfile: 'os.lseek(3, 0, 0)\nos.sendfile(3, src, 0, 8)',
+  splice: 'r, w = os.pipe()\nos.write(w, b"abc")\nos.splice(r, 3, 3, offset_dst=0)',
+  'shared-map': 'mmap.mmap(3, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE).close()',
+  read: 'os.pread(3, 4, 0)',
+})}`;
+    const denied = { write: 'denied', fallocate: 'denied', 'copy-range': 'denied', sendfile: 'denied', splice: 'denied', 'shared-map': 'denied', read: 'ok' };
+    expect(attack(script(writes.path))).toEqual(denied);
+    expect(attack(script(quiet.path))).toEqual({ write: 'ok', fallocate: 'ok', 'copy-range': 'ok', sendfile: 'ok', splice: 'ok', 'shared-map': 'ok', read: 'ok' });
+    // Writes to pipes and other files are not decided by the rule.
+    expect(attack(`echo $$ > ${writes.path}/cgroup.procs; ${probes('', { pipe: 'r, w = os.pipe()\nos.write(w, b"x")', other: `os.close(os.open("${join(work, 'other')}", os.O_WRONLY | os.O_CREAT))` })}`)).toEqual({ pipe: 'ok', other: 'ok' });
+    active.removeScope(writes.id);
+    active.clearRules(65);
+  });
+});
+
+describe('attribute changes', () => {
+  it('utimensat, setxattr(security.capability) and removexattr on a read-only file are denied; in a scope without the rule they go through', () => {
+    const active = enforcer!;
+    // The attacker chroots into the work directory, as a container's root is its image: rules name paths inside it.
+    const file = join(work, 'attributes');
+    writeFileSync(file, 'a\n');
+    const setTrusted = spawnSync('/usr/bin/python3', ['-c', `import os; os.setxattr("${file}", "trusted.bulwark", b"1")`], { encoding: 'utf8' });
+    expect(setTrusted.status, setTrusted.stderr).toBe(0);
+    active.setRules(66, [{ path: '/attributes', readOnly: true, id: 88 }]);
+    const attributes = makeCgroup('bulwark-adv', 'attributes', cgroups);
+    active.setScope(attributes.id, 66);
+    // VFS_CAP_REVISION_2 with CAP_NET_RAW permitted and effective.
+    const script = probes(`import struct\nos.chroot("${work}")\nos.chdir("/")\ncapability = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)`, {
+      utime: 'os.utime("/attributes", (1, 1))',
+      touch: 'os.utime("/attributes")',
+      'set-capability': 'os.setxattr("/attributes", "security.capability", capability)',
+      'remove-xattr': 'os.removexattr("/attributes", "trusted.bulwark")',
+      'other-file': 'os.utime("/secret", (2, 2))',
+    });
+    expect(attack(script, attributes.path)).toEqual({ utime: 'denied', touch: 'denied', 'set-capability': 'denied', 'remove-xattr': 'denied', 'other-file': 'ok' });
+    expect(attack(script, quiet.path)).toEqual({ utime: 'ok', touch: 'ok', 'set-capability': 'ok', 'remove-xattr': 'ok', 'other-file': 'ok' });
+    active.removeScope(attributes.id);
+    active.clearRules(66);
+  });
+});
+
+/**
+ * Python that tries each way of reaching `secret` by another name, each in a
+ * forked child (a chroot or a mount namespace stays there), and prints
+ * `way read`, `way denied` (EPERM) or `way errno-N`. `prologue` runs first,
+ * in the process itself.
+ */
+const evasions = (prologue = '') => `
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+CLONE_NEWNS, CLONE_NEWUSER, MS_BIND, MS_REC, MS_PRIVATE = 0x20000, 0x10000000, 4096, 16384, 1 << 18
+work = "${work}"
+def check(result):
+    if result != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+def chroot():
+    os.chroot(work)
+    open("/secret").read()
+def bind():
+    check(libc.unshare(CLONE_NEWNS))
+    check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None))
+    check(libc.mount(work.encode(), (work + "/view").encode(), None, MS_BIND, None))
+    open(work + "/view/secret").read()
+def userns_bind():
+    check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS))
+    check(libc.mount(work.encode(), (work + "/view").encode(), None, MS_BIND, None))
+    open(work + "/view/secret").read()
+${prologue}
+def run(name, probe):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            probe()
+            os._exit(0)
+        except OSError as error:
+            os._exit(100 if error.errno == errno.EPERM else min(error.errno, 99))
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    print(name, "read" if status == 0 else "denied" if status == 100 else "errno-%d" % status, flush=True)
+`;
+
+describe('reaching a blocked file by another name', () => {
+  // The evasion guard of @bulwark/policy (CompileOptions.evasion): CAP_SYS_CHROOT, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH blocked beside the file rule.
+  const GUARDED = 67;
+  const PLAIN = 68;
+  let guarded: { path: string; id: bigint };
+  let plain: { path: string; id: bigint };
+
+  beforeAll(() => {
+    const active = enforcer!;
+    mkdirSync(join(work, 'view'), { recursive: true });
+    const rule = { path: join(work, 'secret'), operations: ['read' as const] };
+    active.setRules(GUARDED, [
+      { ...rule, id: 90 },
+      { kind: 'capability', capability: 18, id: 91 },
+      { kind: 'capability', capability: 21, id: 92 },
+      { kind: 'capability', capability: 2, id: 93 },
+    ]);
+    active.setRules(PLAIN, [{ ...rule, id: 94 }]);
+    guarded = makeCgroup('bulwark-adv', 'guarded', cgroups);
+    plain = makeCgroup('bulwark-adv', 'plain', cgroups);
+    active.setScope(guarded.id, GUARDED);
+    active.setScope(plain.id, PLAIN);
+  });
+
+  it('chroot above the file, a bind mount (as root, and in a new user namespace) are denied with the guard; without it each reads the file', () => {
+    const script = `${evasions()}
+for name, probe in [("chroot", chroot), ("bind", bind), ("userns-bind", userns_bind)]:
+    run(name, probe)
+`;
+    writeFileSync(join(work, 'evasions.py'), script);
+    const command = `exec /usr/bin/python3 ${join(work, 'evasions.py')}`;
+    expect(attack(command, guarded.path)).toEqual({ chroot: 'denied', bind: 'denied', 'userns-bind': 'denied' });
+    // Control: the same scope's file rule without the guard is read through each alias (the attack works), and the plain name is still denied.
+    expect(attack(command, plain.path)).toEqual({ chroot: 'read', bind: 'read', 'userns-bind': 'read' });
+    expect(attack(read('plain'), plain.path)).toEqual({ plain: 'denied' });
+  });
+
+  it("a runtime's set-up in the scope before it execs (runc init: pivot_root, mounts) is not held to capability rules; after the exec the process and its forks are", () => {
+    // Started outside, the process moves itself into the scope (as runc init is, before the createRuntime hook returns), chroots in a fork, then execs.
+    const after = join(work, 'after-exec.py');
+    writeFileSync(after, `${evasions()}\nrun("after-exec", chroot)\npid = os.fork()\nif pid == 0:\n    run("forked", chroot)\n    os._exit(0)\nos.waitpid(pid, 0)\n`);
+    const before = join(work, 'before-exec.py');
+    writeFileSync(
+      before,
+      `${evasions(`open("${guarded.path}/cgroup.procs", "w").write(str(os.getpid()))`)}\nrun("before-exec", chroot)\nos.execv("/usr/bin/python3", ["/usr/bin/python3", "${after}"])\n`,
+    );
+    expect(attack(`exec /usr/bin/python3 ${before}`)).toEqual({ 'before-exec': 'read', 'after-exec': 'denied', forked: 'denied' });
   });
 });
 

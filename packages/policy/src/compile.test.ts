@@ -8,6 +8,7 @@ import type { Workload } from './select.js';
 
 const web: Workload = { kind: 'container', name: 'web', labels: { app: 'web' } };
 
+/** Compiles `spec` for the web container; without the evasion guard unless `options` asks for it (its own tests below). */
 function compile(spec: string, options: CompileOptions = {}) {
   const text = `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
@@ -20,7 +21,7 @@ spec:
 ${spec}`;
   const result = parsePolicies(text, 'p.yaml');
   expect(result.errors.map((error) => error.message)).toEqual([]);
-  return compilePolicies(result.policies, web, options);
+  return compilePolicies(result.policies, web, { evasion: 'allow', ...options });
 }
 
 const verdict = (compiled: ReturnType<typeof compile>, query: string) => decide(compiled, parseQuery(query)).verdict;
@@ -242,5 +243,59 @@ describe('merged /usr (rootAliases)', () => {
     expect(verdict(compiled, 'exec /usr/bin/busybox')).toBe('block');
     // Without the aliases (a root where /bin is a directory), the rule is on /bin/busybox only.
     expect(verdict(compile(spec), 'exec /usr/bin/busybox')).toBe('allow');
+  });
+});
+
+describe('evasion guard (CompileOptions.evasion)', () => {
+  const guard = (compiled: ReturnType<typeof compile>) => compiled.rules.filter((entry) => entry.note?.startsWith('evasion guard')).map((entry) => entry.origin.resource);
+
+  it('blocks chroot, mounts and open_by_handle_at in a container whose file rules block, credited to the first such rule', () => {
+    const compiled = compile(
+      `  process:
+    matchPaths:
+    - path: /bin/ls
+      action: Audit
+  file:
+    matchDirectories:
+    - dir: /secret/
+  action: Block
+`,
+      { evasion: 'block' },
+    );
+    expect(guard(compiled)).toEqual(['sys_chroot', 'sys_admin', 'dac_read_search']);
+    const first = compiled.rules.find((entry) => entry.origin.resource === 'sys_chroot')!;
+    expect(first.origin).toMatchObject({ policy: 'p', field: 'file.matchDirectories.0', section: 'capabilities', action: 'Block' });
+    expect(first.rule).toMatchObject({ kind: 'capability', capability: 18, action: 'block' });
+    expect(verdict(compiled, 'capability sys_admin')).toBe('block');
+    expect(verdict(compiled, 'capability dac_read_search')).toBe('block');
+    expect(verdict(compiled, 'capability chown')).toBe('allow');
+    // The default is the guard.
+    expect(guard(compilePolicies(parsePolicies(`apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata: {name: q}\nspec:\n  selector: {matchLabels: {app: web}}\n  file:\n    matchPaths: [{path: /etc/shadow}]\n  action: Block\n`, 'q.yaml').policies, web))).toHaveLength(3);
+  });
+
+  it('is left out for Audit-only rules, network-only policies, allow, the host, and a capability a policy decides itself', () => {
+    const audit = `  file:\n    matchPaths:\n    - path: /etc/shadow\n  action: Audit\n`;
+    expect(guard(compile(audit, { evasion: 'block' }))).toEqual([]);
+    expect(guard(compile(`  network:\n    matchProtocols:\n    - protocol: raw\n  action: Block\n`, { evasion: 'block' }))).toEqual([]);
+    const block = `  file:\n    matchPaths:\n    - path: /etc/shadow\n  action: Block\n`;
+    expect(guard(compile(block, { evasion: 'allow' }))).toEqual([]);
+    const host = parsePolicies(
+      `apiVersion: security.kubearmor.com/v1\nkind: KubeArmorHostPolicy\nmetadata: {name: h}\nspec:\n  nodeSelector: {matchLabels: {kubernetes.io/hostname: n}}\n  file:\n    matchPaths: [{path: /etc/shadow}]\n  action: Block\n`,
+      'h.yaml',
+    );
+    expect(host.errors).toEqual([]);
+    const hostCompiled = compilePolicies(host.policies, { kind: 'host', name: 'n', labels: { 'kubernetes.io/hostname': 'n' } }, { evasion: 'block' });
+    expect(hostCompiled.rules).toHaveLength(1);
+    expect(guard(hostCompiled)).toEqual([]);
+    // A policy that allows sys_admin (allow-list capabilities) keeps it; the other two are still guarded.
+    const owned = compile(`${block}  capabilities:\n    matchCapabilities:\n    - capability: sys_admin\n      action: Allow\n`, { evasion: 'block' });
+    expect(guard(owned)).toEqual(['sys_chroot', 'dac_read_search']);
+    expect(verdict(owned, 'capability sys_admin')).toBe('allow');
+  });
+
+  it('guards an allow-list (file posture block), not an allow rule under posture allow', () => {
+    const allowList = `  process:\n    matchPaths:\n    - path: /app\n  action: Allow\n`;
+    expect(guard(compile(allowList, { evasion: 'block' }))).toHaveLength(3);
+    expect(guard(compile(allowList, { evasion: 'block', postures: { file: 'audit' } }))).toEqual([]);
   });
 });

@@ -34,7 +34,25 @@ export interface CompileOptions {
    * `/bin/x` opens `/usr/bin/x`), so that the rule means the file it names.
    */
   readonly rootAliases?: readonly RootAlias[];
+  /**
+   * The evasion guard of a container (default 'block'): where a file or
+   * process rule blocks, or puts its category in allow-list mode, the
+   * capabilities that give a file another name are blocked too:
+   * CAP_SYS_CHROOT (chroot above a blocked file), CAP_SYS_ADMIN (bind,
+   * move and overlay mounts and pivot_root, in a user namespace as well)
+   * and CAP_DAC_READ_SEARCH (open_by_handle_at). A capability a policy
+   * names itself is left to that policy. 'allow' leaves them alone (a
+   * workload that mounts). Host workloads never get the guard.
+   */
+  readonly evasion?: 'block' | 'allow';
 }
+
+/** The capabilities the evasion guard blocks, and why (CompileOptions.evasion). */
+export const EVASION_CAPABILITIES = [
+  { name: 'sys_chroot', why: 'chroot' },
+  { name: 'sys_admin', why: 'mounts and pivot_root' },
+  { name: 'dac_read_search', why: 'open_by_handle_at' },
+] as const;
 
 /** A top-level directory of a root that is a symlink: paths under `from` are the files under `to` (both end in `/`). */
 export interface RootAlias {
@@ -144,6 +162,7 @@ export function compileSelected(selected: readonly Policy[], workload: Workload,
   const rules: CompiledRule[] = [];
   const notEnforced: NotEnforced[] = [];
   for (const policy of selected) compileOne(policy, postures, rules, notEnforced, options.rootAliases ?? []);
+  if (workload.kind === 'container' && (options.evasion ?? 'block') === 'block') addEvasionGuard(rules, postures);
   checkGlobCount(rules);
   return {
     workload,
@@ -152,6 +171,29 @@ export function compileSelected(selected: readonly Policy[], workload: Workload,
     postures,
     notEnforced,
   };
+}
+
+/**
+ * The evasion guard (CompileOptions.evasion): Block rules on
+ * EVASION_CAPABILITIES, credited to the first file or process rule that
+ * needs them, after every policy's own rules.
+ */
+function addEvasionGuard(rules: CompiledRule[], postures: Record<'file' | 'process' | 'network' | 'capabilities', PostureSetting>): void {
+  const needs = rules.find(({ rule, origin }) => {
+    if (origin.section !== 'file' && origin.section !== 'process') return false;
+    return rule.action === 'block' || (rule.action === 'allow' && postures[SECTION_CATEGORY[origin.section]] === 'block');
+  });
+  if (needs === undefined) return;
+  const named = new Set(rules.flatMap(({ rule }) => (rule.kind === 'capability' ? [rule.capability] : [])));
+  for (const { name, why } of EVASION_CAPABILITIES) {
+    const capability = CAPABILITY_NUMBERS[name]!;
+    if (named.has(capability)) continue;
+    rules.push({
+      rule: { kind: 'capability', capability, action: 'block', id: rules.length + 1 },
+      origin: { ...needs.origin, section: 'capabilities', action: 'Block', resource: name },
+      note: `evasion guard: ${capabilityName(capability)} (${why}) would give a file another name than its rule's; blocked for the workload, not the runtime's set-up (evasionPosture: allow turns this off)`,
+    });
+  }
 }
 
 /** The other names `path` has in a root with `aliases` (none, or the one its aliased directory resolves to). */

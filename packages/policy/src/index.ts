@@ -31,6 +31,7 @@ export {
   enforcerPostures,
   rootAliases,
   ROOT_ALIAS_NAMES,
+  EVASION_CAPABILITIES,
   type RootAlias,
   type CompileOptions,
   type CompiledPolicySet,

@@ -92,6 +92,25 @@
 #define FMODE_WRITE 0x2
 #define S_IFMT 00170000
 #define S_IFREG 0100000
+/* mmap and mprotect: the protections and the mapping's type; a vma's flags. */
+#define PROT_WRITE 0x2
+#define PROT_EXEC 0x4
+#define MAP_TYPE 0x0f
+#define MAP_SHARED 0x01
+#define MAP_SHARED_VALIDATE 0x03
+#define VM_WRITE 0x2
+#define VM_EXEC 0x4
+#define VM_SHARED 0x8
+/* file_permission's mask. */
+#define MAY_WRITE 0x2
+#define MAY_APPEND 0x8
+/* struct iattr's ia_valid: what an attribute change changes. */
+#define ATTR_MODE 0x1
+#define ATTR_UID 0x2
+#define ATTR_GID 0x4
+#define ATTR_SIZE 0x8
+#define ATTR_ATIME 0x10
+#define ATTR_MTIME 0x20
 
 /* Only the fields used here; CO-RE relocates them against the running kernel's BTF. */
 struct qstr {
@@ -106,19 +125,24 @@ struct qstr {
 } __attribute__((preserve_access_index));
 
 struct inode {
+	unsigned short i_mode;
 	struct {
 		__u32 val;
 	} i_uid;
 } __attribute__((preserve_access_index));
 
+struct super_block;
+
 struct dentry {
 	struct dentry *d_parent;
 	struct qstr d_name;
 	struct inode *d_inode;
+	struct super_block *d_sb;
 } __attribute__((preserve_access_index));
 
 struct vfsmount {
 	struct dentry *mnt_root;
+	struct super_block *mnt_sb;
 } __attribute__((preserve_access_index));
 
 struct mount {
@@ -170,6 +194,15 @@ struct linux_binprm {
 	struct file *file;
 } __attribute__((preserve_access_index));
 
+struct vm_area_struct {
+	unsigned long vm_flags;
+	struct file *vm_file;
+} __attribute__((preserve_access_index));
+
+struct iattr {
+	unsigned int ia_valid;
+} __attribute__((preserve_access_index));
+
 /* What a cached allow was decided for (the decision cache, at the top of the file). */
 struct cache_key {
 	__u64 dentry;
@@ -204,13 +237,27 @@ struct throttle_state {
 #define DEFAULT_EVENTS_PER_SECOND 100
 #define NSEC_PER_SEC 1000000000ULL
 
+#define DECIDE_FULL 0
+#define DECIDE_BLOCK_ONLY 1
+#define DECIDE_SOFTENED 2
+
 struct scratch {
 	char path[SCRATCH_PATH_SIZE];
 	struct rule_key key;
 	struct rule_key settings;
 	/* The resolved path's length in bytes, for the glob matcher. */
 	__u32 path_len;
-	__u32 reserved;
+	/*
+	 * DECIDE_BLOCK_ONLY: only a Block rule denies. Audit rules and
+	 * allow-list postures are left to the hooks that decide the operation
+	 * itself (an exec, an open), so that a mapping or a write through an
+	 * open file is not reported twice, and the libraries a program maps
+	 * are not held to an exec allow-list. DECIDE_SOFTENED: decide_path
+	 * allowed what the operation itself would not get (never cached).
+	 * Kept here, not on the stack: the programs are at the verifier's
+	 * combined stack limit.
+	 */
+	__u32 mode;
 	struct glob_vars glob;
 };
 
@@ -280,7 +327,15 @@ struct {
 	__type(value, __u32);
 } sources SEC(".maps");
 
-/* The cgroup whose scope a task belongs to, wherever it moves (container_scope). */
+/*
+ * The cgroup whose scope a task belongs to, wherever it moves
+ * (container_scope), with ORIGIN_EXECED set once the task, or the parent
+ * it was cloned from, has exec'd in the scope: the workload, as opposed to
+ * the runtime's own set-up in the container (runc init mounting, pivoting
+ * and joining namespaces before it execs the container's process).
+ */
+#define ORIGIN_EXECED (1ULL << 63)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -367,8 +422,8 @@ static __always_inline int container_scope(struct scope_ref *scope)
 	__u64 *origin = bpf_task_storage_get(&origins, task, 0, 0);
 	struct scope_entry *entry = 0;
 
-	if (origin && *origin) {
-		scope->cgroup_id = *origin;
+	if (origin && (*origin & ~ORIGIN_EXECED)) {
+		scope->cgroup_id = *origin & ~ORIGIN_EXECED;
 		entry = bpf_map_lookup_elem(&scopes, &scope->cgroup_id);
 	}
 	if (!entry) {
@@ -955,8 +1010,13 @@ static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, in
 	/* Whose file it is matters only to ownerOnly rules: read only when one matched. */
 	d = decide(scope->rules, s, &m, operation,
 		   (m.owner_ops[ACTION_BLOCK] | m.owner_ops[ACTION_AUDIT] | m.owner_ops[ACTION_ALLOW]) && is_owner_of((struct inode *)inode));
+	if (s->mode == DECIDE_BLOCK_ONLY && d.verdict != VERDICT_BLOCK && d.verdict != VERDICT_ALLOW) {
+		/* Allowed here, but not what the operation itself would get: never cached. */
+		d.verdict = VERDICT_ALLOW;
+		s->mode = DECIDE_SOFTENED;
+	}
 	report(scope, s, start, operation, &d);
-	if (d.verdict == VERDICT_ALLOW && source == SOURCE_ANY &&
+	if (d.verdict == VERDICT_ALLOW && source == SOURCE_ANY && s->mode != DECIDE_SOFTENED &&
 	    !(m.owner_ops[ACTION_BLOCK] | m.owner_ops[ACTION_AUDIT] | m.owner_ops[ACTION_ALLOW]))
 		return 1;
 	return verdict_errno(d.verdict);
@@ -965,8 +1025,11 @@ static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, in
 static __always_inline struct scratch *get_scratch(void)
 {
 	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 
-	return bpf_map_lookup_elem(&scratch, &zero);
+	if (s)
+		s->mode = DECIDE_FULL;
+	return s;
 }
 
 /* ---- Hooks ------------------------------------------------------------------ */
@@ -1070,13 +1133,20 @@ static __always_inline void cache_store(struct file *file, __u32 operation, stru
 	bpf_spin_unlock(&c->lock);
 }
 
-static __always_inline int check_file(struct file *file, __u32 operation)
+/*
+ * `operation` on an open file, through the decision cache. `through_fd` 0
+ * (file_open, bprm_check_security): every rule decides, and the path comes
+ * from bpf_d_path; 1 (a mapping, a write through a file descriptor): Block
+ * rules only (DECIDE_BLOCK_ONLY), and the path comes from the dentry walk
+ * (bpf_d_path is not allowed in those hooks).
+ */
+static __always_inline int check_file_by(struct file *file, __u32 operation, int through_fd)
 {
 	struct scope_ref scope;
 	struct cache_ticket ticket;
 	struct scratch *s;
 	long length;
-	int verdict;
+	int verdict, start;
 
 	if (!current_scope(&scope) || !scope.rules)
 		return 0;
@@ -1087,14 +1157,26 @@ static __always_inline int check_file(struct file *file, __u32 operation)
 	s = get_scratch();
 	if (!s)
 		return -EPERM;
-	length = bpf_d_path(&file->f_path, s->path, PATH_MAX_BYTES);
-	s->path_len = length > 0 ? length - 1 : 0;
-	verdict = decide_path(&scope, s, length > 0 ? 0 : -1, operation, (__u64)file->f_inode);
+	if (through_fd) {
+		s->mode = DECIDE_BLOCK_ONLY;
+		start = walk_path(s->path, file->f_path.dentry, file->f_path.mnt);
+		s->path_len = start >= 0 ? PATH_MAX_BYTES - 1 - start : 0;
+	} else {
+		length = bpf_d_path(&file->f_path, s->path, PATH_MAX_BYTES);
+		s->path_len = length > 0 ? length - 1 : 0;
+		start = length > 0 ? 0 : -1;
+	}
+	verdict = decide_path(&scope, s, start, operation, (__u64)file->f_inode);
 	if (verdict < 0)
 		return -EPERM;
 	if (verdict > 0 && ticket.usable)
 		cache_store(file, operation, &ticket);
 	return 0;
+}
+
+static __always_inline int check_file(struct file *file, __u32 operation)
+{
+	return check_file_by(file, operation, 0);
 }
 
 SEC("lsm/file_open")
@@ -1119,6 +1201,69 @@ int BPF_PROG(enforce_bprm_check_security, struct linux_binprm *bprm)
 }
 
 /*
+ * Code mapped from a file is exec'ed code: the dynamic loader run on a
+ * blocked program (`ld.so /bin/x`) or any program's own mmap(PROT_EXEC)
+ * maps it without an exec. A Block rule on exec denies that mapping; the
+ * loader's own mappings of libraries are not held to an allow-list
+ * (DECIDE_BLOCK_ONLY). A shared writable mapping writes the file: a Block
+ * rule on write denies it, whenever the file was opened.
+ */
+SEC("lsm/mmap_file")
+int BPF_PROG(enforce_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags)
+{
+	unsigned long type = flags & MAP_TYPE;
+	int verdict;
+
+	if (!file)
+		return 0;
+	if (prot & PROT_EXEC) {
+		verdict = check_file_by(file, OP_EXEC, 1);
+		if (verdict)
+			return verdict;
+	}
+	if ((prot & PROT_WRITE) && (type == MAP_SHARED || type == MAP_SHARED_VALIDATE))
+		return check_file_by(file, OP_WRITE, 1);
+	return 0;
+}
+
+/* The same for a mapping made executable, or a shared one writable, after the fact. */
+SEC("lsm/file_mprotect")
+int BPF_PROG(enforce_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot)
+{
+	struct file *file = vma->vm_file;
+	unsigned long vm_flags = vma->vm_flags;
+	int verdict;
+
+	if (!file)
+		return 0;
+	if ((prot & PROT_EXEC) && !(vm_flags & VM_EXEC)) {
+		verdict = check_file_by(file, OP_EXEC, 1);
+		if (verdict)
+			return verdict;
+	}
+	if ((prot & PROT_WRITE) && (vm_flags & VM_SHARED) && !(vm_flags & VM_WRITE))
+		return check_file_by(file, OP_WRITE, 1);
+	return 0;
+}
+
+/*
+ * A write through a file descriptor (write, pwrite, fallocate,
+ * copy_file_range, splice, sendfile): a Block rule on write denies it
+ * whenever the file was opened, before the rule or outside the scope (an fd
+ * passed in). Regular files only: pipes, sockets and terminals have no path
+ * a rule names. Allowed writes are cached on the inode as opens are.
+ */
+SEC("lsm/file_permission")
+int BPF_PROG(enforce_file_permission, struct file *file, int mask)
+{
+	if (!(mask & (MAY_WRITE | MAY_APPEND)))
+		return 0;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFREG)
+		return 0;
+	return check_file_by(file, OP_WRITE, 1);
+}
+
+/*
  * After the point of no return of an exec, the task's source is the new
  * executable's index when the scope's rules name it (fromSource), or none.
  */
@@ -1132,10 +1277,18 @@ int BPF_PROG(track_bprm_committed_creds, struct linux_binprm *bprm)
 	__u32 *slot;
 	long length;
 
+	__u64 *origin;
+
 	slot = bpf_task_storage_get(&sources, task, 0, 0);
 	if (slot)
 		*slot = SOURCE_ANY;
-	if (!current_scope(&scope) || !scope.rules)
+	if (!current_scope(&scope))
+		return 0;
+	/* container_scope made the origin of a task in a container scope: it has exec'd there. */
+	origin = bpf_task_storage_get(&origins, task, 0, 0);
+	if (origin && *origin)
+		*origin |= ORIGIN_EXECED;
+	if (!scope.rules)
 		return 0;
 	s = get_scratch();
 	if (!s)
@@ -1172,9 +1325,12 @@ int BPF_PROG(track_task_alloc, struct task_struct *task)
 	__u32 *slot;
 
 	if (container_scope(&scope)) {
+		__u64 *from = bpf_task_storage_get(&origins, parent, 0, 0);
+		__u64 execed = from ? *from & ORIGIN_EXECED : 0;
+
 		origin = bpf_task_storage_get(&origins, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (origin)
-			*origin = scope.cgroup_id;
+			*origin = scope.cgroup_id | execed;
 	}
 	if (!source || *source == SOURCE_ANY)
 		return 0;
@@ -1268,6 +1424,50 @@ int BPF_PROG(enforce_path_chown, const struct path *path, unsigned int uid, unsi
 	return check_dentry(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), OP_CHMOD);
 }
 
+/*
+ * An inode hook has a dentry and no mount: it is decided on the task's
+ * root mount when the dentry is on the root's filesystem (the container's
+ * image: what file-integrity rules name), and left alone otherwise (other
+ * mounts, and the upper layer overlayfs writes to on its own behalf).
+ */
+static __always_inline int check_inode(struct dentry *dentry, __u32 operation)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vfsmount *root = BPF_CORE_READ(task, fs, root.mnt);
+
+	if (!root || BPF_CORE_READ(dentry, d_sb) != BPF_CORE_READ(root, mnt_sb))
+		return 0;
+	return check_dentry(dentry, root, operation);
+}
+
+/*
+ * utimensat, utimes, futimens: an attribute change, decided as chmod is.
+ * The changes path_chmod, path_chown and path_truncate decide already
+ * (mode, owner, size) are left to them.
+ */
+SEC("lsm/inode_setattr")
+int BPF_PROG(enforce_inode_setattr, struct dentry *dentry, struct iattr *attr)
+{
+	unsigned int valid = attr->ia_valid;
+
+	if (!(valid & (ATTR_ATIME | ATTR_MTIME)) || (valid & (ATTR_MODE | ATTR_UID | ATTR_GID | ATTR_SIZE)))
+		return 0;
+	return check_inode(dentry, OP_CHMOD);
+}
+
+/* Extended attributes (file capabilities among them): attribute changes, decided as chmod is. */
+SEC("lsm/inode_setxattr")
+int BPF_PROG(enforce_inode_setxattr, void *mnt_userns, struct dentry *dentry, const char *name, const void *value, unsigned long size, int flags)
+{
+	return check_inode(dentry, OP_CHMOD);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(enforce_inode_removexattr, void *mnt_userns, struct dentry *dentry, const char *name)
+{
+	return check_inode(dentry, OP_CHMOD);
+}
+
 /* A resource that is not a path: the key is built by the caller in s->key. */
 static __always_inline int check_resource(struct scope_ref *scope, struct scratch *s, __u32 operation, struct rule_key *wildcard)
 {
@@ -1341,8 +1541,21 @@ int BPF_PROG(enforce_capable, const struct cred *cred, void *ns, int cap, unsign
 	struct scope_ref scope;
 	struct scratch *s;
 	__u32 capability = cap;
+	__u64 *origin;
 
-	if (!current_scope(&scope) || !scope.rules)
+	/*
+	 * In a container scope, capability rules are the workload's: the
+	 * runtime's set-up before its first exec there (pivot_root, mounts,
+	 * setns for `runc exec`) is not held to them.
+	 */
+	if (container_scope(&scope)) {
+		origin = bpf_task_storage_get(&origins, bpf_get_current_task_btf(), 0, 0);
+		if (!origin || !(*origin & ORIGIN_EXECED))
+			return 0;
+	} else if (!host_scope(&scope)) {
+		return 0;
+	}
+	if (!scope.rules)
 		return 0;
 	s = get_scratch();
 	if (!s)

@@ -424,4 +424,30 @@ describe('enforcement', () => {
       rmSync(bundles, { recursive: true, force: true });
     }
   });
+
+  it("reads a container root's links once, at its create, not on each policy change; a stopped container's are forgotten", () => {
+    const reads: string[] = [];
+    const kernel = new RecordingKernel();
+    const enforcement = new Enforcement({
+      evasion: 'allow',
+      mode: 'required',
+      kernel,
+      log,
+      collect: 'manual',
+      rootAliases: (report) => {
+        reads.push(report.id);
+        return [{ from: '/bin/', to: '/usr/bin/' }];
+      },
+    });
+    enforcement.setPolicies([policy('db', 'mysql', '/bin/a')]);
+    enforcement.containerCreated(report('a', 'mysql', 100));
+    enforcement.containerCreated(report('b', 'mysql', 101));
+    enforcement.setPolicies([policy('db', 'mysql', '/bin/b')]);
+    enforcement.setPolicies([policy('db', 'mysql', '/bin/c')]);
+    expect(reads).toEqual(['a', 'b']);
+    expect(enforcement.scopeOfContainer('a')?.compiled.rules.map((entry) => ('path' in entry.rule ? entry.rule.path : undefined))).toEqual(['/bin/c', '/usr/bin/c']);
+    enforcement.containerStopped('a');
+    enforcement.containerCreated(report('a', 'mysql', 102));
+    expect(reads).toEqual(['a', 'b', 'a']);
+  });
 });

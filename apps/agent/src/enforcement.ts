@@ -223,6 +223,8 @@ export class Enforcement {
   readonly #postures: EnforcementOptions['postures'];
   readonly #collect: 'deferred' | 'manual';
   readonly #rootAliases: (report: ContainerReport) => readonly RootAlias[];
+  /** Each container's root links, read once (its create) rather than on every policy change: container id -> aliases. */
+  readonly #aliasesOf = new Map<string, readonly RootAlias[]>();
   readonly #evasion: 'block' | 'allow';
   #allocator = new ScopeAllocator();
   /** By scope index. */
@@ -460,7 +462,7 @@ export class Enforcement {
     this.#containers.set(report.id, report);
     if (this.mode === 'audit') {
       const workload = workloadFromReport(report);
-      const compiled = this.compile(workload, this.#rootAliases(report));
+      const compiled = this.compile(workload, this.#aliasesFor(report));
       const policies = policyLabel(compiled);
       if (compiled.rules.length > 0) this.#log.info('audit: would enforce', { id: report.id, name: workload.name, rules: compiled.rules.length, policies });
       return { enforced: false, rules: compiled.rules.length, policies };
@@ -470,10 +472,20 @@ export class Enforcement {
     return outcome.result;
   }
 
+  #aliasesFor(report: ContainerReport): readonly RootAlias[] {
+    let aliases = this.#aliasesOf.get(report.id);
+    if (aliases === undefined) {
+      aliases = this.#rootAliases(report);
+      this.#aliasesOf.set(report.id, aliases);
+    }
+    return aliases;
+  }
+
   /** The container's scope removed (its processes are gone, or going); its set too once no scope uses it (collectSets). */
   containerStopped(containerId: string): boolean {
     const state = this.scopeOfContainer(containerId);
     this.#containers.delete(containerId);
+    this.#aliasesOf.delete(containerId);
     if (state === undefined) return false;
     this.#releaseScope(state.cgroupId, state.index);
     return true;
@@ -558,7 +570,7 @@ export class Enforcement {
       let group: Group | undefined;
       try {
         const selected = selectPolicies(this.#policies, workload);
-        const aliases = selected.length === 0 ? [] : this.#rootAliases(report);
+        const aliases = selected.length === 0 ? [] : this.#aliasesFor(report);
         const key = ruleSetKey(selected, this.#postures, aliases, this.#evasion);
         group = groups.get(key);
         if (group === undefined) {

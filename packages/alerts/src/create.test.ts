@@ -7,6 +7,7 @@ import {
   enforcerEvent,
   host,
   hostPolicies,
+  presetResource,
   ruleId,
   socketResource,
   web,
@@ -103,6 +104,13 @@ describe('createAlert', () => {
       action: 'Block',
       result: 'Permission denied',
     });
+  });
+
+  it('a preset exec with no path: the resource says what was run', () => {
+    const id = ruleId(webPolicies, 'harden-web', 'process.matchPaths.0');
+    expect(alertFor({ verdict: 'block', operation: 'exec', ruleId: id, resource: presetResource('anonymousMapExec') })).toMatchObject({ operation: 'Process', resource: 'anonymous executable mapping' });
+    expect(alertFor({ verdict: 'block', operation: 'exec', ruleId: id, resource: presetResource('filelessExec') }).resource).toBe('a file with no name (fileless exec)');
+    expect(alertFor({ verdict: 'block', operation: 'exec', ruleId: id, resource: '/memfd:payload (deleted)' }).resource).toBe('/memfd:payload (deleted)');
   });
 
   it('sockets and capabilities: the key bytes read as KubeArmor shows them, in resource and data', () => {

@@ -182,6 +182,9 @@ function describeResource(event: EnforcerEvent): string | undefined {
       return resource.resource;
     case 'signal':
       return resource.via;
+    case 'preset':
+      // No file name to give: a mapping of anonymous memory, or of a memfd seen through a mapping.
+      return resource.preset === 'anonymousMapExec' ? 'anonymous executable mapping' : 'a file with no name (fileless exec)';
     case 'none':
       return undefined;
   }

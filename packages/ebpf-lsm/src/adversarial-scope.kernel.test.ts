@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup } from './__fixtures__/enforcer.js';
-import { loadEnforcer, type Enforcer } from './index.js';
+import { decodeEventResource, loadEnforcer, type Enforcer, type EnforcerEvent } from './index.js';
 
 /**
  * Kernel tier, adversarial: what a root process in a scope tries in order
@@ -204,6 +204,86 @@ describe('exec without exec', () => {
     expect(attack(run('other', '/usr/bin/true'), exec.path)).toEqual({ other: 'ok' });
     active.removeScope(exec.id);
     active.clearRules(64);
+  });
+});
+
+describe('fileless exec (presets)', () => {
+  it('filelessExec denies running or mapping a memfd or an unlinked file, and anonymousMapExec an executable mapping of no file; a named program still runs', async () => {
+    const active = enforcer!;
+    const program = join(work, 'fileless-true');
+    active.setRules(69, [
+      { kind: 'preset', preset: 'filelessExec', id: 95 },
+      { kind: 'preset', preset: 'anonymousMapExec', id: 96 },
+    ]);
+    const fileless = makeCgroup('bulwark-adv', 'fileless', cgroups);
+    active.setScope(fileless.id, 69);
+    // Each exec runs in a child; its exit status says whether execve was denied (EPERM: 100).
+    const script = (cgroup: string) => `cp /usr/bin/true ${program} && chmod 755 ${program}
+echo $$ > ${cgroup}/cgroup.procs || exit 9
+${probes(
+  `def spawn(fd):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execve(fd, ["x"], {})
+        except OSError as error:
+            os._exit(100 if error.errno == 1 else 99)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if status != 0:
+        raise OSError(1 if status == 100 else 200 + status, "exec failed")
+def memfd():
+    fd = os.memfd_create("payload")
+    with open("/usr/bin/true", "rb") as source:
+        os.write(fd, source.read())
+    return fd
+def unlinked():
+    fd = os.open("${program}", os.O_RDONLY)
+    os.unlink("${program}")
+    return fd`,
+  {
+    named: 'spawn(os.open("/usr/bin/true", os.O_RDONLY))',
+    'memfd-exec': 'spawn(memfd())',
+    'unlinked-exec': 'spawn(unlinked())',
+    'memfd-map': 'mmap.mmap(memfd(), 0, mmap.MAP_PRIVATE, mmap.PROT_READ | mmap.PROT_EXEC).close()',
+    'anon-map': 'mmap.mmap(-1, 4096, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC).close()',
+    'anon-mprotect': 'address = libc.mmap(None, 4096, 3, 0x22, -1, 0)\ncheck(address, ctypes.c_void_p(-1).value)\ncheck(libc.mprotect(address, 4096, 5), -1)',
+    'anon-map-rw': 'mmap.mmap(-1, 4096, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, mmap.PROT_READ | mmap.PROT_WRITE).close()',
+  },
+)}`;
+    const events = active.events();
+    const iterator = events[Symbol.asyncIterator]();
+    try {
+      expect(attack(script(fileless.path))).toEqual({
+        named: 'ok',
+        'memfd-exec': 'denied',
+        'unlinked-exec': 'denied',
+        'memfd-map': 'denied',
+        'anon-map': 'denied',
+        'anon-mprotect': 'denied',
+        'anon-map-rw': 'ok',
+      });
+      // The control: the same attempts where no preset is in force.
+      expect(attack(script(quiet.path))).toEqual({ named: 'ok', 'memfd-exec': 'ok', 'unlinked-exec': 'ok', 'memfd-map': 'ok', 'anon-map': 'ok', 'anon-mprotect': 'ok', 'anon-map-rw': 'ok' });
+      // What was reported: the exec of the memfd by the name the kernel gives it, the anonymous mapping as the preset.
+      const seen: EnforcerEvent[] = [];
+      const deadline = Date.now() + 10_000;
+      while (seen.length < 5 && Date.now() < deadline) {
+        const next = await Promise.race([iterator.next(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2_000))]);
+        if (next === undefined || next.done === true) break;
+        if (next.value.scope === 69) seen.push(next.value);
+      }
+      expect(seen.map((event) => [event.verdict, event.ruleId, decodeEventResource(event)])).toEqual([
+        ['block', 95, { kind: 'path', path: '/memfd:payload (deleted)' }],
+        ['block', 95, { kind: 'path', path: `${program} (deleted)` }],
+        ['block', 95, { kind: 'preset', preset: 'filelessExec' }],
+        ['block', 96, { kind: 'preset', preset: 'anonymousMapExec' }],
+        ['block', 96, { kind: 'preset', preset: 'anonymousMapExec' }],
+      ]);
+    } finally {
+      events.close();
+    }
+    active.removeScope(fileless.id);
+    active.clearRules(69);
   });
 });
 

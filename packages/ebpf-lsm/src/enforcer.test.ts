@@ -5,7 +5,7 @@ import { codecs } from './codec.js';
 import { CONFIG_NO_CACHE, DECISION_COUNTS_SIZE, EVENT_SIZE, LAYOUT_VERSION, OPERATION_BITS, RULE_KEY_SIZE, RULE_VALUE_SIZE, SOURCE_ANY, eventRecordCodec, ruleKeyCodec, throttleConfigCodec } from './layout.js';
 import { decodeDecisionCounts, decodeEnforcerEvent, decodeEventResource } from './records.js';
 import { createMap, type BpfMap } from './map.js';
-import { capabilityKey, encodeRules, socketKey } from './rules.js';
+import { capabilityKey, encodeRules, presetKey, socketKey } from './rules.js';
 
 describe('enforcer events', () => {
   it('decodes a record field by field, paths as text and other resources as key bytes', () => {
@@ -73,6 +73,11 @@ describe('enforcer events', () => {
     expect(decodeEventResource(event(OPERATION_BITS.signal, Buffer.from('ptr')))).toEqual({ kind: 'signal', via: 'ptrace' });
     expect(decodeEventResource(event(OPERATION_BITS.signal, Buffer.from('zzz')))).toEqual({ kind: 'signal' });
     expect(decodeEventResource(event(0, new Uint8Array(0)))).toEqual({ kind: 'none' });
+    // A preset's exec with no path: its key.
+    expect(decodeEventResource(event(OPERATION_BITS.exec, keyPath(presetKey(SOURCE_ANY, 'anonymousMapExec'))))).toEqual({ kind: 'preset', preset: 'anonymousMapExec' });
+    expect(decodeEventResource(event(OPERATION_BITS.exec, keyPath(presetKey(SOURCE_ANY, 'filelessExec'))))).toEqual({ kind: 'preset', preset: 'filelessExec' });
+    expect(decodeEventResource(event(OPERATION_BITS.read, keyPath(presetKey(SOURCE_ANY, 'filelessExec'))))).toEqual({ kind: 'unknown', resource: '040100000000000000000000' });
+    expect(decodeEventResource({ operation: OPERATION_BITS.exec, resource: '0409' })).toEqual({ kind: 'unknown', resource: '0409' });
     // A capability key under the socket operation, a path under the capability one: unknown, not misread.
     expect(decodeEventResource(event(OPERATION_BITS.socket, keyPath(capabilityKey(SOURCE_ANY, 13))))).toEqual({ kind: 'unknown', resource: '020d00000000000000000000' });
     expect(decodeEventResource({ operation: OPERATION_BITS.capability, resource: '/etc/x' })).toEqual({ kind: 'unknown', resource: '/etc/x' });

@@ -24,7 +24,7 @@ import { describe, expect, it } from 'vitest';
 import { type CField, parseHeader, stripComments, evaluate } from './__fixtures__/c-header.js';
 import type { StructCodec } from './codec.js';
 import * as layout from './layout.js';
-import { capabilityKey, globKey, settingsKey, socketKey } from './rules.js';
+import { capabilityKey, globKey, presetKey, settingsKey, socketKey } from './rules.js';
 
 const source = (name: string) => readFileSync(new URL(`bpf/${name}`, import.meta.url), 'utf8');
 const header = parseHeader(source('layout.h'));
@@ -47,12 +47,16 @@ const typescriptDefines: Record<string, number> = {
   PREFIX_GLOB: prefixlen(globKey(layout.SOURCE_ANY, 0)),
   PREFIX_CAPABILITY: prefixlen(capabilityKey(layout.SOURCE_ANY, 0)),
   PREFIX_SOCKET: prefixlen(socketKey(layout.SOURCE_ANY, 0, 0, 0)),
+  PREFIX_PRESET: prefixlen(presetKey(layout.SOURCE_ANY, 'filelessExec')),
   SOURCE_ANY: layout.SOURCE_ANY,
   SOURCE_SETTINGS: layout.SOURCE_SETTINGS,
   SOURCE_DEFINITION: layout.SOURCE_DEFINITION,
   RESOURCE_SOCKET: layout.RESOURCE_SOCKET,
   RESOURCE_CAPABILITY: layout.RESOURCE_CAPABILITY,
   RESOURCE_GLOB: layout.RESOURCE_GLOB,
+  RESOURCE_PRESET: layout.RESOURCE_PRESET,
+  PRESET_FILELESS_EXEC: layout.PRESETS.filelessExec,
+  PRESET_ANONYMOUS_MAP_EXEC: layout.PRESETS.anonymousMapExec,
   MAX_GLOBS: layout.MAX_GLOBS,
   ANY_16: layout.ANY_16,
   ...prefixed('OP_', layout.OPERATION_BITS),

@@ -9,7 +9,7 @@
 import { codecs } from './codec.js';
 
 /** The version of the map layout; `layout_version` in enforcer.bpf.c's .rodata must equal it. */
-export const LAYOUT_VERSION = 7;
+export const LAYOUT_VERSION = 8;
 /** Scope indexes (0 to MAX_SCOPES - 1): a container's counters (`decisions`), throttle and events. */
 export const MAX_SCOPES = 4096;
 /** Rule-set indexes the outer map `rules` and `generations` hold (0 to MAX_SETS - 1); scopes may share one. */
@@ -36,6 +36,10 @@ export const SOURCE_DEFINITION = 0xfffffffe;
 export const RESOURCE_SOCKET = 1;
 export const RESOURCE_CAPABILITY = 2;
 export const RESOURCE_GLOB = 3;
+/** A preset: the next byte says which (PRESETS). */
+export const RESOURCE_PRESET = 4;
+/** The presets the program decides: execs that no path rule can name. */
+export const PRESETS = { filelessExec: 1, anonymousMapExec: 2 } as const;
 /** Glob rules one source may have in one scope. */
 export const MAX_GLOBS = 32;
 /** A socket key field that matches any value. */

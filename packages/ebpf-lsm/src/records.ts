@@ -8,14 +8,16 @@ import {
   DECISION_COUNTS_SIZE,
   EVENT_SIZE,
   OPERATION_BITS,
+  PRESETS,
   RESOURCE_CAPABILITY,
+  RESOURCE_PRESET,
   RESOURCE_SOCKET,
   VERDICTS,
   decisionCountsCodec,
   eventRecordCodec,
   type Verdict,
 } from './layout.js';
-import { capabilityResource, socketResource } from './rules.js';
+import { capabilityResource, presetResource, socketResource } from './rules.js';
 
 export interface DecisionCounts {
   readonly allowed: bigint;
@@ -112,6 +114,8 @@ export type EventResource =
    * `undefined` for an older enforcer's event. Not which process or signal.
    */
   | { readonly kind: 'signal'; readonly via?: ProtectionPath }
+  /** An exec a preset decided that has no path: `anonymousMapExec` (PRESETS). */
+  | { readonly kind: 'preset'; readonly preset: keyof typeof PRESETS }
   /** A `dropped` record: no resource. */
   | { readonly kind: 'none' }
   /** A resource this version does not know how to read, as the event has it. */
@@ -147,8 +151,12 @@ export function decodeEventResource(event: Pick<EnforcerEvent, 'operation' | 're
       const via = PROTECTION_PATHS[tag];
       return via === undefined ? { kind: 'signal' } : { kind: 'signal', via };
     }
-    default:
+    default: {
       if (event.resource === '' || event.resource.startsWith('/')) return { kind: 'path', path: event.resource };
+      const bytes = event.operation === OPERATION_BITS.exec ? key(RESOURCE_PRESET, presetResource.size) : undefined;
+      const preset = bytes === undefined ? undefined : Object.entries(PRESETS).find(([, index]) => index === presetResource.decode(bytes).preset)?.[0];
+      if (preset !== undefined) return { kind: 'preset', preset: preset as keyof typeof PRESETS };
+    }
   }
   return { kind: 'unknown', resource: event.resource };
 }

@@ -20,6 +20,7 @@ import {
   encodeRules,
   globKey,
   pathKey,
+  presetKey,
   settingsKey,
   socketKey,
   type Rule,
@@ -46,9 +47,9 @@ const value = (parts: { ops?: number[]; childOps?: number[]; ownerOps?: number[]
   ruleId: parts.ruleId ?? [0, 0, 0],
 });
 
-describe('encodeRules (layout 7)', () => {
+describe('encodeRules (layout 8)', () => {
   it('encodes a block rule on a file with every file operation, and protects its name and the directories above it', () => {
-    expect(LAYOUT_VERSION).toBe(7);
+    expect(LAYOUT_VERSION).toBe(8);
     expect(decode(encodeRules([{ path: '/etc/shadow' }]))).toEqual([
       [0, '/etc', value({ ops: [PROTECT, 0, 0], ruleId: [1, 0, 0] })],
       [0, '/etc/shadow', value({ ops: [FILE_OPERATIONS, 0, 0], ruleId: [1, 0, 0] })],
@@ -135,6 +136,19 @@ describe('encodeRules (layout 7)', () => {
     expect(socketKey(0, 2, 1, 6).subarray(0, 16)).toEqual(Buffer.from([88, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 1, 0, 6, 0, 0]));
     expect(capabilityKey(0, 12).readUInt32LE(0)).toBe(72);
     expect(decodeRuleValue(entries.find(({ key }) => key.equals(capabilityKey(0, 12)))!.value).ops).toEqual([OP.capability, 0, 0]);
+  });
+
+  it('encodes a preset as its resource byte and number, for exec; an Allow preset or an unknown one is refused', () => {
+    const entries = encodeRules([{ kind: 'preset', preset: 'filelessExec' }, { kind: 'preset', preset: 'anonymousMapExec', action: 'audit', id: 9 }]);
+    // prefixlen 48 (the source and 2 bytes): RESOURCE_PRESET (4), then the preset (PRESET_FILELESS_EXEC 1, PRESET_ANONYMOUS_MAP_EXEC 2).
+    expect(presetKey(0, 'filelessExec').subarray(0, 10)).toEqual(Buffer.from([48, 0, 0, 0, 0, 0, 0, 0, 4, 1]));
+    expect(decode(entries)).toEqual([
+      [0, '0401' + '00'.repeat(10), value({ ops: [OP.exec, 0, 0], ruleId: [1, 0, 0] })],
+      [0, '0402' + '00'.repeat(10), value({ ops: [0, OP.exec, 0], ruleId: [0, 9, 0] })],
+    ]);
+    expect(() => encodeRules([{ kind: 'preset', preset: 'filelessExec', action: 'allow' }, { kind: 'preset', preset: 'exec' as never }])).toThrow(
+      "encode rules: rules[0].action: a preset blocks or audits: expected 'block' or 'audit'; rules[1].preset: expected 'filelessExec' or 'anonymousMapExec'",
+    );
   });
 
   it('gives each fromSource executable an index, a definition key, and keys of its own', () => {
@@ -264,7 +278,7 @@ describe('encodeRules (layout 7)', () => {
           'rules[10].fromSource: expected a file, not a directory; ' +
           'rules[11].type: expected a socket type (the program always looks the type up); ' +
           'rules[12].capability: expected a capability number from 0 to 63; ' +
-          "rules[13].kind: expected 'path', 'socket' or 'capability'; " +
+          "rules[13].kind: expected 'path', 'socket', 'capability' or 'preset'; " +
           'rules[14].id: expected an integer from 1 to 4294967295; ' +
           "postures.file: expected 'block' or 'audit'",
       }),

@@ -15,8 +15,10 @@ import {
   MATCH_DIRECTORY,
   MAX_GLOBS,
   OPERATION_BITS,
+  PRESETS,
   RESOURCE_CAPABILITY,
   RESOURCE_GLOB,
+  RESOURCE_PRESET,
   RESOURCE_SOCKET,
   RULE_KEY_SIZE,
   RULE_PATH_MAX,
@@ -91,7 +93,21 @@ export interface CapabilityRule extends CommonRule {
   readonly capability: number;
 }
 
-export type Rule = PathRule | SocketRule | CapabilityRule;
+/**
+ * A preset: an exec that no path names, decided for the scope by the
+ * preset's action (Block or Audit; never in an allow-list). `filelessExec`:
+ * running, or mapping executable, a file that has no name left (a memfd, an
+ * unlinked file, an O_TMPFILE file: no link to it anywhere); the event names
+ * the path the kernel gives it (`/memfd:x (deleted)`). `anonymousMapExec`:
+ * an executable mapping of no file (mmap or mprotect of anonymous memory
+ * with PROT_EXEC; what every JIT does, so only for workloads without one).
+ */
+export interface PresetRule extends CommonRule {
+  readonly kind: 'preset';
+  readonly preset: keyof typeof PRESETS;
+}
+
+export type Rule = PathRule | SocketRule | CapabilityRule | PresetRule;
 
 /** The default posture of each category in allow-list mode (default block). */
 export type Postures = Partial<Record<Category, Posture>>;
@@ -216,8 +232,16 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
       add([`c${source}\u0000${capability}`, () => capabilityKey(source, capability)], action, OPERATION_BITS.capability, id);
       return;
     }
+    if (kind === 'preset') {
+      const preset = (rule as PresetRule).preset;
+      if (!Object.hasOwn(PRESETS, preset)) issues.push({ path: `${where}.preset`, message: `expected ${Object.keys(PRESETS).map((name) => `'${name}'`).join(' or ')}` });
+      if (action === ACTION_INDEX.allow) issues.push({ path: `${where}.action`, message: "a preset blocks or audits: expected 'block' or 'audit'" });
+      if (issues.length > before) return;
+      add([`p${source}\u0000${preset}`, () => presetKey(source, preset)], action, OPERATION_BITS.exec, id);
+      return;
+    }
     if (kind !== 'path') {
-      issues.push({ path: `${where}.kind`, message: "expected 'path', 'socket' or 'capability'" });
+      issues.push({ path: `${where}.kind`, message: "expected 'path', 'socket', 'capability' or 'preset'" });
       return;
     }
     const pathRule = rule as PathRule;
@@ -383,6 +407,7 @@ function key(source: number, resource: Uint8Array, covered = resource.length): B
 export const socketResource = codecs.struct('socket resource', { resource: codecs.u8, family: codecs.u16, type: codecs.u16, protocol: codecs.u16 });
 export const capabilityResource = codecs.struct('capability resource', { resource: codecs.u8, capability: codecs.u32 });
 const globResource = codecs.struct('glob resource', { resource: codecs.u8, slot: codecs.u8 });
+export const presetResource = codecs.struct('preset resource', { resource: codecs.u8, preset: codecs.u8 });
 
 /**
  * The key of a path rule for a source (SOURCE_ANY for every process): a
@@ -403,6 +428,10 @@ export function socketKey(source: number, family: number, type: number, protocol
 
 export function capabilityKey(source: number, capability: number): Buffer {
   return key(source, capabilityResource.encode({ resource: RESOURCE_CAPABILITY, capability }));
+}
+
+export function presetKey(source: number, preset: keyof typeof PRESETS): Buffer {
+  return key(source, presetResource.encode({ resource: RESOURCE_PRESET, preset: PRESETS[preset] }));
 }
 
 export function globKey(source: number, slot: number): Buffer {

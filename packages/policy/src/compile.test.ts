@@ -246,6 +246,37 @@ describe('merged /usr (rootAliases)', () => {
   });
 });
 
+describe('presets', () => {
+  it('compiles filelessExec (no-name files and shared-memory directories) and anonymousMapExec with the preset action, and names the presets it does not enforce', () => {
+    const compiled = compile(`  severity: 8
+  presets:
+  - name: filelessExec
+    action: Block
+  - name: anonymousMapExec
+    action: Audit
+  - name: protectEnv
+    action: Block
+  - name: filelessExec
+    action: Allow
+`);
+    expect(compiled.rules.map(({ rule, origin }) => [rule, origin.field, origin.section, origin.resource, origin.severity])).toEqual([
+      [{ kind: 'preset', preset: 'filelessExec', action: 'block', id: 1 }, 'presets.0', 'process', 'filelessExec', 8],
+      [{ path: '/dev/shm/', recursive: true, operations: ['exec'], action: 'block', id: 2 }, 'presets.0', 'process', 'filelessExec', 8],
+      [{ path: '/run/shm/', recursive: true, operations: ['exec'], action: 'block', id: 3 }, 'presets.0', 'process', 'filelessExec', 8],
+      [{ kind: 'preset', preset: 'anonymousMapExec', action: 'audit', id: 4 }, 'presets.1', 'process', 'anonymousMapExec', 8],
+    ]);
+    expect(compiled.notEnforced.map(({ field, why }) => [field, why])).toEqual([
+      ['presets.2', "the 'protectEnv' preset: Bulwark enforces filelessExec and anonymousMapExec"],
+      ['presets.3', 'a preset blocks or audits what it names: Allow has no meaning for it'],
+    ]);
+    // An exec from shared memory is decided by path; the preset's own rules by the kernel (no path to query).
+    expect(verdict(compiled, 'exec /dev/shm/x')).toBe('block');
+    expect(verdict(compiled, 'exec /usr/bin/x')).toBe('allow');
+    // The rules encode: the enforcer takes them as they are.
+    expect(encodeCompiled(compiled).length).toBeGreaterThan(0);
+  });
+});
+
 describe('evasion guard (CompileOptions.evasion)', () => {
   const guard = (compiled: ReturnType<typeof compile>) => compiled.rules.filter((entry) => entry.note?.startsWith('evasion guard')).map((entry) => entry.origin.resource);
 

@@ -253,11 +253,41 @@ function compileOne(
     return;
   }
   if (spec.syscalls !== undefined) skip('syscalls', 'system call rules: they need a seccomp or tracing enforcer; the BPF LSM one decides files, exec, sockets and capabilities');
-  if (spec.presets !== undefined) skip('presets', 'presets: KubeArmor-defined rule bundles that Bulwark does not ship');
   if (spec.apparmor !== undefined) skip('apparmor', 'a native AppArmor profile: Bulwark enforces through BPF LSM, not AppArmor');
   if (spec.device !== undefined) skip('device', 'device rules: the enforcer has no device hook');
 
   const top: Inherited = inherit({ action: 'Block', tags: [] }, spec);
+  (spec.presets as (RuleFields & { name?: string })[] | undefined)?.forEach((item, index) => {
+    const field = `presets.${index}`;
+    const preset = PRESET_RULES[item.name ?? ''];
+    if (preset === undefined) {
+      skip(field, `the ${item.name === undefined ? 'unnamed' : `'${item.name}'`} preset: Bulwark enforces ${Object.keys(PRESET_RULES).join(' and ')}`);
+      return;
+    }
+    const own = inherit(top, item);
+    if (own.action === 'Allow') {
+      skip(field, 'a preset blocks or audits what it names: Allow has no meaning for it');
+      return;
+    }
+    const { line, column } = positionOf(field);
+    const origin: RuleOrigin = compact({
+      policy: policy.name,
+      kind: policy.kind,
+      namespace: policy.namespace,
+      field,
+      section: 'process' as const,
+      source: policy.source,
+      line,
+      column,
+      action: own.action,
+      severity: own.severity,
+      tags: own.tags,
+      message: own.message,
+      resource: item.name!,
+    });
+    const action = own.action.toLowerCase() as RuleAction;
+    for (const { rule, note } of preset) rules.push(compact({ rule: { ...rule, action, id: rules.length + 1 }, origin, note }));
+  });
   for (const section of ['process', 'file', 'network', 'capabilities'] as const) {
     const body = spec[section] as (Record<string, unknown> & RuleFields) | undefined;
     if (body === undefined) continue;
@@ -378,6 +408,19 @@ function compileOne(
     }
   }
 }
+
+/**
+ * KubeArmor's presets that the enforcer decides, as its rules: execs that
+ * no path rule names. filelessExec is also an exec from the shared-memory
+ * directories, as KubeArmor's preset has it.
+ */
+const PRESET_RULES: Record<string, readonly { rule: Rule; note: string }[]> = {
+  filelessExec: [
+    { rule: { kind: 'preset', preset: 'filelessExec' }, note: 'filelessExec: running or mapping executable a file with no name left (a memfd, an unlinked or O_TMPFILE file)' },
+    ...['/dev/shm/', '/run/shm/'].map((path) => ({ rule: { path, recursive: true, operations: ['exec'] as PathOperation[] }, note: `filelessExec: an exec from shared memory (${path})` })),
+  ],
+  anonymousMapExec: [{ rule: { kind: 'preset', preset: 'anonymousMapExec' }, note: 'anonymousMapExec: an executable mapping of no file (mmap or mprotect with PROT_EXEC)' }],
+};
 
 function inherit(from: Inherited, fields: RuleFields): Inherited {
   return compact({

@@ -78,6 +78,7 @@ function categoryOf(operation: string): Category {
 function operationsOf(rule: Rule): string {
   if (rule.kind === 'socket') return 'socket';
   if (rule.kind === 'capability') return 'capability';
+  if (rule.kind === 'preset') return 'exec';
   const operations = rule.operations;
   if (operations !== undefined && operations.length > 0 && operations.every((operation) => operation === 'exec')) return 'exec';
   return 'read';

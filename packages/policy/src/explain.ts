@@ -78,12 +78,14 @@ function explainRule(entry: CompiledRule): ExplainedRule {
 function categoryOfRule(rule: Rule): 'file' | 'process' | 'network' | 'capabilities' {
   if (rule.kind === 'socket') return 'network';
   if (rule.kind === 'capability') return 'capabilities';
+  if (rule.kind === 'preset') return 'process';
   return rule.operations !== undefined && rule.operations.every((operation) => operation === 'exec') ? 'process' : 'file';
 }
 
 export function describeRule(rule: Rule): string {
   if (rule.kind === 'socket') return `socket ${describeSocket(rule)}`;
   if (rule.kind === 'capability') return `capability ${capabilityName(rule.capability)}`;
+  if (rule.kind === 'preset') return rule.preset === 'filelessExec' ? 'exec of a file with no name left (memfd, unlinked)' : 'executable mapping of no file';
   const exec = rule.operations !== undefined && rule.operations.every((operation) => operation === 'exec');
   const what = exec ? 'exec' : rule.readOnly === true ? (rule.action === 'allow' ? 'read' : 'write (readOnly)') : 'any file operation';
   const target = isGlob(rule.path)

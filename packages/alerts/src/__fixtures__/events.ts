@@ -11,6 +11,7 @@ import {
   SOURCE_ANY,
   VERDICTS,
   capabilityKey,
+  presetKey,
   decodeEnforcerEvent,
   eventRecordCodec,
   ruleKeyCodec,
@@ -50,6 +51,7 @@ const keyBytes = (key: Buffer) => ruleKeyCodec.decode(key).path;
 
 export const socketResource = (family: number, type: number, protocol: number) => keyBytes(socketKey(SOURCE_ANY, family, type, protocol));
 export const capabilityResource = (capability: number) => keyBytes(capabilityKey(SOURCE_ANY, capability));
+export const presetResource = (preset: 'filelessExec' | 'anonymousMapExec') => keyBytes(presetKey(SOURCE_ANY, preset));
 
 export interface EventFields {
   readonly verdict: Verdict;

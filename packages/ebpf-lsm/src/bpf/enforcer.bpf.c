@@ -126,6 +126,7 @@ struct qstr {
 
 struct inode {
 	unsigned short i_mode;
+	unsigned int i_nlink;
 	struct {
 		__u32 val;
 	} i_uid;
@@ -1194,10 +1195,93 @@ int BPF_PROG(enforce_file_open, struct file *file)
 	return check_file(file, operation);
 }
 
+/*
+ * The presets: execs no path names, decided by the scope's rule for the
+ * preset alone (no posture: the path, where there is one, was decided
+ * already). `start` >= 0: the event names s->path[start...]; otherwise the
+ * preset's key. `block_only`: an Audit rule is not reported (the exec that
+ * maps its program is, at bprm_check_security).
+ */
+static __noinline int decide_preset(struct scope_ref *scope, struct scratch *s, __u32 preset, int start, int block_only)
+{
+	struct match m = {};
+	struct decision d;
+	__u32 source;
+
+	if (!scope || !s || !scope->rules)
+		return 0;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.prefixlen = PREFIX_PRESET;
+	s->key.path[0] = RESOURCE_PRESET;
+	s->key.path[1] = preset;
+	match_key(scope->rules, &s->key, OP_EXEC, &m);
+	source = current_source();
+	if (source != SOURCE_ANY) {
+		s->key.source = source;
+		match_key(scope->rules, &s->key, OP_EXEC, &m);
+		s->key.source = SOURCE_ANY;
+	}
+	if (!(m.ops[ACTION_BLOCK] | (block_only ? 0 : m.ops[ACTION_AUDIT])))
+		return 0;
+	d = decide(scope->rules, s, &m, OP_EXEC, 0);
+	report(scope, s, start, OP_EXEC, &d);
+	return verdict_errno(d.verdict);
+}
+
+/*
+ * filelessExec: code run or mapped from a file that has no name left (no
+ * link anywhere: a memfd, an unlinked file, an O_TMPFILE file), so that no
+ * rule on a path can name it; decided after its path was. `through_fd` as
+ * for check_file_by: where bpf_d_path is not allowed the path comes from
+ * the dentry walk, and a file that was never linked (a memfd) has none;
+ * there, as for paths, only Block rules decide (the loader maps what the
+ * exec already reported).
+ */
+static __always_inline int check_fileless(struct file *file, int through_fd)
+{
+	struct scope_ref scope;
+	struct scratch *s;
+	long length;
+	int start;
+
+	if (BPF_CORE_READ(file, f_inode, i_nlink) != 0)
+		return 0;
+	if (!current_scope(&scope) || !scope.rules)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	if (through_fd) {
+		start = walk_path(s->path, file->f_path.dentry, file->f_path.mnt);
+		if (start >= PATH_MAX_BYTES - 2)
+			start = -1;
+	} else {
+		length = bpf_d_path(&file->f_path, s->path, PATH_MAX_BYTES);
+		start = length > 0 ? 0 : -1;
+	}
+	return decide_preset(&scope, s, PRESET_FILELESS_EXEC, start, through_fd);
+}
+
+/* anonymousMapExec: an executable mapping of no file (JIT-compiled or injected code). */
+static __always_inline int check_anonymous_exec(void)
+{
+	struct scope_ref scope;
+	struct scratch *s;
+
+	if (!current_scope(&scope) || !scope.rules)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	return decide_preset(&scope, s, PRESET_ANONYMOUS_MAP_EXEC, -1, 0);
+}
+
 SEC("lsm/bprm_check_security")
 int BPF_PROG(enforce_bprm_check_security, struct linux_binprm *bprm)
 {
-	return check_file(bprm->file, OP_EXEC);
+	int verdict = check_file(bprm->file, OP_EXEC);
+
+	return verdict ? verdict : check_fileless(bprm->file, 0);
 }
 
 /*
@@ -1215,9 +1299,11 @@ int BPF_PROG(enforce_mmap_file, struct file *file, unsigned long reqprot, unsign
 	int verdict;
 
 	if (!file)
-		return 0;
+		return (prot & PROT_EXEC) ? check_anonymous_exec() : 0;
 	if (prot & PROT_EXEC) {
 		verdict = check_file_by(file, OP_EXEC, 1);
+		if (!verdict)
+			verdict = check_fileless(file, 1);
 		if (verdict)
 			return verdict;
 	}
@@ -1235,9 +1321,11 @@ int BPF_PROG(enforce_file_mprotect, struct vm_area_struct *vma, unsigned long re
 	int verdict;
 
 	if (!file)
-		return 0;
+		return (prot & PROT_EXEC) && !(vm_flags & VM_EXEC) ? check_anonymous_exec() : 0;
 	if ((prot & PROT_EXEC) && !(vm_flags & VM_EXEC)) {
 		verdict = check_file_by(file, OP_EXEC, 1);
+		if (!verdict)
+			verdict = check_fileless(file, 1);
 		if (verdict)
 			return verdict;
 	}

@@ -19,7 +19,7 @@
 #include <linux/types.h>
 
 /* The version of this layout; user space compares it with the object's .rodata layout_version. */
-#define LAYOUT_VERSION 7
+#define LAYOUT_VERSION 8
 /* Container scopes (`decisions`, `throttle`, events) and rule sets (`rules`, `generations`): each has its own index. */
 #define MAX_SCOPES 4096
 #define MAX_SETS 4096
@@ -34,6 +34,7 @@
 #define PREFIX_GLOB (32 + 8 * 2)
 #define PREFIX_CAPABILITY (32 + 8 * 5)
 #define PREFIX_SOCKET (32 + 8 * 7)
+#define PREFIX_PRESET (32 + 8 * 2)
 
 /* Key sources with a meaning of their own. */
 #define SOURCE_ANY 0
@@ -44,6 +45,10 @@
 #define RESOURCE_SOCKET 1
 #define RESOURCE_CAPABILITY 2
 #define RESOURCE_GLOB 3
+/* A preset: RESOURCE_PRESET, then which one (an exec without a file name to decide by). */
+#define RESOURCE_PRESET 4
+#define PRESET_FILELESS_EXEC 1
+#define PRESET_ANONYMOUS_MAP_EXEC 2
 /* Glob rules a source may have in one scope (slots 0 to MAX_GLOBS - 1, consecutive). */
 #define MAX_GLOBS 32
 #define ANY_16 0xffff

@@ -3,10 +3,10 @@ import { defineConfig } from 'vitest/config';
 // Tiers: `unit` runs anywhere; `host` needs root and real container runtimes
 // (runc, crun, podman); `kernel` runs inside the project's BPF-LSM guest
 // (tools/kernel-vm/test-kernel.sh), where the repository is read-only. Workspace packages resolve to their sources through
-// the `source` export condition, so tests never wait for a build.
-const resolve = { conditions: ['source'] };
+// the `@bulwark/source` export condition, so tests never wait for a build.
+const resolve = { conditions: ['@bulwark/source'] };
 // Tests run in Vite's server-side mode, which has its own resolve conditions.
-const ssr = { resolve: { conditions: ['source'], externalConditions: ['source'] } };
+const ssr = { resolve: { conditions: ['@bulwark/source'], externalConditions: ['@bulwark/source'] } };
 const include = ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts'];
 
 export default defineConfig({

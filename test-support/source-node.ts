@@ -2,7 +2,7 @@
  * Node options that run a workspace package's TypeScript sources in a child
  * process: what one test process cannot show (what importing loads, what an
  * unprivileged caller gets). Run the child with its cwd in the package (or
- * anywhere in the workspace), so that `--conditions=source` resolves the
+ * anywhere in the workspace), so that `--conditions=@bulwark/source` resolves the
  * workspace packages to their sources.
  */
 import { createRequire } from 'node:module';
@@ -46,7 +46,7 @@ registerHooks({
 /** The Node options that run this package's sources; give them to process.execPath before a script (run with cwd packageDirectory). */
 export const sourceNodeArguments = [
   '--no-warnings',
-  '--conditions=source',
+  '--conditions=@bulwark/source',
   '--no-experimental-strip-types',
   '--import',
   `data:text/javascript,${encodeURIComponent(typescriptHooks)}`,

@@ -21,7 +21,7 @@ export default defineConfig({
   noExternal: [/^(?!koffi$).*/],
   external: ['koffi'],
   esbuildOptions(options) {
-    options.conditions = ['source'];
+    options.conditions = ['@bulwark/source'];
   },
   treeshake: true,
   clean: true,

@@ -36,7 +36,7 @@ export default defineConfig({
   platform: 'node',
   noExternal: [/.*/],
   esbuildOptions(options) {
-    options.conditions = ['source'];
+    options.conditions = ['@bulwark/source'];
   },
   minify: true,
   treeshake: true,

@@ -44,7 +44,7 @@ describe('importing @bulwark/ebpf-lsm/rules', () => {
     // Every native addon Node loads goes through process.dlopen; the child
     // records each one, and also looks for koffi where the first test does.
     // The subpath is imported by its name, through the package's exports
-    // (the `source` condition: src/rules-entry.ts). Checked the other way
+    // (the `@bulwark/source` condition: src/rules-entry.ts). Checked the other way
     // too: with `import 'koffi';` added to rules-entry.ts, this test failed
     // on `afterRules` `{ native: 1, koffi: true }`.
     const script = `

@@ -17,7 +17,8 @@
  * empty `stages`, and a pattern longer than @bulwark/re2's
  * maximumPatternLength (4096 characters), which Go would compile. Patterns
  * are RE2's, compiled with @bulwark/re2: what Go's regexp refuses is
- * refused, naming the pattern.
+ * refused, naming the pattern. The package README's compatibility table
+ * lists every difference from containers/common, these included.
  */
 
 import { BulwarkError, ValidationError, type ValidationIssue } from '@bulwark/errors';

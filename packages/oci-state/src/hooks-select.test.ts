@@ -109,6 +109,35 @@ describe('matchHook: single conditions', () => {
   });
 });
 
+describe('matchHook: a process without args', () => {
+  // containers/common's When.Match returns "process.args must have at least
+  // one entry" here, and the error fails the selection of every hook for the
+  // container. There is no command to match, so a commands condition is false.
+  const withoutArgs = [config({ process: { cwd: '/' } }), config({ process: { cwd: '/', args: [] } })];
+
+  it('makes a commands condition false, not an error, whether args is absent or empty', () => {
+    for (const context of withoutArgs.map((each) => ({ config: each }))) {
+      expect(matchHook(definition({ commands: ['.*'] }), context)).toBe(false);
+      expect(matchHook(definition({ commands: [''] }), context)).toBe(false);
+    }
+  });
+
+  it('leaves the other definitions selected', () => {
+    const hooks = [definition({ commands: ['.*'] }, ['createRuntime'], '/hooks/by-command'), definition({ always: true }, ['createRuntime'], '/hooks/always')];
+    for (const each of withoutArgs) {
+      expect(selectHooks(hooks, { config: each }).stages.createRuntime.map((hook) => hook.path)).toEqual(['/hooks/always']);
+    }
+  });
+
+  it('lets a converted 0.1.0 file match by another condition, and fails a 1.0.0 file that also needs the command', () => {
+    const context = { config: config({ process: { cwd: '/' }, mounts: [bindMount] }) };
+    expect(matchHook(legacy({ cmds: ['.*'], hasbindmounts: true }), context)).toBe(true);
+    expect(matchHook(definition({ always: true, commands: ['.*'] }), context)).toBe(false);
+    // Without any process too (containers/common skips the condition then, and this file would match).
+    expect(matchHook(definition({ always: true, commands: ['.*'] }), { config: { ociVersion: '1.0.2' } })).toBe(false);
+  });
+});
+
 describe('matchHook: RE2 semantics', () => {
   const context = { config: config({ annotations: { 'io.kubernetes.pod.namespace': 'Kube-System\nextra' } }) };
 

@@ -88,6 +88,9 @@ function matchWithPatterns(definition: HookDefinition, context: SelectionContext
     results.push(Object.entries(annotations).some(([name, content]) => key.test(name) && value.test(content)));
   }
   if (when.commands !== undefined && when.commands.length > 0) {
+    // No process, or one without args, has no command to match: the condition
+    // is false. containers/common returns an error for a process without args
+    // instead, which fails the selection of every hook for the container.
     const command = context.config.process?.args?.[0];
     results.push(command !== undefined && when.commands.some((pattern) => compileCached(pattern, patterns).test(command)));
   }

@@ -160,7 +160,7 @@ export async function runReader(prefix: readonly string[], call: string, args: r
   const node = [
     process.execPath,
     '--no-warnings',
-    '--conditions=source',
+    '--conditions=@bulwark/source',
     '--import',
     `data:text/javascript,${encodeURIComponent(resolveHooks)}`,
     '--input-type=module',

@@ -285,6 +285,11 @@ export async function installHook(options: InstallHookOptions): Promise<CommandR
     options.hookConfig ?? join(options.work, 'etc', 'hook.json'),
     '--compile-cache',
     join(options.work, 'compile-cache'),
+    // The Node running the tests, named rather than copied beside the hook
+    // (install-hook.host.test.ts tests the copy): one install costs no 120 MB
+    // copy, in the kernel guest least of all.
+    '--node',
+    process.execPath,
     '--socket',
     options.socket,
     '--log',

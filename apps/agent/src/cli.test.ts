@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseHookConfig } from '@bulwark/hook-client';
@@ -26,7 +26,11 @@ async function cli(...argv: string[]) {
   return { code, stdout, stderr };
 }
 
-/** The options every install in these tests shares: everything under the temp directory. */
+/**
+ * The options every install in these tests shares: everything under the temp
+ * directory, and the Node running the tests named (install-hook.test.ts
+ * tests the copy made without --node).
+ */
 function installOptions(...extra: string[]): string[] {
   return [
     'install-hook',
@@ -38,8 +42,18 @@ function installOptions(...extra: string[]): string[] {
     hookSource,
     '--compile-cache',
     join(work, 'cache'),
+    // The installer makes the log's directory: here, not /var/log/bulwark.
+    '--log',
+    join(work, 'log', 'hook.log'),
+    '--node',
+    process.execPath,
     ...extra,
   ];
+}
+
+/** An uninstall of one runtime's entries: the hook's path and the runtime's location only. */
+function uninstallOptions(...extra: string[]): string[] {
+  return ['install-hook', '--uninstall', '--hook-path', join(work, 'bin', 'bulwark-hook'), ...extra];
 }
 
 const specText = `{
@@ -96,17 +110,20 @@ describe('bulwark command line', () => {
     expect(runcWithoutBundle.stderr).toMatch(/--runtime runc needs --bundle DIR/);
   });
 
-  it('install-hook --runtime crio writes a valid hooks.d file, the hook and its configuration; --uninstall removes the file', async () => {
+  it('install-hook --runtime crio writes a hooks.d file per stage, the hook and its configuration; --uninstall removes the files', async () => {
     const hooks = join(work, 'hooks.d');
     const result = await cli(
       ...installOptions('--runtime', 'crio', '--hooks-dir', hooks, '--fail-mode', 'closed', '--allow-namespace', 'kube-system', '--allow-name', 'bulwark-agent'),
     );
     expect(result.code, result.stderr).toBe(0);
-    const file = join(hooks, 'bulwark.json');
-    const definition = parseHookFile(await readFile(file, 'utf8'), file);
-    expect(definition.hook.path).toBe(join(work, 'bin', 'bulwark-hook'));
-    expect(definition.hook.env).toEqual([`NODE_COMPILE_CACHE=${join(work, 'cache')}`]);
-    expect(definition.stages).toEqual(['createRuntime', 'poststop']);
+    const files = ['createRuntime', 'poststop'].map((stage) => join(hooks, `bulwark-${stage}.json`));
+    for (const [index, stage] of ['createRuntime', 'poststop'].entries()) {
+      const definition = parseHookFile(await readFile(files[index]!, 'utf8'), files[index]);
+      expect(definition.hook.path).toBe(join(work, 'bin', 'bulwark-hook'));
+      expect(definition.hook.env).toEqual([`NODE_COMPILE_CACHE=${join(work, 'cache')}`]);
+      expect(definition.stages).toEqual([stage]);
+      expect(definition.hook.args).toEqual(['bulwark-hook', '--config', join(work, 'etc', 'hook.json'), '--stage', stage]);
+    }
     const installed = await readFile(join(work, 'bin', 'bulwark-hook'), 'utf8');
     // A shebang cannot hold a space: an interpreter under a spaced path goes through env -S, quoted.
     expect(installed.split('\n')[0]).toBe(process.execPath.includes(' ') ? `#!/usr/bin/env -S "${process.execPath}"` : `#!${process.execPath}`);
@@ -115,11 +132,12 @@ describe('bulwark command line', () => {
     const config = parseHookConfig(await readFile(join(work, 'etc', 'hook.json'), 'utf8'));
     expect(config).toMatchObject({ failMode: 'closed', allow: { namespaces: ['kube-system'], names: ['bulwark-agent'] } });
 
-    const removed = await cli(...installOptions('--runtime', 'crio', '--hooks-dir', hooks, '--uninstall'));
-    expect(removed.code).toBe(0);
-    expect(removed.stdout).toBe(`removed ${file}\n`);
-    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
-    expect((await cli(...installOptions('--runtime', 'crio', '--hooks-dir', hooks, '--uninstall'))).stdout).toBe(`unchanged ${file}\n`);
+    const removed = await cli(...uninstallOptions('--runtime', 'crio', '--hooks-dir', hooks));
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toBe(files.map((file) => `removed ${file}\n`).join(''));
+    for (const file of files) await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+    // Nothing left to remove is "absent", not "unchanged".
+    expect((await cli(...uninstallOptions('--runtime', 'crio', '--hooks-dir', hooks))).stdout).toBe(files.map((file) => `absent ${file}\n`).join(''));
   });
 
   it('install-hook --runtime containerd adds both stages to the base spec once, keeps the rest, and --uninstall restores it', async () => {
@@ -127,6 +145,8 @@ describe('bulwark command line', () => {
     const missing = await cli(...installOptions('--runtime', 'containerd', '--base-spec', spec));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/ctr oci spec/);
+    // Refused before anything was written: no hook, no configuration, no cache directory.
+    expect((await readdir(work)).sort()).toEqual(['built-hook.js']);
 
     await writeFile(spec, specText);
     for (let round = 0; round < 2; round++) {
@@ -139,7 +159,7 @@ describe('bulwark command line', () => {
     expect(config.hooks?.createRuntime?.[0]?.args).toEqual(['bulwark-hook', '--config', join(work, 'etc', 'hook.json'), '--stage', 'createRuntime']);
     expect((config as Record<string, unknown>)['x-unknown']).toEqual({ kept: true });
 
-    expect((await cli(...installOptions('--runtime', 'containerd', '--base-spec', spec, '--uninstall'))).code).toBe(0);
+    expect((await cli(...uninstallOptions('--runtime', 'containerd', '--base-spec', spec))).code).toBe(0);
     expect(await readFile(spec, 'utf8')).toBe(specText);
   });
 
@@ -151,7 +171,7 @@ describe('bulwark command line', () => {
     const config = parseConfig(await readFile(join(bundle, 'config.json'), 'utf8'));
     expect(config.hooks?.createRuntime?.[0]).toMatchObject({ path: join(work, 'bin', 'bulwark-hook'), timeout: 28 });
     expect(parseHookConfig(await readFile(join(work, 'etc', 'hook.json'), 'utf8')).timeoutMs).toBe(3000);
-    expect((await cli(...installOptions('--runtime', 'runc', '--bundle', bundle, '--uninstall'))).code).toBe(0);
+    expect((await cli(...uninstallOptions('--runtime', 'runc', '--bundle', bundle))).code).toBe(0);
     expect(await readFile(join(bundle, 'config.json'), 'utf8')).toBe(specText);
   });
 
@@ -171,6 +191,7 @@ describe('bulwark command line', () => {
       'podman',
       'crio',
       'containerd',
+      'hook interpreter',
     ]);
     for (const result of results) {
       expect(['supported', 'unsupported', 'inconclusive']).toContain(result.status);

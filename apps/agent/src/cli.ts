@@ -13,6 +13,7 @@ import {
   DEFAULT_HOOKS_DIRECTORIES,
   RUNTIMES,
   installHook,
+  type HookConfigFlags,
   type Runtime,
 } from './install-hook.js';
 import { INSTALL_SERVICE_HELP, runInstallServiceCommand } from './install-service.js';
@@ -97,43 +98,75 @@ Options:
   -h, --help              show this help
 `,
   'install-hook': `Usage: bulwark install-hook --runtime RUNTIME [options]
+       bulwark install-hook --runtime RUNTIME --uninstall [location]
+       bulwark install-hook --uninstall --all [--hook-path PATH]
 
-Installs the hook executable, its configuration, and the runtime's hook entry,
-and validates each by reading it back.
+Installs the hook executable, the Node it runs on, its configuration and the
+runtime's hook entries (one per stage, each naming its stage), and validates
+each by reading it back.
 
-  podman, crio   writes bulwark.json into the hooks directory (oci-hooks 1.0.0)
+  podman, crio   writes bulwark-createRuntime.json and bulwark-poststop.json
+                 into the hooks directory (oci-hooks 1.0.0)
   containerd     adds the hook to containerd's base runtime spec
   runc           adds the hook to a bundle's config.json
   kata-guest     writes prestart/ and poststop/ scripts into Kata's guest_hook_path
                  (in the guest image; the kata-agent runs them)
 
+The hook runs on a copy of the Node running this, beside it
+(bulwark-node), unless --node names one. An existing configuration keeps
+every value not given here; one that would be weakened (fail-closed to
+fail-open, allow-list entries added or dropped, its log turned off) is
+refused unless --force. Repeating an install changes nothing; a runtime file
+holds one Bulwark hook per stage.
+
 Options:
-  --runtime RUNTIME       ${RUNTIMES.join(', ')} (required)
+  --runtime RUNTIME       ${RUNTIMES.join(', ')} (required but for --uninstall --all)
   --hooks-dir DIR         podman: ${DEFAULT_HOOKS_DIRECTORIES.podman}; crio: ${DEFAULT_HOOKS_DIRECTORIES.crio};
                           kata-guest: ${DEFAULT_HOOKS_DIRECTORIES['kata-guest']}
-  --base-spec FILE        containerd base spec (default ${DEFAULT_BASE_SPEC})
-  --bundle DIR            runc: the bundle to change
+  --base-spec FILE        containerd: its base spec (default ${DEFAULT_BASE_SPEC})
+  --bundle DIR            runc: the bundle to change (required)
   --fail-mode MODE        open (default): containers start when the agent cannot be asked;
                           closed: they fail to start
-  --allow-namespace NAME  pod namespace that always starts (repeatable)
-  --allow-name NAME       container or pod name that always starts (repeatable)
+  --allow-namespace NAME  pod namespace that always starts (repeatable; replaces the list)
+  --allow-name NAME       container or pod name that always starts (repeatable; replaces the list)
   --socket PATH           agent hook socket (default ${DEFAULT_HOOK_SOCKET})
   --timeout-ms N          the hook's deadline for the agent's answer (default 5000)
   --log FILE              hook log, '' for none (default ${DEFAULT_HOOK_LOG})
+  --force                 install even though the configuration there would be weakened
+                          (or is not valid)
   --hook-path PATH        where to install the hook executable (default ${DEFAULT_HOOK_PATH})
   --hook-config PATH      where to write its configuration (default ${DEFAULT_HOOK_CONFIG})
   --hook-source FILE      the built hook bundle (default: apps/hook/dist/bulwark-hook.cjs)
-  --node PATH             Node 24 binary the hook runs on (default: this one)
+  --node PATH             a Node 24 for the hook to run on, checked (default: a copy of
+                          this one beside the hook)
   --compile-cache DIR     Node compile cache for the hook, '' for none
                           (default ${DEFAULT_COMPILE_CACHE})
-  --uninstall             remove the runtime's hook entry instead
+  --uninstall             remove the runtime's hook entries (the hook and its
+                          configuration stay for other runtimes)
+  --all                   with --uninstall: remove everything install-hook put here
+                          (the install record beside the hook lists it), each path printed
   -h, --help              show this help
+
+Output: one line per path, 'wrote', 'updated', 'unchanged', 'removed',
+'absent' (nothing to remove) or 'kept' (with why); a changed configuration
+lists each key, 'key: old -> new'.
+
+On failure: one line, exit 1 (2 for a flag that is wrong or does not apply to
+the runtime), and nothing is left changed: the steps already taken are undone
+and files that were there get their old contents back.
 `,
   'install-service': INSTALL_SERVICE_HELP,
-  probe: `Usage: bulwark probe [--json]
+  probe: `Usage: bulwark probe [--json] [--hook-path PATH]
 
-Reports kernel, BPF LSM, BTF, bpffs, cgroup layout, runtimes and libbpf:
-supported, unsupported (with what is missing) or inconclusive.
+Reports kernel, BPF LSM, BTF, bpffs, cgroup layout, runtimes and libbpf, and
+whether the installed hook's interpreter (the Node its shebang names) is
+there and runs as Node 24: supported, unsupported (with what is missing) or
+inconclusive.
+
+Options:
+  --json              print JSON instead of a table
+  --hook-path PATH    the installed hook to check (default ${DEFAULT_HOOK_PATH})
+  -h, --help          show this help
 `,
 };
 
@@ -445,59 +478,64 @@ async function runInstallCommand(args: readonly string[], io: CliIo): Promise<nu
     'hook-source': { type: 'string' },
     node: { type: 'string' },
     'compile-cache': { type: 'string' },
+    force: { type: 'boolean' },
     uninstall: { type: 'boolean' },
+    all: { type: 'boolean' },
   });
   if (values.help === true) {
     io.stdout(HELP['install-hook']!);
     return 0;
   }
   const runtime = values.runtime as string | undefined;
-  if (runtime === undefined || !(RUNTIMES as readonly string[]).includes(runtime)) {
+  const removingAll = values.uninstall === true && values.all === true;
+  if ((runtime === undefined && !removingAll) || (runtime !== undefined && !(RUNTIMES as readonly string[]).includes(runtime))) {
     throw new ValidationError('install-hook', [{ path: '--runtime', message: `must be one of ${RUNTIMES.join(', ')}` }]);
   }
   const timeoutText = values['timeout-ms'] as string | undefined;
   if (timeoutText !== undefined && !/^\d+$/.test(timeoutText)) {
     throw new ValidationError('install-hook', [{ path: '--timeout-ms', message: `expected a whole number of milliseconds, got ${JSON.stringify(timeoutText)}` }]);
   }
-  const timeoutMs = timeoutText === undefined ? 5000 : Number(timeoutText);
-  const steps = await reportHookConfigByFlag(() => installHook({
-    runtime: runtime as Runtime,
-    uninstall: values.uninstall === true,
-    hookPath: (values['hook-path'] as string | undefined) ?? DEFAULT_HOOK_PATH,
-    hookSource: values['hook-source'] as string | undefined,
-    nodePath: (values.node as string | undefined) ?? process.execPath,
-    compileCache: (values['compile-cache'] as string | undefined) ?? DEFAULT_COMPILE_CACHE,
-    hookConfigPath: (values['hook-config'] as string | undefined) ?? DEFAULT_HOOK_CONFIG,
-    hookConfig: {
-      version: 1,
-      ...(values.socket === undefined ? {} : { socket: values.socket as string }),
-      ...(values['fail-mode'] === undefined ? {} : { failMode: values['fail-mode'] as 'open' }),
-      ...(values.log === undefined ? {} : { log: values.log as string }),
-      timeoutMs,
-      allow: {
-        namespaces: (values['allow-namespace'] as string[] | undefined) ?? [],
-        names: (values['allow-name'] as string[] | undefined) ?? [],
-      },
-    },
-    hooksDirectory: values['hooks-dir'] as string | undefined,
-    bundle: values.bundle as string | undefined,
-    baseSpec: values['base-spec'] as string | undefined,
-    // The runtime's own limit is a last resort far above the hook's deadline:
-    // under a burst of container starts the hook's own start-up waits for CPU,
-    // and a hook killed by the runtime fails its container.
-    timeoutSeconds: Math.ceil((Number.isFinite(timeoutMs) ? timeoutMs : 5000) / 1000) + 25,
-  }));
-  for (const step of steps) io.stdout(`${step.action} ${step.path}\n`);
+  // Only the values given: one not given keeps the existing configuration's.
+  const hookConfig: HookConfigFlags = {
+    socket: values.socket as string | undefined,
+    failMode: values['fail-mode'] as string | undefined,
+    log: values.log as string | undefined,
+    timeoutMs: timeoutText === undefined ? undefined : Number(timeoutText),
+    allowNamespaces: values['allow-namespace'] as string[] | undefined,
+    allowNames: values['allow-name'] as string[] | undefined,
+  };
+  const steps = await reportHookConfigByFlag(() =>
+    installHook({
+      runtime: runtime as Runtime | undefined,
+      uninstall: values.uninstall === true,
+      all: values.all === true,
+      force: values.force === true,
+      hookPath: values['hook-path'] as string | undefined,
+      hookSource: values['hook-source'] as string | undefined,
+      nodePath: values.node as string | undefined,
+      compileCache: values['compile-cache'] as string | undefined,
+      hookConfigPath: values['hook-config'] as string | undefined,
+      hookConfig,
+      hooksDirectory: values['hooks-dir'] as string | undefined,
+      bundle: values.bundle as string | undefined,
+      baseSpec: values['base-spec'] as string | undefined,
+    }),
+  );
+  for (const step of steps) {
+    io.stdout(`${step.action} ${step.path}${step.detail === undefined ? '' : ` (${step.detail})`}\n`);
+    for (const change of step.changes ?? []) io.stdout(`  ${change}\n`);
+  }
   return 0;
 }
 
 async function runProbeCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const { values } = parse('probe', args, { json: { type: 'boolean' } });
+  const { values } = parse('probe', args, { json: { type: 'boolean' }, 'hook-path': { type: 'string' } });
   if (values.help === true) {
     io.stdout(HELP.probe!);
     return 0;
   }
-  const results = await runProbes();
+  const hookPath = values['hook-path'] as string | undefined;
+  const results = await runProbes(hookPath === undefined ? {} : { hookPath });
   io.stdout(values.json === true ? `${JSON.stringify(results, null, 2)}\n` : formatProbeTable(results));
   return 0;
 }

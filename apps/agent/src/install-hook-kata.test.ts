@@ -40,6 +40,9 @@ const install = (...extra: string[]) =>
     hookSource,
     '--compile-cache',
     join(work, 'cache'),
+    // The installer makes the log's directory: here, not /var/log/bulwark.
+    '--log',
+    join(work, 'log', 'hook.log'),
     ...extra,
   );
 

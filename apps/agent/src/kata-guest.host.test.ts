@@ -102,9 +102,12 @@ describe('bulwark install-hook --runtime kata-guest', () => {
       'closed',
     ]);
     expect(installed.stdout).toBe(
-      [join(work, 'bin', 'bulwark-hook'), join(work, 'etc', 'hook.json'), join(guestHooks(), 'prestart', '10-bulwark'), join(guestHooks(), 'poststop', '10-bulwark')]
-        .map((path) => `wrote ${path}\n`)
-        .join(''),
+      [
+        `wrote ${join(work, 'bin', 'bulwark-node')} (the hook's Node, copied from ${process.execPath})`,
+        ...[join(work, 'bin', 'bulwark-hook'), join(work, 'etc', 'hook.json'), join(guestHooks(), 'prestart', '10-bulwark'), join(guestHooks(), 'poststop', '10-bulwark')].map((path) => `wrote ${path}`),
+        `wrote ${join(work, 'bin', 'bulwark-install.json')} (what --uninstall --all removes)`,
+        '',
+      ].join('\n'),
     );
     const prestart = await kataAgentHooks(guestHooks(), 'prestart');
     const poststop = await kataAgentHooks(guestHooks(), 'poststop');

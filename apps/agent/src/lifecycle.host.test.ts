@@ -147,9 +147,13 @@ describe('container lifecycle on real runtimes', () => {
   it('podman: the hooks.d file from install-hook registers the container by name before it runs', async () => {
     const hooksDirectory = join(work, 'hooks.d');
     await installFor('podman', hooksDirectory);
-    const hookFile = JSON.parse(await readFile(join(hooksDirectory, 'bulwark.json'), 'utf8')) as { hook: { path: string }; stages: string[] };
-    expect(hookFile.hook.path).toBe(hookPath);
-    expect(hookFile.stages).toEqual(['createRuntime', 'poststop']);
+    // One file per stage, each naming its stage (--stage): the hook never infers it.
+    for (const stage of ['createRuntime', 'poststop']) {
+      const hookFile = JSON.parse(await readFile(join(hooksDirectory, `bulwark-${stage}.json`), 'utf8')) as { hook: { path: string; args: string[] }; stages: string[] };
+      expect(hookFile.hook.path).toBe(hookPath);
+      expect(hookFile.stages).toEqual([stage]);
+      expect(hookFile.hook.args.slice(-2)).toEqual(['--stage', stage]);
+    }
 
     const name = `bulwark-podman-${process.pid}`;
     const out = join(work, 'out-podman');

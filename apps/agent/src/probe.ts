@@ -2,6 +2,8 @@ import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { release } from 'node:os';
 import { describeError, errnoOf } from '@bulwark/errors';
+import { checkHookInterpreter } from './hook-interpreter.js';
+import { DEFAULT_HOOK_PATH } from './install-hook.js';
 
 /**
  * What this machine offers Bulwark. Each answer is supported, unsupported
@@ -116,11 +118,19 @@ async function probeLibbpf(): Promise<ProbeResult> {
   return { name, status: 'unsupported', detail: 'libbpf.so.1 not found (apt-get install libbpf1)' };
 }
 
-export async function runProbes(): Promise<ProbeResult[]> {
+/** Whether the installed hook can start: the interpreter its shebang names exists and runs as Node 24. */
+async function probeHookInterpreter(hookPath: string): Promise<ProbeResult> {
+  const name = 'hook interpreter';
+  const check = await checkHookInterpreter(hookPath);
+  const status = check.status === 'ok' ? 'supported' : check.status === 'inconclusive' ? 'inconclusive' : 'unsupported';
+  return { name, status, detail: check.status === 'ok' ? `${check.detail} (hook ${hookPath})` : check.detail };
+}
+
+export async function runProbes(options: { hookPath?: string } = {}): Promise<ProbeResult[]> {
   const kernel: ProbeResult = { name: 'kernel', status: process.platform === 'linux' ? 'supported' : 'unsupported', detail: `${process.platform} ${release()}` };
   const results = await Promise.all([probeBpfLsm(), probeBtf(), probeBpffs(), probeCgroups(), probeLibbpf()]);
   const runtimes = ['runc', 'crun', 'podman', 'crio', 'containerd'].map(probeRuntime);
-  return [kernel, ...results, ...runtimes];
+  return [kernel, ...results, ...runtimes, await probeHookInterpreter(options.hookPath ?? DEFAULT_HOOK_PATH)];
 }
 
 export function formatProbeTable(results: readonly ProbeResult[]): string {

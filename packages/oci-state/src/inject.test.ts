@@ -75,6 +75,19 @@ describe('injectHooks', () => {
     expect(updated.hooks?.poststop).toEqual([{ path: '/usr/sbin/cleanup.sh', vendor: 'x' }]);
   });
 
+  it('replaces every hook `replace` picks, whatever its path, before adding', () => {
+    const old = injectHooks(base(), [
+      { stage: 'createRuntime', hook: { path: '/old/place/bulwark-hook', args: ['bulwark-hook', 'old'] } },
+      { stage: 'poststop', hook: { path: '/old/place/bulwark-hook', args: ['bulwark-hook', 'old'] } },
+    ]);
+    const isOurs = (hook: Hook) => hook.args?.[0] === 'bulwark-hook';
+    const updated = injectHooks(old, [{ stage: 'createRuntime', hook: bulwark }], { replace: isOurs });
+    expect(updated.hooks?.createRuntime).toEqual([bulwark]);
+    expect(updated.hooks?.poststop).toEqual([{ path: '/usr/sbin/cleanup.sh', vendor: 'x' }]);
+    // With nothing to add, the stages it empties are dropped.
+    expect(injectHooks({ ociVersion: '1.0.0', hooks: { poststop: [bulwark] } }, [], { replace: isOurs })).toEqual({ ociVersion: '1.0.0' });
+  });
+
   it('creates hooks in a config without any', () => {
     expect(injectHooks({ ociVersion: '1.0.0' }, [{ stage: 'poststop', hook: bulwark }])).toEqual({
       ociVersion: '1.0.0',

@@ -14,6 +14,12 @@ export interface HookEntry {
 export interface InjectOptions {
   /** Remove every hook with this path, in every stage, before adding (for updates and uninstalls). */
   replacePath?: string;
+  /**
+   * Remove every hook this returns true for, in every stage, before adding:
+   * an installer's own hooks recognised by a marker (their `args[0]`, say),
+   * whatever path an earlier install gave them.
+   */
+  replace?: (hook: Hook) => boolean;
 }
 
 /**
@@ -23,7 +29,8 @@ export interface InjectOptions {
  * empty, are dropped.
  */
 export function injectHooks(config: RuntimeConfig, entries: readonly HookEntry[], options: InjectOptions = {}): RuntimeConfig {
-  const { replacePath } = options;
+  const { replacePath, replace } = options;
+  const replacing = replacePath !== undefined || replace !== undefined;
   const hooks: Hooks = {};
   for (const [key, value] of Object.entries(config.hooks ?? {})) {
     if (!isOciStage(key) || !Array.isArray(value)) {
@@ -31,8 +38,8 @@ export function injectHooks(config: RuntimeConfig, entries: readonly HookEntry[]
       continue;
     }
     const list = value as Hook[];
-    const kept = replacePath === undefined ? [...list] : list.filter((hook) => hook.path !== replacePath);
-    if (kept.length > 0 || replacePath === undefined) hooks[key] = kept;
+    const kept = list.filter((hook) => hook.path !== replacePath && replace?.(hook) !== true);
+    if (kept.length > 0 || !replacing) hooks[key] = kept;
   }
 
   for (const { stage, hook } of entries) {

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod, copyFile, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHookServer, type HookServer } from '@bulwark/hook-client';
+import {
+  agentBundle,
+  makeRootfs,
+  makeTemporaryDirectory,
+  removeDirectory,
+  requireBuild,
+  runChecked,
+  runCommand,
+} from '../../../test-support/containers.js';
+
+/**
+ * `bulwark install-hook --runtime podman` as an operator runs it, from a
+ * checkout: the built CLI on a Node inside that checkout, the hooks.d files
+ * it writes used by a real podman on crun and on runc. The checkout's Node is
+ * deleted before any container starts (issue 11 item 2), and the agent is a
+ * stand-in that records the stage of each call (item 11: crun passes status
+ * `created` at createRuntime, which a hook left to infer its stage read as
+ * startContainer).
+ */
+
+let work: string;
+let rootfs: string;
+let agent: HookServer;
+const calls: { type: string; id: string; stage: string; status: string }[] = [];
+const hooksDirectory = () => join(work, 'hooks.d');
+const hookPath = () => join(work, 'lib', 'bulwark-hook');
+
+beforeAll(async () => {
+  await requireBuild();
+  work = await makeTemporaryDirectory('install-hook');
+  rootfs = await makeRootfs(work);
+  await mkdir(join(work, 'run'), { mode: 0o700 });
+  agent = createHookServer({
+    socketPath: join(work, 'run', 'hook.sock'),
+    handler: (request) => {
+      if (request.type === 'container.create' || request.type === 'container.stop') {
+        calls.push({ type: request.type, id: request.container.id, stage: request.container.stage, status: request.container.status });
+      }
+      return { registered: true };
+    },
+  });
+  await agent.listen();
+
+  // The Node of a checkout, which the operator later deletes or upgrades.
+  const checkoutNode = join(work, 'checkout', '.tools', 'node', 'bin', 'node');
+  await mkdir(join(work, 'checkout', '.tools', 'node', 'bin'), { recursive: true });
+  await copyFile(process.execPath, checkoutNode);
+  await chmod(checkoutNode, 0o755);
+  await runChecked(checkoutNode, [
+    agentBundle,
+    'install-hook',
+    '--runtime',
+    'podman',
+    '--hooks-dir',
+    hooksDirectory(),
+    '--hook-path',
+    hookPath(),
+    '--hook-config',
+    join(work, 'etc', 'hook.json'),
+    '--compile-cache',
+    join(work, 'cache'),
+    '--log',
+    join(work, 'log', 'hook.log'),
+    '--socket',
+    join(work, 'run', 'hook.sock'),
+    '--fail-mode',
+    'closed',
+  ]);
+  await rm(join(work, 'checkout'), { recursive: true });
+});
+
+afterAll(async () => {
+  await agent?.close();
+  if (work !== undefined) await removeDirectory(work);
+});
+
+async function runContainer(runtime: 'crun' | 'runc', name: string, cidfile: string) {
+  const limit = 1024;
+  return runCommand('podman', [
+    'run',
+    '--rm',
+    '--cidfile',
+    cidfile,
+    '--runtime',
+    runtime,
+    '--hooks-dir',
+    hooksDirectory(),
+    '--ulimit',
+    `nofile=${limit}:${limit}`,
+    '--ulimit',
+    `nproc=${limit}:${limit}`,
+    '--name',
+    name,
+    '--rootfs',
+    rootfs,
+    'true',
+  ]);
+}
+
+describe('install-hook --runtime podman on a real podman', () => {
+  it('writes one hooks.d file per stage, and the hook runs on its own Node once the checkout it was installed from is gone', async () => {
+    expect((await readdir(hooksDirectory())).sort()).toEqual(['bulwark-createRuntime.json', 'bulwark-poststop.json']);
+    const installed = await readFile(hookPath(), 'utf8');
+    expect(installed.split('\n')[0]).toBe(`#!${join(work, 'lib', 'bulwark-node')}`);
+  });
+
+  it.each(['crun', 'runc'] as const)('%s: the agent is told createRuntime at create and poststop at the end, never a stage inferred from the status', async (runtime) => {
+    const name = `bulwark-install-${runtime}-${process.pid}`;
+    const cidfile = join(work, `${runtime}.cid`);
+    const started = await runContainer(runtime, name, cidfile);
+    expect(started.code, started.stderr).toBe(0);
+    const id = (await readFile(cidfile, 'utf8')).trim();
+    // poststop may come just after podman returns.
+    const deadline = Date.now() + 15_000;
+    while (calls.filter((call) => call.id === id).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(calls.filter((call) => call.id === id).map((call) => [call.type, call.stage])).toEqual([
+      ['container.create', 'createRuntime'],
+      ['container.stop', 'poststop'],
+    ]);
+    if (runtime === 'crun') expect(calls.find((call) => call.id === id)?.status).toBe('created');
+    const log = (await readFile(join(work, 'log', 'hook.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { stage: string; why: string; id: string });
+    expect(log.filter((line) => line.id === id).map((line) => [line.stage, line.why])).toEqual([
+      ['createRuntime', 'registered'],
+      ['poststop', 'registered'],
+    ]);
+  });
+});

@@ -168,6 +168,9 @@ export interface AgentPaths {
   readonly crunRoot: string;
 }
 
+/** How long startAgentProcess waits for 'agent ready'. */
+export const AGENT_READY_TIMEOUT_MS = 120_000;
+
 /** Starts the built agent and waits until it says it is ready. */
 export async function startAgentProcess(paths: AgentPaths, extraArgs: readonly string[] = []): Promise<AgentHandle> {
   const child = spawn(
@@ -240,7 +243,9 @@ export async function startAgentProcess(paths: AgentPaths, extraArgs: readonly s
       });
     });
   };
-  await waitForLog((line) => line.message === 'agent ready');
+  // Loading and verifying the enforcer takes the agent 15-25 s under TCG (the
+  // kernel tier's guest); the wait is generous, it measures nothing.
+  await waitForLog((line) => line.message === 'agent ready', AGENT_READY_TIMEOUT_MS);
   return {
     process: child,
     hookSocket: paths.hookSocket,

@@ -8,7 +8,7 @@
  * container's first instruction is the operation under test, so that a
  * block proves the rules were in the kernel before it ran.
  */
-import { chmod, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap } from '@bulwark/ebpf-lsm';
@@ -78,6 +78,20 @@ spec:
     - path: /bin/tool
   action: Block
 `,
+  // A file the image also holds under another name (a hard link): the rule follows the file (its identity), not just the path.
+  'block-vault-key.yaml': `apiVersion: security.kubearmor.com/v1
+kind: KubeArmorPolicy
+metadata:
+  name: block-vault-key
+spec:
+  selector:
+    matchLabels:
+      app: vault
+  file:
+    matchPaths:
+    - path: /etc/vault.key
+  action: Block
+`,
   'block-mysql-data-access.yaml': `apiVersion: security.kubearmor.com/v1
 kind: KubeArmorPolicy
 metadata:
@@ -109,6 +123,8 @@ beforeAll(async () => {
   await symlink('usr/bin', join(mergedRootfs, 'bin'));
   await symlink('busybox', join(mergedRootfs, 'usr', 'bin', 'tool'));
   await symlink('busybox', join(rootfs, 'bin', 'tool'));
+  await writeFile(join(rootfs, 'etc', 'vault.key'), 'vault key\n');
+  await link(join(rootfs, 'etc', 'vault.key'), join(rootfs, 'var', 'vault.key.bak'));
   const run = join(work, 'run');
   await mkdir(run, { mode: 0o700 });
   policies = join(work, 'policies');
@@ -164,6 +180,16 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     expect(other.result).toBe('rows\nexit=0\n');
   });
 
+  it('follows a blocked file to the hard link its image holds, in the container the policy selects only', async () => {
+    const vault = await run('vault', 'cat /var/vault.key.bak; cat /etc/vault.key; cat /etc/secret', { app: 'vault' });
+    expect(vault.result).toMatch(/can't open '\/var\/vault\.key\.bak': (Operation not permitted|Permission denied)/u);
+    expect(vault.result).toMatch(/can't open '\/etc\/vault\.key': (Operation not permitted|Permission denied)/u);
+    expect(vault.result).toContain('s3cret\n');
+    expect(vault.result).not.toContain('vault key');
+    const plain = await run('plain-vault', 'cat /var/vault.key.bak', { app: 'web' });
+    expect(plain.result).toBe('vault key\nexit=0\n');
+  });
+
   it('keeps /bin/ read-only in every container, and reading it allowed', async () => {
     const result = await run('fim', 'cat /bin/busybox > /dev/null && echo read-ok; echo x > /bin/new', { app: 'web' });
     expect(result.result).toContain('read-ok');
@@ -187,7 +213,7 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     expect(agent.logLines().find((line) => line.message === 'enforcing host policies')).toMatchObject({ host: hostname(), rules: 2, policies: ['KubeArmorHostPolicy/host-secret-block'] });
     // The agent reads the policy directory again, host-secret.yaml included: it is under no host policy.
     agent.process.kill('SIGHUP');
-    expect(await agent.waitForLog((line) => line.message === 'policies applied', 60_000)).toMatchObject({ policies: 5, failed: 0 });
+    expect(await agent.waitForLog((line) => line.message === 'policies applied', 60_000)).toMatchObject({ policies: 6, failed: 0 });
   });
 
   it('wrote an alert for each decision, in the documented schema, naming the policy', async () => {
@@ -205,6 +231,8 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
         labels: expect.stringContaining('app=mysql'),
       }),
     );
+    // The hard link is reported by the name it was opened by, under the rule of the file it names.
+    expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'vault', policyName: 'block-vault-key', operation: 'File', resource: '/var/vault.key.bak', action: 'Block' }));
     expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'fim', policyName: 'file-integrity-monitoring', resource: '/bin/new', action: 'Block' }));
     expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'raw', policyName: 'net-raw-block', operation: 'Network', action: 'Block' }));
     expect(alerts).toContainEqual(
@@ -222,7 +250,7 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     );
     expect(alerts.filter((alert) => alert.type === 'MatchedHostPolicy').every((alert) => alert.containerID === undefined)).toBe(true);
     // The unselected container's read raised nothing.
-    expect(alerts.filter((alert) => alert.containerID === 'web')).toEqual([]);
+    expect(alerts.filter((alert) => alert.containerID === 'web' || alert.containerID === 'plain-vault')).toEqual([]);
   });
 
   it('answers on the metrics endpoint with the documented series, counted in the kernel', async () => {

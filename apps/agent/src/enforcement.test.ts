@@ -7,11 +7,12 @@
 import type { ContainerReport } from '@bulwark/hook-client';
 import { parsePolicies, type Policy } from '@bulwark/policy';
 import { describe, expect, it } from 'vitest';
-import type { ScopeEntry } from '@bulwark/ebpf-lsm/rules';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { kernelDevice, type ScopeEntry } from '@bulwark/ebpf-lsm/rules';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Enforcement, rootAliasesOfReport, ruleSetKey, type ScopeKernel } from './enforcement.js';
+import { containerIdentities, type FileIdentity } from './identities.js';
 import { createLogger } from './log.js';
 
 const log = createLogger('json', () => undefined);
@@ -449,5 +450,114 @@ describe('enforcement', () => {
     enforcement.containerStopped('a');
     enforcement.containerCreated(report('a', 'mysql', 102));
     expect(reads).toEqual(['a', 'b', 'a']);
+  });
+});
+
+/** A recording kernel that also holds identities (Enforcer.setIdentities). */
+class IdentityKernel extends RecordingKernel {
+  readonly identitiesOf = new Map<number, readonly FileIdentity[]>();
+  failSetIdentities = false;
+  setIdentities(scope: number, identities: readonly FileIdentity[]) {
+    if (this.failSetIdentities) throw new Error('set identities: map full');
+    this.calls.push(`setIdentities ${scope} ${identities.length}`);
+    if (identities.length === 0) this.identitiesOf.delete(scope);
+    else this.identitiesOf.set(scope, identities);
+    return identities.length;
+  }
+  clearIdentities(scope: number) {
+    this.calls.push(`clearIdentities ${scope}`);
+    const count = this.identitiesOf.get(scope)?.length ?? 0;
+    this.identitiesOf.delete(scope);
+    return count;
+  }
+  identityScopes() {
+    return [...this.identitiesOf.keys()].sort((a, b) => a - b);
+  }
+}
+
+describe('identities of blocked files', () => {
+  const one: FileIdentity = { dev: 45, ino: 7n, ops: 1, ruleId: 1 };
+  const over = (kernel: ScopeKernel, found: (report: ContainerReport) => FileIdentity[]) =>
+    new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, collect: 'manual', identities: (item) => ({ identities: found(item), root: '/x', missing: 0 }) });
+
+  it('are written before the scope, replaced on a policy change, and cleared when the container stops', () => {
+    const kernel = new IdentityKernel();
+    const enforcement = over(kernel, (item) => (item.id === 'a' ? [one] : []));
+    enforcement.setPolicies([policy('db', 'mysql', '/etc/shadow')]);
+    enforcement.containerCreated(report('a', 'mysql', 100));
+    // A container whose files are not there: nothing to write for a scope that holds none.
+    enforcement.containerCreated(report('b', 'mysql', 101));
+    expect(kernel.calls).toEqual(['setRules 0 1', 'setIdentities 0 1', 'resetDecisions 0', 'setScope 100 0 0', 'resetDecisions 1', 'setScope 101 1 0']);
+    kernel.calls.length = 0;
+    enforcement.setPolicies([policy('db', 'mysql', '/etc/gshadow')]);
+    expect(kernel.calls).toEqual(['setRules 0 1', 'setIdentities 0 1']);
+    kernel.calls.length = 0;
+    expect(enforcement.containerStopped('a')).toBe(true);
+    expect(kernel.calls).toEqual(['removeScope 100', 'clearIdentities 0']);
+    expect(kernel.identitiesOf.size).toBe(0);
+  });
+
+  it('a kernel that refuses them leaves the container enforced by path, with one error logged', () => {
+    const kernel = new IdentityKernel();
+    kernel.failSetIdentities = true;
+    const lines: Record<string, unknown>[] = [];
+    const enforcement = new Enforcement({
+      evasion: 'allow',
+      mode: 'required',
+      kernel,
+      log: createLogger('json', (line) => lines.push(JSON.parse(line) as Record<string, unknown>)),
+      collect: 'manual',
+      identities: () => ({ identities: [one], root: '/x', missing: 0 }),
+    });
+    enforcement.setPolicies([policy('db', 'mysql', '/etc/shadow')]);
+    expect(enforcement.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: true, scope: 0 });
+    expect(lines.filter((line) => line.level === 'error').map((line) => [line.message, line.error])).toEqual([
+      ['enforcement: the identities of blocked files could not be set; their rules hold by path only', 'set identities: map full'],
+    ]);
+  });
+
+  it('after a takeover stay with the scopes adopted; those of a scope no cgroup is in are removed', () => {
+    const kernel = new IdentityKernel();
+    kernel.scopeMap.set(100n, { scope: 5, set: 2 });
+    kernel.rules.set(2, 1);
+    kernel.identitiesOf.set(5, [one]);
+    kernel.identitiesOf.set(9, [one, { ...one, ino: 8n }]);
+    const enforcement = over(kernel, () => []);
+    enforcement.adoptKernelScopes();
+    expect(kernel.calls).toEqual(['clearIdentities 9']);
+    enforcement.setPolicies([policy('db', 'mysql', '/etc/shadow')]);
+    // The container's file is gone from its image now: the adopted identities go too.
+    enforcement.reconcile([report('a', 'mysql', 100)]);
+    expect(kernel.calls).toContain('setIdentities 5 0');
+    expect(kernel.identitiesOf.size).toBe(0);
+  });
+
+  it("are read from the container's root: a hard link is the same identity, a directory or a symbolic link is none", () => {
+    const bundle = mkdtempSync(join(tmpdir(), 'bulwark-identities-'));
+    try {
+      const root = join(bundle, 'rootfs');
+      mkdirSync(join(root, 'etc'), { recursive: true });
+      mkdirSync(join(root, 'var'));
+      writeFileSync(join(root, 'etc/shadow'), 'x');
+      linkSync(join(root, 'etc/shadow'), join(root, 'var/shadow-link'));
+      symlinkSync('/etc/shadow', join(root, 'etc/link'));
+      const item: ContainerReport = { ...report('a', 'mysql', 100), bundle, config: { rootfs: 'rootfs' } };
+      const found = containerIdentities(item, [
+        { path: '/etc/shadow', operations: ['read'], id: 4 },
+        { path: '/var/shadow-link', operations: ['write'], id: 5 },
+        { path: '/etc/link', operations: ['read'], id: 6 },
+        { path: '/etc/', operations: ['read'], id: 7 },
+        { path: '/etc/absent', operations: ['read'], id: 8 },
+      ]);
+      const stats = statSync(join(root, 'etc/shadow'), { bigint: true });
+      expect(found.root).toBe(root);
+      expect(found.missing).toBe(2);
+      expect(found.identities).toEqual([
+        { dev: kernelDevice(stats.dev), ino: stats.ino, ops: 1, ruleId: 4 },
+        { dev: kernelDevice(stats.dev), ino: stats.ino, ops: 2, ruleId: 5 },
+      ]);
+    } finally {
+      rmSync(bundle, { recursive: true, force: true });
+    }
   });
 });

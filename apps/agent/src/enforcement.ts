@@ -41,6 +41,7 @@ import {
   type RootAlias,
   type Workload,
 } from '@bulwark/policy';
+import { containerIdentities, type ContainerIdentities, type FileIdentity } from './identities.js';
 import type { Logger } from './log.js';
 
 export type EnforcementMode = 'required' | 'audit' | 'off';
@@ -63,6 +64,12 @@ export interface ScopeKernel {
   setHostScope(scope: number | undefined, set?: number): void;
   /** The host scope and its set in force (after a takeover, the previous agent's). */
   hostScope(): ScopeEntry | undefined;
+  /** Replaces scope `scope`'s file identities (Enforcer.setIdentities); returns how many it holds. Without it, rules go by path only. */
+  setIdentities?(scope: number, identities: readonly FileIdentity[]): number;
+  /** Removes scope `scope`'s file identities. */
+  clearIdentities?(scope: number): number;
+  /** The scopes that hold identities (after a takeover, the previous agent's). */
+  identityScopes?(): number[];
 }
 
 /**
@@ -120,6 +127,8 @@ export interface EnforcementOptions {
   readonly rootAliases?: (report: ContainerReport) => readonly RootAlias[];
   /** The containers' evasion guard (CompileOptions.evasion; config evasionPosture): default 'block'. */
   readonly evasion?: 'block' | 'allow';
+  /** The identities of a container's blocked files (default: read through its process, containerIdentities). */
+  readonly identities?: (report: ContainerReport, rules: readonly Rule[]) => ContainerIdentities;
 }
 
 export interface CreateResult {
@@ -245,6 +254,9 @@ export class Enforcement {
   readonly #host: EnforcementOptions['host'];
   /** Set by reconcile: the kernel's scopes are adopted, so the host scope may be allocated. */
   #reconciled = false;
+  readonly #identities: (report: ContainerReport, rules: readonly Rule[]) => ContainerIdentities;
+  /** The scopes whose identities are in the kernel (those adopted included), so a scope with none costs nothing. */
+  readonly #scopesWithIdentities = new Set<number>();
 
   constructor(options: EnforcementOptions) {
     this.mode = options.mode;
@@ -255,6 +267,7 @@ export class Enforcement {
     this.#collect = options.collect ?? 'deferred';
     this.#rootAliases = options.rootAliases ?? rootAliasesOfReport;
     this.#evasion = options.evasion ?? 'block';
+    this.#identities = options.identities ?? ((report, rules) => containerIdentities(report, rules));
     if (options.mode === 'required' && options.kernel === undefined) throw new Error('enforcement: required mode needs the kernel enforcer');
   }
 
@@ -327,6 +340,12 @@ export class Enforcement {
       }
       set.scopes.add(entry.scope);
       this.#setOfScope.set(entry.scope, entry.set);
+    }
+    // A scope's identities stay with it; those of a scope no cgroup is in any more would be inherited by the next container given its index.
+    const adopted = new Set([...found.map(([, entry]) => entry.scope), ...(host === undefined ? [] : [host.scope])]);
+    for (const scope of this.#kernel.identityScopes?.() ?? []) {
+      this.#scopesWithIdentities.add(scope);
+      if (!adopted.has(scope)) this.#clearIdentities(scope);
     }
     return found.length;
   }
@@ -690,6 +709,8 @@ export class Enforcement {
       return { error };
     }
     const previous = this.#setOfScope.get(index);
+    // Identities before the scope: its first process already finds them there.
+    this.#setIdentities(index, member.report, group.compiled);
     try {
       if (existing === undefined) {
         kernel.resetDecisions(index);
@@ -698,7 +719,10 @@ export class Enforcement {
         kernel.setScope(cgroupId, index, set.index);
       }
     } catch (error) {
-      if (existing === undefined) this.#allocator.release(cgroupId);
+      if (existing === undefined) {
+        this.#clearIdentities(index);
+        this.#allocator.release(cgroupId);
+      }
       return { error };
     }
     if (previous !== undefined && previous !== set.index) {
@@ -716,6 +740,36 @@ export class Enforcement {
     return { result: { enforced: true, scope: index, set: set.index, shared, rules: compiled.rules.length, policies } };
   }
 
+  /**
+   * Writes the identities of the container's blocked files for its scope.
+   * A failure leaves its rules in force by path (the container is still
+   * enforced) and is logged: identities are what follows a file past its
+   * path, not the rules themselves.
+   */
+  #setIdentities(index: number, report: ContainerReport, compiled: CompiledPolicySet): void {
+    const kernel = this.#kernel;
+    if (kernel?.setIdentities === undefined) return;
+    try {
+      const found = this.#identities(report, compiled.rules.map((entry) => entry.rule));
+      if (found.identities.length === 0 && !this.#scopesWithIdentities.has(index)) return;
+      const held = kernel.setIdentities(index, found.identities);
+      if (held > 0) this.#scopesWithIdentities.add(index);
+      else this.#scopesWithIdentities.delete(index);
+      if (held > 0 || found.missing > 0) this.#log.debug('enforcement: file identities', { id: report.id, scope: index, identities: held, missing: found.missing, root: found.root });
+    } catch (error) {
+      this.#log.error('enforcement: the identities of blocked files could not be set; their rules hold by path only', { id: report.id, scope: index, error: describeError(error) });
+    }
+  }
+
+  #clearIdentities(index: number): void {
+    if (!this.#scopesWithIdentities.delete(index)) return;
+    try {
+      this.#kernel?.clearIdentities?.(index);
+    } catch (error) {
+      this.#log.error('enforcement: the identities of a released scope could not be removed', { scope: index, error: describeError(error) });
+    }
+  }
+
   /** The lowest set index no set holds (those waiting to be collected hold theirs). */
   #freeSetIndex(): number | undefined {
     for (let index = 0; index < MAX_SETS; index++) if (!this.#sets.has(index)) return index;
@@ -725,6 +779,7 @@ export class Enforcement {
   #releaseScope(cgroupId: bigint, index: number, options: { scopeEntry?: boolean } = {}): void {
     // Out of scope first: a process still there is then unaffected, never under a half-removed set.
     if (options.scopeEntry !== false) this.#kernel?.removeScope(cgroupId);
+    this.#clearIdentities(index);
     this.#allocator.release(cgroupId);
     const setIndex = this.#setOfScope.get(index);
     this.#setOfScope.delete(index);

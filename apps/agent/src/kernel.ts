@@ -46,6 +46,9 @@ export function scopeKernelOf(enforcer: Enforcer): ScopeKernel {
     scopes: () => [...enforcer.scopes()],
     sets: () => enforcer.setsWithRules(),
     setHostScope: (scope, set) => enforcer.setHostScope(scope, set),
+    setIdentities: (scope, identities) => enforcer.setIdentities(scope, identities),
+    clearIdentities: (scope) => enforcer.clearIdentities(scope),
+    identityScopes: () => enforcer.identityScopes(),
     hostScope: () => {
       const scope = enforcer.hostScope();
       return scope === undefined ? undefined : { scope, set: enforcer.hostSet()! };

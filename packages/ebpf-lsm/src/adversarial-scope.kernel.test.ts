@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileBpf } from '../scripts/build-bpf.ts';
 import { makeCgroup } from './__fixtures__/enforcer.js';
-import { decodeEventResource, loadEnforcer, type Enforcer, type EnforcerEvent } from './index.js';
+import { decodeEventResource, identityTargets, kernelDevice, loadEnforcer, type Enforcer, type EnforcerEvent, type Rule } from './index.js';
 
 /**
  * Kernel tier, adversarial: what a root process in a scope tries in order
@@ -373,6 +373,17 @@ def userns_bind():
     check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS))
     check(libc.mount(work.encode(), (work + "/view").encode(), None, MS_BIND, None))
     open(work + "/view/secret").read()
+def by_handle():
+    # name_to_handle_at needs nothing; open_by_handle_at needs CAP_DAC_READ_SEARCH, whatever file the handle names.
+    handle = ctypes.create_string_buffer(136)
+    ctypes.c_uint.from_buffer(handle).value = 128
+    mount_id = ctypes.c_int()
+    check(libc.name_to_handle_at(-100, (work + "/handle-target").encode(), handle, ctypes.byref(mount_id), 0))
+    directory = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+    fd = libc.open_by_handle_at(directory, handle, os.O_RDONLY)
+    if fd < 0:
+        check(fd)
+    os.read(fd, 16)
 ${prologue}
 def run(name, probe):
     pid = os.fork()
@@ -410,16 +421,18 @@ describe('reaching a blocked file by another name', () => {
     active.setScope(plain.id, PLAIN);
   });
 
-  it('chroot above the file, a bind mount (as root, and in a new user namespace) are denied with the guard; without it each reads the file', () => {
+  it('chroot above the file, a bind mount (as root, and in a new user namespace) and open_by_handle_at are denied with the guard; without it each reads', () => {
     const script = `${evasions()}
-for name, probe in [("chroot", chroot), ("bind", bind), ("userns-bind", userns_bind)]:
+for name, probe in [("chroot", chroot), ("bind", bind), ("userns-bind", userns_bind), ("by-handle", by_handle)]:
     run(name, probe)
 `;
+    writeFileSync(join(work, 'handle-target'), 'not blocked\n');
     writeFileSync(join(work, 'evasions.py'), script);
     const command = `exec /usr/bin/python3 ${join(work, 'evasions.py')}`;
-    expect(attack(command, guarded.path)).toEqual({ chroot: 'denied', bind: 'denied', 'userns-bind': 'denied' });
+    expect(attack(command, guarded.path)).toEqual({ chroot: 'denied', bind: 'denied', 'userns-bind': 'denied', 'by-handle': 'denied' });
     // Control: the same scope's file rule without the guard is read through each alias (the attack works), and the plain name is still denied.
-    expect(attack(command, plain.path)).toEqual({ chroot: 'read', bind: 'read', 'userns-bind': 'read' });
+    // (open_by_handle_at opens an unblocked file there: the probe works; a handle's path is the dentry's, so only a disconnected dentry, which tmpfs never has, would name a blocked file `/`.)
+    expect(attack(command, plain.path)).toEqual({ chroot: 'read', bind: 'read', 'userns-bind': 'read', 'by-handle': 'read' });
     expect(attack(read('plain'), plain.path)).toEqual({ plain: 'denied' });
   });
 
@@ -433,6 +446,83 @@ for name, probe in [("chroot", chroot), ("bind", bind), ("userns-bind", userns_b
       `${evasions(`open("${guarded.path}/cgroup.procs", "w").write(str(os.getpid()))`)}\nrun("before-exec", chroot)\nos.execv("/usr/bin/python3", ["/usr/bin/python3", "${after}"])\n`,
     );
     expect(attack(`exec /usr/bin/python3 ${before}`)).toEqual({ 'before-exec': 'read', 'after-exec': 'denied', forked: 'denied' });
+  });
+});
+
+describe('rules that follow the file (identities)', () => {
+  it('a hard link made before the rule, and a file reopened through /proc/<pid>/fd after its unlink, are denied as the file; without identities the alias goes through', async () => {
+    const active = enforcer!;
+    const IDENTITY = 70;
+    const PATH_ONLY = 71;
+    const file = (name: string) => join(work, `identity-${name}`);
+    writeFileSync(file('secret'), 'secret\n');
+    writeFileSync(file('conf'), 'conf\n');
+    writeFileSync(file('gone'), 'gone\n');
+    writeFileSync(file('other'), 'other\n');
+    copyFileSync('/bin/true', file('program'));
+    chmodSync(file('program'), 0o755);
+    // The other names exist before any rule: an image's hard links, or links made before the policy.
+    for (const name of ['secret', 'conf', 'program', 'other']) linkSync(file(name), file(`${name}-alias`));
+    const rules: Rule[] = [
+      { path: file('secret'), operations: ['read'], id: 95 },
+      { path: file('conf'), readOnly: true, id: 96 },
+      { path: file('program'), operations: ['exec'], id: 97 },
+      { path: file('gone'), operations: ['read'], id: 98 },
+    ];
+    active.setRules(IDENTITY, rules);
+    active.setRules(PATH_ONLY, rules);
+    const identity = makeCgroup('bulwark-adv', 'identity', cgroups);
+    const pathOnly = makeCgroup('bulwark-adv', 'path-only', cgroups);
+    active.setScope(identity.id, IDENTITY);
+    active.setScope(pathOnly.id, PATH_ONLY);
+    const targets = identityTargets(rules);
+    expect(targets.map((target) => target.path)).toEqual([file('conf'), file('gone'), file('program'), file('secret')]);
+    const identities = targets.map(({ path, ops, ruleId }) => {
+      const stats = statSync(path, { bigint: true });
+      return { dev: kernelDevice(stats.dev), ino: stats.ino, ops, ruleId };
+    });
+    expect(active.setIdentities(IDENTITY, identities)).toBe(4);
+    // A process outside every scope holds the file open; the file is then unlinked, leaving /proc/<pid>/fd/7 its only name.
+    const holder = spawn('sh', ['-c', `exec 7< ${file('gone')}; echo up; exec sleep 600`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(holder);
+    await new Promise((resolve) => holder.stdout.once('data', resolve));
+    unlinkSync(file('gone'));
+    const probe = (label: string, test: string, ok: string) => `if (${test}) 2>/dev/null; then echo ${label} ${ok}; else echo ${label} denied; fi`;
+    const script = [
+      probe('alias-read', `: < ${file('secret-alias')}`, 'read'),
+      probe('alias-write', `echo x >> ${file('conf-alias')}`, 'written'),
+      probe('alias-exec', file('program-alias'), 'ran'),
+      probe('fd-reopen', `: < /proc/${holder.pid}/fd/7`, 'read'),
+      probe('name', `: < ${file('secret')}`, 'read'),
+      probe('alias-conf-read', `: < ${file('conf-alias')}`, 'read'),
+      probe('other-alias', `: < ${file('other-alias')}`, 'read'),
+    ].join('\n');
+    expect(attack(script, identity.path)).toEqual({
+      'alias-read': 'denied',
+      'alias-write': 'denied',
+      'alias-exec': 'denied',
+      'fd-reopen': 'denied',
+      name: 'denied',
+      'alias-conf-read': 'read',
+      'other-alias': 'read',
+    });
+    // Control: the same rules by path only. Each alias goes through (the attack works), the unlinked file too; the named file is denied.
+    expect(attack(script, pathOnly.path)).toEqual({
+      'alias-read': 'read',
+      'alias-write': 'written',
+      'alias-exec': 'ran',
+      'fd-reopen': 'read',
+      name: 'denied',
+      'alias-conf-read': 'read',
+      'other-alias': 'read',
+    });
+    // Cleared, the scope is back to its path rules.
+    expect(active.clearIdentities(IDENTITY)).toBe(4);
+    expect(attack(probe('alias-read', `: < ${file('secret-alias')}`, 'read'), identity.path)).toEqual({ 'alias-read': 'read' });
+    holder.kill('SIGKILL');
+    for (const cgroup of [identity, pathOnly]) active.removeScope(cgroup.id);
+    active.clearRules(IDENTITY);
+    active.clearRules(PATH_ONLY);
   });
 });
 

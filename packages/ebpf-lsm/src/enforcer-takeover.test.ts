@@ -50,6 +50,7 @@ function enforcerSpec(layoutVersion = LAYOUT_VERSION): FakeObjectSpec {
       { name: 'protected', type: BPF_MAP_TYPE_HASH, keySize: 4, valueSize: 4, maxEntries: 64 },
       { name: 'events', type: BPF_MAP_TYPE_RINGBUF, keySize: 0, valueSize: 0, maxEntries: 1 << 20 },
       { name: 'generations', type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 8, maxEntries: 4096 },
+      { name: 'identities', type: BPF_MAP_TYPE_HASH, keySize: 16, valueSize: 8, maxEntries: 65536 },
       { name: 'enforcer.rodata', type: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, initialValue: codecs.u32.encode(layoutVersion) },
     ],
   };
@@ -257,6 +258,38 @@ describe('openPinnedEnforcer', () => {
       isPermission: true,
       message: `open pinned enforcer: open pinned map: operation not permitted (${join(directory, 'map-rodata')})`,
     });
+  });
+});
+
+describe('Enforcer.setIdentities', () => {
+  it('replaces one scope\'s identities, new before stale, leaves other scopes, and a taken-over enforcer sees them', () => {
+    const enforcer = loadPinned();
+    expect(enforcer.setIdentities(3, [{ dev: 45, ino: 12n, ops: 1, ruleId: 2 }, { dev: 45, ino: 13n, ops: 4, ruleId: 5 }])).toBe(2);
+    expect(enforcer.setIdentities(4, [{ dev: 45, ino: 12n, ops: 2, ruleId: 9 }])).toBe(1);
+    // The same file twice (two rule paths naming one inode): one identity with both operations.
+    expect(enforcer.setIdentities(3, [{ dev: 45, ino: 12n, ops: 1, ruleId: 2 }, { dev: 45, ino: 2n ** 40n, ops: 8, ruleId: 6 }, { dev: 45, ino: 2n ** 40n, ops: 1, ruleId: 4 }])).toBe(2);
+    expect(enforcer.identities(3)).toEqual([
+      { dev: 45, ino: 12n, ops: 1, ruleId: 2 },
+      { dev: 45, ino: 2n ** 40n, ops: 9, ruleId: 4 },
+    ]);
+    const taken = openPinnedEnforcer(directory, { binding });
+    expect(taken.identities(4)).toEqual([{ dev: 45, ino: 12n, ops: 2, ruleId: 9 }]);
+    expect(taken.clearIdentities(3)).toBe(2);
+    expect(enforcer.identities(3)).toEqual([]);
+    expect(enforcer.identities(4)).toHaveLength(1);
+    taken.close();
+    enforcer.close();
+  });
+
+  it('refuses a bad identity in one line naming its field, and writes nothing', () => {
+    const enforcer = loadPinned();
+    expect(caught(() => enforcer.setIdentities(1, [{ dev: 45, ino: 12n, ops: 1, ruleId: 1 }, { dev: -1, ino: 5 as unknown as bigint, ops: 0, ruleId: 1 }]))).toMatchObject({
+      code: 'ERR_VALIDATION',
+      message: 'set identities of scope 1: 1.dev: expected a 32-bit device number; 1.ino: expected a 64-bit inode number (a bigint); 1.ops: expected a non-empty set of operation bits',
+    });
+    expect(enforcer.identities(1)).toEqual([]);
+    expect(caught(() => enforcer.setIdentities(4096, []))).toMatchObject({ code: 'ERR_VALIDATION', message: expect.stringMatching(/^set identities/u) });
+    enforcer.close();
   });
 });
 

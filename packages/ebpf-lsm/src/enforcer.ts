@@ -24,10 +24,13 @@ import {
   EVENT_SIZE,
   GENERATION_HAS_SOURCES,
   LAYOUT_VERSION,
+  MAX_IDENTITIES,
   MAX_SCOPES,
   MAX_SETS,
   RULE_KEY_SIZE,
   RULE_VALUE_SIZE,
+  identityKeyCodec,
+  identityValueCodec,
   scopeEntryCodec,
   throttleConfigCodec,
   type ScopeEntry,
@@ -129,13 +132,24 @@ const checkScope = (operation: string, index: number) => checkIndex(operation, '
 const checkSet = (operation: string, set: number) => checkIndex(operation, 'set', set, MAX_SETS);
 
 
+/** A file a scope's Block rules follow by identity: Enforcer.setIdentities(). */
+export interface ScopeIdentity {
+  /** The file system's device as the kernel numbers it (major << 20 | minor): kernelDevice() of a stat's dev. */
+  readonly dev: number;
+  readonly ino: bigint;
+  /** The operations denied (OPERATION_BITS). */
+  readonly ops: number;
+  /** The rule reported in the event. */
+  readonly ruleId: number;
+}
+
 /**
  * The maps user space reads or writes, which pin() pins as `map-<name>`
  * and openPinnedEnforcer() opens again. The programs' own state (the
  * decision cache, each task's source, the scratch buffers) stays reachable
  * through the programs alone.
  */
-export const ENFORCER_MAP_NAMES = ['scopes', 'rules', 'generations', 'decisions', 'throttle', 'config', 'protected', 'events'] as const;
+export const ENFORCER_MAP_NAMES = ['scopes', 'rules', 'generations', 'decisions', 'throttle', 'config', 'protected', 'events', 'identities'] as const;
 export type EnforcerMapName = (typeof ENFORCER_MAP_NAMES)[number];
 
 /**
@@ -341,6 +355,68 @@ export class Enforcer implements Disposable {
     const entries = [...this.map('scopes').typed(codecs.u64, scopeEntryCodec).entries()];
     entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return new Map(entries);
+  }
+
+  /**
+   * Replaces scope `scope`'s identities: the files (device as the kernel
+   * numbers it, see kernelDevice(), and inode) whose other names its Block
+   * rules also deny, with the operations denied and the rule reported. An
+   * open, exec or write of a file with other names than one (a hard link,
+   * or none left after an unlink) is denied when its identity is here;
+   * identityTargets() says which of a rule set's rules to stat. New entries
+   * are written before stale ones go, so a file kept in the list is never
+   * unguarded. Returns the number of identities the scope holds.
+   */
+  setIdentities(scope: number, identities: readonly ScopeIdentity[]): number {
+    checkScope('set identities', scope);
+    const issues: { path: string; message: string }[] = [];
+    const wanted = new Map<string, ScopeIdentity>();
+    identities.forEach((identity, index) => {
+      if (!Number.isInteger(identity.dev) || identity.dev < 0 || identity.dev > 0xffffffff) issues.push({ path: `${index}.dev`, message: 'expected a 32-bit device number' });
+      if (typeof identity.ino !== 'bigint' || identity.ino < 0n || identity.ino > 0xffffffffffffffffn) issues.push({ path: `${index}.ino`, message: 'expected a 64-bit inode number (a bigint)' });
+      if (!Number.isInteger(identity.ops) || identity.ops <= 0 || identity.ops > 0xffffffff) issues.push({ path: `${index}.ops`, message: 'expected a non-empty set of operation bits' });
+      if (!Number.isInteger(identity.ruleId) || identity.ruleId < 0 || identity.ruleId > 0xffffffff) issues.push({ path: `${index}.ruleId`, message: 'expected a 32-bit rule id' });
+      const key = `${identity.dev}:${identity.ino}`;
+      const found = wanted.get(key);
+      // Two rule paths naming one file (a link the rules name twice): one identity, both rules' operations.
+      wanted.set(key, found === undefined ? identity : { ...identity, ops: found.ops | identity.ops, ruleId: Math.min(found.ruleId, identity.ruleId) });
+    });
+    if (issues.length > 0) throw new ValidationError(`set identities of scope ${scope}`, issues);
+    const map = this.map('identities').typed(identityKeyCodec, identityValueCodec);
+    const stale = [...map.keys()].filter((key) => key.scope === scope && !wanted.has(`${key.dev}:${key.ino}`));
+    const held = [...map.keys()].filter((key) => key.scope !== scope).length;
+    if (held + wanted.size > MAX_IDENTITIES) {
+      throw new ValidationError(`set identities of scope ${scope}`, [{ path: '', message: `${wanted.size} identities, with the ${held} other scopes hold, exceed the ${MAX_IDENTITIES} the map holds` }]);
+    }
+    for (const identity of wanted.values()) map.update({ scope, dev: identity.dev, ino: identity.ino }, { ops: identity.ops, ruleId: identity.ruleId });
+    for (const key of stale) map.delete(key);
+    return wanted.size;
+  }
+
+  /** Removes scope `scope`'s identities; returns how many there were. */
+  clearIdentities(scope: number): number {
+    checkScope('clear identities', scope);
+    const map = this.map('identities').typed(identityKeyCodec, identityValueCodec);
+    const mine = [...map.keys()].filter((key) => key.scope === scope);
+    for (const key of mine) map.delete(key);
+    return mine.length;
+  }
+
+  /** The scopes that hold identities, in order. */
+  identityScopes(): number[] {
+    const scopes = new Set<number>();
+    for (const key of this.map('identities').typed(identityKeyCodec, identityValueCodec).keys()) scopes.add(key.scope);
+    return [...scopes].sort((a, b) => a - b);
+  }
+
+  /** Scope `scope`'s identities, ordered by device and inode. */
+  identities(scope: number): ScopeIdentity[] {
+    checkScope('list identities', scope);
+    const found: ScopeIdentity[] = [];
+    for (const [key, value] of this.map('identities').typed(identityKeyCodec, identityValueCodec).entries()) {
+      if (key.scope === scope) found.push({ dev: key.dev, ino: key.ino, ops: value.ops, ruleId: value.ruleId });
+    }
+    return found.sort((a, b) => a.dev - b.dev || (a.ino < b.ino ? -1 : a.ino > b.ino ? 1 : 0));
   }
 
   /** Whether rule set `set` is in `rules` (setRules, not cleared since). */

@@ -60,6 +60,7 @@ export {
   type EnforcerMapName,
   type LoadEnforcerOptions,
   type OpenPinnedEnforcerOptions,
+  type ScopeIdentity,
   type ThrottleLimits,
 } from './enforcer.js';
 export {

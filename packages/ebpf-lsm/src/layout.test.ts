@@ -39,6 +39,7 @@ const typescriptDefines: Record<string, number> = {
   LAYOUT_VERSION: layout.LAYOUT_VERSION,
   MAX_SCOPES: layout.MAX_SCOPES,
   MAX_SETS: layout.MAX_SETS,
+  MAX_IDENTITIES: layout.MAX_IDENTITIES,
   RULE_KEY_SIZE: layout.RULE_KEY_SIZE,
   RULE_PATH_SIZE: layout.RULE_PATH_SIZE,
   MATCH_DIRECTORY: layout.MATCH_DIRECTORY,

@@ -9,11 +9,13 @@
 import { codecs } from './codec.js';
 
 /** The version of the map layout; `layout_version` in enforcer.bpf.c's .rodata must equal it. */
-export const LAYOUT_VERSION = 8;
+export const LAYOUT_VERSION = 9;
 /** Scope indexes (0 to MAX_SCOPES - 1): a container's counters (`decisions`), throttle and events. */
 export const MAX_SCOPES = 4096;
 /** Rule-set indexes the outer map `rules` and `generations` hold (0 to MAX_SETS - 1); scopes may share one. */
 export const MAX_SETS = 4096;
+/** Identities (`identities`: a file's device and inode in a scope) all scopes may hold together. */
+export const MAX_IDENTITIES = 65536;
 
 /**
  * Bytes in an inner map's key, an LPM trie key (struct rule_key): u32
@@ -120,6 +122,22 @@ export interface ScopeEntry {
 export const scopeEntryCodec = codecs.struct('struct scope_entry', {
   scope: codecs.u32,
   set: codecs.u32,
+});
+
+/**
+ * struct identity_key: a file in a scope, by its device (the kernel's dev_t
+ * of its super block: major << 20 | minor) and inode number.
+ */
+export const identityKeyCodec = codecs.struct('struct identity_key', {
+  scope: codecs.u32,
+  dev: codecs.u32,
+  ino: codecs.u64,
+});
+
+/** struct identity_value: the operations the scope's Block rules deny on that file, and the first such rule. */
+export const identityValueCodec = codecs.struct('struct identity_value', {
+  ops: codecs.u32,
+  ruleId: codecs.u32,
 });
 
 /** struct decision_counts: a `decisions` value. */

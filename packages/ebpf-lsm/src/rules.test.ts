@@ -47,9 +47,9 @@ const value = (parts: { ops?: number[]; childOps?: number[]; ownerOps?: number[]
   ruleId: parts.ruleId ?? [0, 0, 0],
 });
 
-describe('encodeRules (layout 8)', () => {
+describe('encodeRules (layout 9)', () => {
   it('encodes a block rule on a file with every file operation, and protects its name and the directories above it', () => {
-    expect(LAYOUT_VERSION).toBe(8);
+    expect(LAYOUT_VERSION).toBe(9);
     expect(decode(encodeRules([{ path: '/etc/shadow' }]))).toEqual([
       [0, '/etc', value({ ops: [PROTECT, 0, 0], ruleId: [1, 0, 0] })],
       [0, '/etc/shadow', value({ ops: [FILE_OPERATIONS, 0, 0], ruleId: [1, 0, 0] })],

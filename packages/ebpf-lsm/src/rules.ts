@@ -490,6 +490,57 @@ export function decodeRuleValue(buffer: Buffer): Value {
   return decoded;
 }
 
+/** A blocked file whose identity (device and inode, in a container's root) the enforcer should also hold: identityTargets(). */
+export interface IdentityTarget {
+  /** The rule's path, as the container sees it. */
+  readonly path: string;
+  /** The operations blocked on it (OPERATION_BITS). */
+  readonly ops: number;
+  /** The first Block rule on it. */
+  readonly ruleId: number;
+}
+
+/**
+ * The files whose other names the enforcer should block too (a hard link
+ * made before the rule; the file reopened after it was unlinked): every
+ * Block rule on one file (no pattern, no directory) that applies to every
+ * process and spares no owner, merged by path. Identities follow the
+ * file's inode, so they are for files the rule names exactly; a
+ * directory's files are not enumerated. Rules are taken as encodeRules
+ * takes them (ids default to the position from 1); call it on rules that
+ * encode.
+ */
+export function identityTargets(rules: readonly Rule[]): IdentityTarget[] {
+  const byPath = new Map<string, { ops: number; ruleId: number }>();
+  rules.forEach((rule, index) => {
+    if ((rule.kind ?? 'path') !== 'path' || (rule.action ?? 'block') !== 'block' || rule.fromSource !== undefined) return;
+    const pathRule = rule as PathRule;
+    if (pathRule.ownerOnly === true || isGlob(pathRule.path) || pathRule.path.endsWith('/')) return;
+    let ops = operationsFlags(pathRule.operations, '', []);
+    if (pathRule.readOnly === true) ops &= WRITE_OPERATIONS;
+    // Rename and link remove or add a name: the path rule's protection decides them, not the inode.
+    ops &= ~(OPERATION_BITS.rename | OPERATION_BITS.link | OPERATION_BITS.unlink);
+    if (ops === 0) return;
+    const id = rule.id ?? index + 1;
+    const found = byPath.get(pathRule.path);
+    if (found === undefined) byPath.set(pathRule.path, { ops, ruleId: id });
+    else byPath.set(pathRule.path, { ops: found.ops | ops, ruleId: Math.min(found.ruleId, id) });
+  });
+  return [...byPath].map(([path, { ops, ruleId }]) => ({ path, ops, ruleId })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * The kernel's dev_t of a device number as stat(2) gives it (glibc's
+ * encoding, Node's `Stats.dev`): major << 20 | minor, what the enforcer
+ * reads from a file's super block.
+ */
+export function kernelDevice(statDevice: number | bigint): number {
+  const dev = BigInt(statDevice);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return Number(((major << 20n) | (minor & 0xfffffn)) & 0xffffffffn);
+}
+
 function checkAction(action: unknown, where: string, issues: ValidationIssue[]): number {
   if (action === undefined) return ACTION_INDEX.block;
   if (action === 'block' || action === 'audit' || action === 'allow') return ACTION_INDEX[action];

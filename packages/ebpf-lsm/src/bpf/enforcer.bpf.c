@@ -124,15 +124,19 @@ struct qstr {
 	const unsigned char *name;
 } __attribute__((preserve_access_index));
 
+struct super_block {
+	__u32 s_dev;
+} __attribute__((preserve_access_index));
+
 struct inode {
 	unsigned short i_mode;
 	unsigned int i_nlink;
+	unsigned long i_ino;
+	struct super_block *i_sb;
 	struct {
 		__u32 val;
 	} i_uid;
 } __attribute__((preserve_access_index));
-
-struct super_block;
 
 struct dentry {
 	struct dentry *d_parent;
@@ -377,6 +381,23 @@ struct {
 	__type(key, int);
 	__type(value, struct verdict_cache);
 } verdicts SEC(".maps");
+
+/*
+ * identities: HASH, (scope, device, inode) -> what the scope's Block rules
+ * on that file's path deny. A path names one of a file's names; a hard
+ * link made before the rule, or the file after it was unlinked (reopened
+ * through /proc/<pid>/fd), is another name for the same inode. User space
+ * stats each blocked file in the container's root and writes its identity
+ * here; a file with more or fewer than one name (i_nlink != 1) is also
+ * decided by it. Per scope, not per set: two containers share a rule set,
+ * never a file system.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_IDENTITIES);
+	__type(key, struct identity_key);
+	__type(value, struct identity_value);
+} identities SEC(".maps");
 
 /* The scope of the current task: its index, its rule set's index and inner map, or 0. */
 struct scope_ref {
@@ -1023,6 +1044,36 @@ static __noinline int decide_path(struct scope_ref *scope, struct scratch *s, in
 	return verdict_errno(d.verdict);
 }
 
+/*
+ * An inode with other names than its path, or none (i_nlink != 1): denied
+ * when the scope's identities block `operation` on it, reported with the
+ * path it was reached by. 0 otherwise.
+ */
+static __noinline int decide_identity(struct scope_ref *scope, struct scratch *s, int start, __u32 operation, struct inode *inode)
+{
+	struct identity_key key = {};
+	struct identity_value *v;
+	struct decision d;
+
+	if (!scope || !s || !inode)
+		return 0;
+	key.scope = scope->index;
+	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	v = bpf_map_lookup_elem(&identities, &key);
+	if (!v || !(v->ops & operation))
+		return 0;
+	d.verdict = VERDICT_BLOCK;
+	d.rule_id = v->rule_id;
+	report(scope, s, start, operation, &d);
+	return -EPERM;
+}
+
+static __always_inline int other_names(struct inode *inode)
+{
+	return inode && BPF_CORE_READ(inode, i_nlink) != 1;
+}
+
 static __always_inline struct scratch *get_scratch(void)
 {
 	__u32 zero = 0;
@@ -1170,6 +1221,9 @@ static __always_inline int check_file_by(struct file *file, __u32 operation, int
 	verdict = decide_path(&scope, s, start, operation, (__u64)file->f_inode);
 	if (verdict < 0)
 		return -EPERM;
+	/* Another name of a file, or none: its identity decides too, and the allow is not kept (identities change apart from the set). */
+	if (other_names(file->f_inode))
+		return decide_identity(&scope, s, start, operation, file->f_inode);
 	if (verdict > 0 && ticket.usable)
 		cache_store(file, operation, &ticket);
 	return 0;
@@ -1433,6 +1487,7 @@ static __always_inline int check_dentry(struct dentry *dentry, struct vfsmount *
 {
 	struct scope_ref scope;
 	struct scratch *s;
+	struct inode *inode;
 	int start;
 
 	if (!current_scope(&scope) || !scope.rules)
@@ -1442,7 +1497,13 @@ static __always_inline int check_dentry(struct dentry *dentry, struct vfsmount *
 		return -EPERM;
 	start = walk_path(s->path, dentry, vfsmnt);
 	s->path_len = start >= 0 ? PATH_MAX_BYTES - 1 - start : 0;
-	return decide_path(&scope, s, start, operation, (__u64)BPF_CORE_READ(dentry, d_inode)) < 0 ? -EPERM : 0;
+	inode = BPF_CORE_READ(dentry, d_inode);
+	if (decide_path(&scope, s, start, operation, (__u64)inode) < 0)
+		return -EPERM;
+	/* What changes the file itself through another of its names (not what removes or adds a name). */
+	if ((operation & (OP_WRITE | OP_TRUNCATE | OP_CHMOD)) && other_names(inode))
+		return decide_identity(&scope, s, start, operation, inode);
+	return 0;
 }
 
 SEC("lsm/path_unlink")

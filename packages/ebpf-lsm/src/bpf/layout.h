@@ -19,10 +19,12 @@
 #include <linux/types.h>
 
 /* The version of this layout; user space compares it with the object's .rodata layout_version. */
-#define LAYOUT_VERSION 8
+#define LAYOUT_VERSION 9
 /* Container scopes (`decisions`, `throttle`, events) and rule sets (`rules`, `generations`): each has its own index. */
 #define MAX_SCOPES 4096
 #define MAX_SETS 4096
+/* Identities (struct identity_key) all scopes may hold together. */
+#define MAX_IDENTITIES 65536
 
 /* An LPM trie key: u32 prefixlen, then u32 source and the path bytes (LPM's maximum of 256 bytes of data). */
 #define RULE_KEY_SIZE 260
@@ -138,6 +140,22 @@ struct rule_value {
 struct scope_entry {
 	__u32 scope;
 	__u32 set;
+};
+
+/*
+ * An identity: a file's device (the kernel's dev_t of its super block) and
+ * inode number, in one scope (`identities`). Its value: the operations the
+ * scope's Block rules on that file's path deny, and the first such rule.
+ */
+struct identity_key {
+	__u32 scope;
+	__u32 dev;
+	__u64 ino;
+};
+
+struct identity_value {
+	__u32 ops;
+	__u32 rule_id;
 };
 
 struct decision_counts {

@@ -102,6 +102,11 @@ async function runDemo(): Promise<number> {
     check('alert: file-integrity-monitoring blocked /bin/planted', has({ policyName: 'file-integrity-monitoring', resource: '/bin/planted', action: 'Block' }), JSON.stringify(alerts.slice(-3)));
     check('alert: net-raw-block blocked a Network operation', has({ policyName: 'net-raw-block', operation: 'Network', action: 'Block' }), JSON.stringify(alerts.slice(-3)));
     check('no alert for the unselected read of /var/lib/mysql/ibdata1 in app=web', !alerts.some((alert) => alert.policyName === 'block-mysql-data-access' && alert.containerID === 'web'), '');
+
+    step('bulwark doctor: the hook installed, its Node, its socket, the agent, BPF LSM, the pinned enforcer');
+    const doctor = await runCommand(process.execPath, [agentBundle, 'doctor', '--control-socket', paths.controlSocket, '--hook-path', join(work, 'bin', 'bulwark-hook')]);
+    for (const line of doctor.stdout.trimEnd().split('\n')) say(`  ${line}`);
+    check('bulwark doctor: no check found a problem', doctor.code === 0, doctor.stderr.trim() || `exit ${doctor.code}`);
   } finally {
     await agent.stop();
     await runCommand('rm', ['-rf', bpffs]);

@@ -329,6 +329,9 @@ async function startLocked(config: AgentConfig, log: Logger, options: StartOptio
         containers: registry.size,
         enforcement: config.enforcement,
         scopes: enforcement.scopeCount,
+        // What `bulwark doctor` holds the hook's configuration and the pins against.
+        hookSocket: config.hookSocket,
+        bpffsDirectory: config.bpffsDirectory,
         ...(logStats === undefined ? {} : { log: { written: logStats.written, failed: logStats.failed, ...(logStats.lastError === undefined ? {} : { lastError: logStats.lastError }) } }),
       };
     },

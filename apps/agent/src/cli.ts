@@ -21,6 +21,7 @@ import { openAgentLog, type AgentLog, type Logger } from './log.js';
 import { runAlertsCommand } from './alerts-command.js';
 import { runPolicyCommand } from './policy-command.js';
 import { formatProbeTable, runProbes } from './probe.js';
+import { formatDoctor, runDoctor } from './doctor.js';
 import type { ContainerRecord } from './registry.js';
 
 export interface CliIo {
@@ -40,6 +41,8 @@ Commands:
   policy         validate, explain, apply, delete or list policies
   alerts         print (or --follow) the running agent's alerts
   probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
+  doctor         check that the set-up works: hook installed, its Node, its socket,
+                 the agent answering, BPF LSM, the pinned enforcer
 
 Options:
   -h, --help     this help ('bulwark help COMMAND' or 'bulwark COMMAND --help' for a command's)
@@ -168,9 +171,35 @@ Options:
   --hook-path PATH    the installed hook to check (default ${DEFAULT_HOOK_PATH})
   -h, --help          show this help
 `,
+  doctor: `Usage: bulwark doctor [options]
+
+Checks each link a container start goes through, one line per check (ok;
+problem, with what to do; warning; skipped): the install record beside the hook;
+the hook entry of each runtime it was installed for, and of each runtime
+found on PATH (podman, crio, containerd) that has none (a warning); the hook's
+interpreter; its configuration; that the socket it connects to is the one
+the agent serves, and answers; the agent on its control socket; BPF LSM;
+the pinned enforcer (its layout and maps). The agent, when it answers, says
+which hook socket and pin directory it uses.
+
+Options:
+  --config FILE           the agent's configuration: its sockets and pin directory
+  --control-socket PATH   the agent's control socket (default ${DEFAULT_CONTROL_SOCKET})
+  --hook-socket PATH      the socket the agent serves, when it does not answer
+                          (default ${DEFAULT_HOOK_SOCKET})
+  --bpffs-dir DIR         where the enforcer is pinned, when the agent does not answer
+                          (default /sys/fs/bpf/bulwark)
+  --hook-path PATH        the installed hook (default ${DEFAULT_HOOK_PATH})
+  --hook-config PATH      its configuration (default: the one its install record names,
+                          else ${DEFAULT_HOOK_CONFIG})
+  --json                  print JSON ({ ok, checks: [{ name, status, detail }] })
+  -h, --help              show this help
+
+Exit: 0 when no check found a problem, 1 when one did (2 for bad options).
+`,
 };
 
-const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe'];
+const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe', 'doctor'];
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -213,6 +242,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await runInstallServiceCommand(rest, io);
       case 'probe':
         return await runProbeCommand(rest, io);
+      case 'doctor':
+        return await runDoctorCommand(rest, io);
       case 'policy':
         return await runPolicyCommand(rest, io);
       case 'alerts': {
@@ -412,6 +443,33 @@ async function runAgentCommand(args: readonly string[], io: CliIo): Promise<numb
     process.off('SIGHUP', onHup);
     log.close();
   }
+}
+
+async function runDoctorCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parse('doctor', args, {
+    config: { type: 'string' },
+    'control-socket': { type: 'string' },
+    'hook-socket': { type: 'string' },
+    'bpffs-dir': { type: 'string' },
+    'hook-path': { type: 'string' },
+    'hook-config': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (values.help === true) {
+    io.stdout(HELP.doctor!);
+    return 0;
+  }
+  const config = await loadAgentConfig(values.config as string | undefined);
+  const checks = await runDoctor({
+    hookPath: (values['hook-path'] as string | undefined) ?? DEFAULT_HOOK_PATH,
+    hookConfig: values['hook-config'] as string | undefined,
+    controlSocket: (values['control-socket'] as string | undefined) ?? config.controlSocket,
+    hookSocket: (values['hook-socket'] as string | undefined) ?? config.hookSocket,
+    bpffsDirectory: (values['bpffs-dir'] as string | undefined) ?? config.bpffsDirectory,
+  });
+  const ok = checks.every((check) => check.status !== 'problem');
+  io.stdout(values.json === true ? `${JSON.stringify({ ok, checks }, null, 2)}\n` : formatDoctor(checks));
+  return ok ? 0 : 1;
 }
 
 async function runContainersCommand(args: readonly string[], io: CliIo): Promise<number> {

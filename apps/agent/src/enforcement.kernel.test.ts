@@ -8,7 +8,7 @@
  * container's first instruction is the operation under test, so that a
  * block proves the rules were in the kernel before it ran.
  */
-import { chmod, link, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap } from '@bulwark/ebpf-lsm';
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertSchema } from '@bulwark/alerts';
 import { makeEnforceRootfs, readAlerts, runHookedContainer } from '../../../test-support/enforce.js';
 import {
+  agentBundle,
   makeTemporaryDirectory,
   removeDirectory,
   requireBuild,
@@ -283,5 +284,57 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     } finally {
       scopes.close();
     }
+  });
+});
+
+describe('bulwark doctor on this set-up (issue 11: the agent, its pinned enforcer, hooks installed by install-hook)', () => {
+  type Report = { ok: boolean; checks: { name: string; status: string; detail: string }[] };
+  const doctor = async (hookPath: string, ...extra: string[]) => {
+    const result = await runCommand(process.execPath, [agentBundle, 'doctor', '--json', '--control-socket', paths.controlSocket, '--hook-path', hookPath, ...extra]);
+    const report = JSON.parse(result.stdout) as Report;
+    return { code: result.code, report, status: Object.fromEntries(report.checks.map((check) => [check.name, check.status])), detail: (name: string) => report.checks.find((check) => check.name === name)?.detail };
+  };
+
+  it("passes every check; names a removed interpreter, and a hook socket that is not the agent's", async () => {
+    const passing = await doctor(join(work, 'bin', 'bulwark-hook'));
+    expect(passing.report.checks.filter((check) => check.status === 'problem')).toEqual([]);
+    expect(passing.status).toMatchObject({ agent: 'ok', 'hook for runc': 'ok', 'hook interpreter': 'ok', 'hook configuration': 'ok', 'hook socket': 'ok', 'bpf lsm': 'ok', enforcer: 'ok' });
+    expect(passing.code).toBe(0);
+    expect(passing.detail('enforcer')).toMatch(new RegExp(`^pinned at ${bpffs}, \\d+ scopes in force$`, 'u'));
+
+    // A second install whose hook runs on a Node that is then removed (a deleted checkout, an upgraded Node).
+    const other = join(work, 'doctor');
+    await mkdir(join(other, 'bundle'), { recursive: true });
+    await copyFile(join(work, 'bundles', 'mysql', 'config.json'), join(other, 'bundle', 'config.json'));
+    await symlink(process.execPath, join(other, 'node'));
+    const installed = await runCommand(process.execPath, [
+      agentBundle, 'install-hook', '--runtime', 'runc', '--bundle', join(other, 'bundle'), '--hook-path', join(other, 'bin', 'bulwark-hook'),
+      '--hook-config', join(other, 'hook.json'), '--node', join(other, 'node'), '--socket', paths.hookSocket, '--log', '', '--compile-cache', '',
+    ]);
+    expect(installed.code, installed.stderr).toBe(0);
+    expect((await doctor(join(other, 'bin', 'bulwark-hook'))).code).toBe(0);
+    await unlink(join(other, 'node'));
+    const noInterpreter = await doctor(join(other, 'bin', 'bulwark-hook'));
+    expect(noInterpreter.code).toBe(1);
+    expect(noInterpreter.status).toMatchObject({ 'hook interpreter': 'problem', agent: 'ok', 'hook socket': 'ok' });
+    expect(noInterpreter.detail('hook interpreter')).toContain(join(other, 'node'));
+
+    await writeFile(join(other, 'elsewhere.json'), JSON.stringify({ version: 1, socket: join(work, 'run', 'other.sock'), failMode: 'closed' }));
+    const elsewhere = await doctor(join(work, 'bin', 'bulwark-hook'), '--hook-config', join(other, 'elsewhere.json'));
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.detail('hook socket')).toBe(
+      `the hook connects to ${join(work, 'run', 'other.sock')}, the agent serves ${paths.hookSocket}: reinstall with --socket ${paths.hookSocket}, or start the agent with --hook-socket ${join(work, 'run', 'other.sock')}`,
+    );
+  });
+
+  it('names the agent when it is stopped, and the hook socket no longer answering (fail-closed: containers do not start)', async () => {
+    await agent.stop();
+    const stopped = await doctor(join(work, 'bin', 'bulwark-hook'), '--hook-socket', paths.hookSocket, '--bpffs-dir', bpffs);
+    expect(stopped.code).toBe(1);
+    expect(stopped.status).toMatchObject({ agent: 'problem', 'hook socket': 'problem', 'bpf lsm': 'ok' });
+    expect(stopped.detail('agent')).toMatch(/^no agent answers on .*control\.sock \((no socket there|nothing listens there)\): start it/u);
+    expect(stopped.detail('hook socket')).toMatch(/does not answer .*: containers start not at all \(fail-closed\)$/u);
+    // The enforcer stays pinned and in force while the agent is down.
+    expect(stopped.status.enforcer).toBe('ok');
   });
 });

@@ -1,0 +1,156 @@
+/**
+ * `bulwark doctor` against the real protocol (hook-client's server on unix
+ * sockets standing in for the agent's two sockets) and files laid out as
+ * install-hook lays them out. The kernel tier runs it on the real set-up
+ * (enforcement.kernel.test.ts): a real agent, its pinned enforcer, a hook
+ * installed by install-hook.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { chmod, mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHookServer, renderHookConfig, type HookServer } from '@bulwark/hook-client';
+import { runDoctor, formatDoctor, type DoctorOptions } from './doctor.js';
+import { INSTALL_RECORD_NAME } from './install-record.js';
+
+let work: string;
+let servers: HookServer[];
+let options: DoctorOptions;
+
+async function serve(socketPath: string, answer: Record<string, unknown>): Promise<HookServer> {
+  const server = createHookServer({ socketPath, handler: () => answer, allowedTypes: ['ping'] });
+  await server.listen();
+  servers.push(server);
+  return server;
+}
+
+const statuses = async (changed: Partial<DoctorOptions> = {}) => Object.fromEntries((await runDoctor({ ...options, ...changed })).map((check) => [check.name, check.status]));
+const detailOf = async (name: string, changed: Partial<DoctorOptions> = {}) => (await runDoctor({ ...options, ...changed })).find((check) => check.name === name)?.detail;
+
+beforeEach(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bulwark-doctor-'));
+  servers = [];
+  const run = join(work, 'run');
+  await mkdir(run, { mode: 0o700 });
+  await mkdir(join(work, 'bin'));
+  await mkdir(join(work, 'hooks.d'));
+  await mkdir(join(work, 'bundle'));
+  const hookPath = join(work, 'bin', 'bulwark-hook');
+  const node = join(work, 'bin', 'bulwark-node');
+  await symlink(process.execPath, node);
+  await writeFile(hookPath, `#!${node}\nconsole.log('hook');\n`, { mode: 0o755 });
+  const hookSocket = join(run, 'hook.sock');
+  const config = join(work, 'hook.json');
+  await writeFile(config, renderHookConfig({ version: 1, socket: hookSocket, failMode: 'closed' }));
+  const entries = [
+    { runtime: 'podman', path: join(work, 'hooks.d', 'bulwark-createRuntime.json') },
+    { runtime: 'podman', path: join(work, 'hooks.d', 'bulwark-poststop.json') },
+    { runtime: 'runc', path: join(work, 'bundle', 'config.json') },
+    { runtime: 'runc', path: join(work, 'gone', 'config.json') },
+  ];
+  for (const entry of entries.slice(0, 3)) await writeFile(entry.path, JSON.stringify({ hook: { path: hookPath, args: ['bulwark-hook'] } }));
+  await writeFile(
+    join(work, 'bin', INSTALL_RECORD_NAME),
+    JSON.stringify({ version: 1, hooks: [hookPath], node, configs: [config], logs: [], compileCaches: [], entries, directories: [] }),
+  );
+  const bpffs = join(work, 'bpffs');
+  await mkdir(bpffs);
+  await writeFile(join(bpffs, 'map-scopes'), '');
+  const controlSocket = join(run, 'control.sock');
+  await serve(controlSocket, { version: '0.1.0', enforcement: 'required', containers: 2, hookSocket, bpffsDirectory: bpffs });
+  await serve(hookSocket, { version: '0.1.0' });
+  options = {
+    hookPath,
+    controlSocket,
+    hookSocket: '/nowhere/hook.sock',
+    bpffsDirectory: '/nowhere',
+    onPath: (command) => command === 'podman' || command === 'runc',
+    activeLsms: () => Promise.resolve('lockdown,capability,landlock,yama,bpf'),
+    openEnforcer: (directory) => Promise.resolve(`pinned at ${directory}, 0 scopes in force`),
+    timeoutMs: 2000,
+  };
+});
+
+afterEach(async () => {
+  for (const server of servers) await server.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('bulwark doctor', () => {
+  it('passes every check on a working set-up, taking the hook socket and pin directory from the agent', async () => {
+    const checks = await runDoctor(options);
+    expect(checks.map((check) => [check.name, check.status])).toEqual([
+      ['agent', 'ok'],
+      ['hook for podman', 'ok'],
+      ['hook for runc', 'ok'],
+      ['hook interpreter', 'ok'],
+      ['hook configuration', 'ok'],
+      ['hook socket', 'ok'],
+      ['bpf lsm', 'ok'],
+      ['enforcer', 'ok'],
+    ]);
+    expect(checks.find((check) => check.name === 'hook for runc')?.detail).toBe('1 bundle (1 bundle since removed)');
+    expect(checks.find((check) => check.name === 'enforcer')?.detail).toBe(`pinned at ${join(work, 'bpffs')}, 0 scopes in force`);
+    const table = formatDoctor(checks);
+    expect(table.split('\n').filter((line) => line !== '')).toHaveLength(8);
+    expect(table).toMatch(/^ok {7}agent {2,}answers on /u);
+  });
+
+  it('names the agent when it is stopped, and what that does to containers', async () => {
+    for (const server of servers.splice(0)) await server.close();
+    const checks = await runDoctor(options);
+    expect(checks.find((check) => check.name === 'agent')).toEqual({
+      name: 'agent',
+      status: 'problem',
+      detail: `no agent answers on ${options.controlSocket} (no socket there): start it (bulwark agent), or name its --control-socket`,
+    });
+    // Unasked, the agent's sockets are the configured ones: the hook's differs from them here.
+    expect(checks.find((check) => check.name === 'hook socket')?.detail).toMatch(/^the hook connects to .*hook\.sock, the agent is configured to serve \/nowhere\/hook\.sock: /u);
+    expect(await detailOf('hook socket', { hookSocket: join(work, 'run', 'hook.sock') })).toBe(`the hook's socket ${join(work, 'run', 'hook.sock')} does not answer (no socket there): containers start not at all (fail-closed)`);
+    expect(await detailOf('enforcer')).toMatch(/^not pinned at \/nowhere: /u);
+  });
+
+  it("names the hook's interpreter when it is removed", async () => {
+    await unlink(join(work, 'bin', 'bulwark-node'));
+    expect(await statuses()).toMatchObject({ 'hook interpreter': 'problem', agent: 'ok', 'hook socket': 'ok' });
+    expect(await detailOf('hook interpreter')).toContain(join(work, 'bin', 'bulwark-node'));
+  });
+
+  it("names both sockets when the hook's differs from the agent's", async () => {
+    await writeFile(join(work, 'hook.json'), renderHookConfig({ version: 1, socket: join(work, 'run', 'other.sock'), failMode: 'open' }));
+    expect(await detailOf('hook socket')).toBe(
+      `the hook connects to ${join(work, 'run', 'other.sock')}, the agent serves ${join(work, 'run', 'hook.sock')}: reinstall with --socket ${join(work, 'run', 'hook.sock')}, or start the agent with --hook-socket ${join(work, 'run', 'other.sock')}`,
+    );
+  });
+
+  it('finds runtime entries that lost the hook, a runtime on PATH with none, and no install record', async () => {
+    await writeFile(join(work, 'hooks.d', 'bulwark-poststop.json'), JSON.stringify({ hook: { path: '/usr/bin/other' } }));
+    await unlink(join(work, 'hooks.d', 'bulwark-createRuntime.json'));
+    const onPath = (command: string) => command === 'podman' || command === 'containerd';
+    const checks = await runDoctor({ ...options, onPath });
+    expect(checks.find((check) => check.name === 'hook for podman')).toEqual({
+      name: 'hook for podman',
+      status: 'problem',
+      detail: `${join(work, 'hooks.d', 'bulwark-createRuntime.json')} is gone; ${join(work, 'hooks.d', 'bulwark-poststop.json')} no longer names ${options.hookPath}: reinstall (bulwark install-hook --runtime podman)`,
+    });
+    expect(checks.find((check) => check.name === 'hook for containerd')?.status).toBe('warning');
+    await unlink(join(work, 'bin', INSTALL_RECORD_NAME));
+    expect(await statuses()).toMatchObject({ 'install record': 'problem', 'hook for podman': 'warning' });
+  });
+
+  it('says BPF LSM is not active, an enforcer that cannot be opened, and skips the enforcer for an agent that does not enforce', async () => {
+    expect(await detailOf('bpf lsm', { activeLsms: () => Promise.resolve('lockdown,capability,apparmor') })).toBe('not active (lockdown,capability,apparmor): boot with lsm=lockdown,capability,apparmor,bpf; nothing can be enforced');
+    expect(await detailOf('enforcer', { openEnforcer: () => Promise.reject(new Error('open pinned enforcer: layout 8 pinned, this one is 9')) })).toBe('open pinned enforcer: layout 8 pinned, this one is 9');
+    await servers[0]!.close();
+    await serve(options.controlSocket, { version: '0.1.0', enforcement: 'off', hookSocket: join(work, 'run', 'hook.sock') });
+    expect(await runDoctor(options).then((checks) => checks.find((check) => check.name === 'enforcer'))).toEqual({ name: 'enforcer', status: 'skipped', detail: 'the agent runs with --enforcement off: nothing is pinned' });
+  });
+
+  it('says an unreadable hook configuration in one line', async () => {
+    await writeFile(join(work, 'hook.json'), '{"socket": 5}');
+    await chmod(join(work, 'hook.json'), 0o644);
+    expect(await runDoctor(options).then((checks) => checks.find((check) => check.name === 'hook configuration'))).toMatchObject({ status: 'problem', detail: expect.stringContaining(join(work, 'hook.json')) });
+    await unlink(join(work, 'hook.json'));
+    expect(await detailOf('hook configuration')).toBe(`none at ${join(work, 'hook.json')}: the hook runs on its defaults (fail-open)`);
+  });
+});

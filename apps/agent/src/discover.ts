@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeErrno, describeError, errnoOf } from '@bulwark/errors';
 import { buildContainerReport, type ContainerReport } from '@bulwark/hook-client';
-import { identifyContainer, readConfig } from '@bulwark/oci-state';
+import { MAX_PODMAN_CONTAINERS_BYTES, identifyContainer, parsePodmanNames, readConfig } from '@bulwark/oci-state';
 import { isProcessAlive, readProcess } from '@bulwark/procfs';
 
 /**
@@ -135,14 +135,8 @@ export class PodmanNames {
     try {
       const info = await stat(this.#path);
       if (this.#cache?.mtimeMs !== info.mtimeMs) {
-        const list = JSON.parse(await readFile(this.#path, 'utf8')) as { id?: unknown; names?: unknown }[];
-        const names = new Map<string, string>();
-        for (const item of Array.isArray(list) ? list : []) {
-          if (typeof item.id === 'string' && Array.isArray(item.names) && typeof item.names[0] === 'string') {
-            names.set(item.id, item.names[0]);
-          }
-        }
-        this.#cache = { mtimeMs: info.mtimeMs, names };
+        if (info.size > MAX_PODMAN_CONTAINERS_BYTES) return undefined;
+        this.#cache = { mtimeMs: info.mtimeMs, names: parsePodmanNames(await readFile(this.#path, 'utf8')) };
       }
       return this.#cache.names.get(id);
     } catch {

@@ -78,7 +78,7 @@ afterAll(async () => {
   if (work !== undefined) await removeDirectory(work);
 });
 
-async function runContainer(runtime: 'crun' | 'runc', name: string, cidfile: string) {
+async function runContainer(runtime: 'crun' | 'runc', name: string, cidfile: string, hooks = hooksDirectory()) {
   const limit = 1024;
   return runCommand('podman', [
     'run',
@@ -88,7 +88,7 @@ async function runContainer(runtime: 'crun' | 'runc', name: string, cidfile: str
     '--runtime',
     runtime,
     '--hooks-dir',
-    hooksDirectory(),
+    hooks,
     '--ulimit',
     `nofile=${limit}:${limit}`,
     '--ulimit',
@@ -130,5 +130,33 @@ describe('install-hook --runtime podman on a real podman', () => {
       ['createRuntime', 'registered'],
       ['poststop', 'registered'],
     ]);
+  });
+});
+
+describe('--allow-name under podman (issue 11 item 4)', () => {
+  it('a fail-closed hook with the agent unreachable starts the container its allow-list names, by the name podman gave it, and no other', async () => {
+    const allowed = `bulwark-allowed-${process.pid}`;
+    const hooks = join(work, 'hooks-allow.d');
+    const log = join(work, 'log', 'hook-allow.log');
+    await runChecked(process.execPath, [
+      agentBundle, 'install-hook', '--runtime', 'podman', '--hooks-dir', hooks, '--hook-path', join(work, 'lib-allow', 'bulwark-hook'),
+      '--hook-config', join(work, 'etc', 'hook-allow.json'), '--node', process.execPath, '--compile-cache', '', '--log', log,
+      // No agent serves this socket.
+      '--socket', join(work, 'run', 'nobody.sock'), '--fail-mode', 'closed', '--allow-name', allowed,
+    ]);
+    const started = await runContainer('crun', allowed, join(work, 'allowed.cid'), hooks);
+    expect(started.code, started.stderr).toBe(0);
+    const other = await runContainer('crun', `bulwark-other-${process.pid}`, join(work, 'other.cid'), hooks);
+    expect(other.code).not.toBe(0);
+    // crun says which hook failed, not what it printed (the hook's log says why, below).
+    expect(other.stderr).toMatch(/error executing hook .*lib-allow\/bulwark-hook/u);
+    await runCommand('podman', ['rm', '--force', '--ignore', `bulwark-other-${process.pid}`]);
+    const lines = (await readFile(log, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { stage: string; why: string; id: string });
+    const allowedId = (await readFile(join(work, 'allowed.cid'), 'utf8')).trim();
+    expect(lines.filter((line) => line.id === allowedId && line.stage === 'createRuntime').map((line) => line.why)).toEqual(['allow-listed']);
+    expect(lines.filter((line) => line.id !== allowedId && line.stage === 'createRuntime').map((line) => line.why)).toEqual(['fail-closed']);
   });
 });

@@ -14,7 +14,7 @@ import {
   type HookVerdict,
   type RequestBody,
 } from '@bulwark/hook-client';
-import { identifyContainer, parseState, readConfigSummary, type ContainerState } from '@bulwark/oci-state';
+import { identifyContainer, parseState, readConfigSummary, readPodmanContainerName, type ContainerState } from '@bulwark/oci-state';
 import { readProcess } from '@bulwark/procfs';
 import { HELP, HOOK_VERSION, parseHookArguments, stageFromStatus, type HookArguments } from './args.js';
 import { createHookLog, type HookLog } from './log.js';
@@ -117,7 +117,7 @@ export async function runHook(io: HookIo): Promise<HookResult> {
   const agent = connectEarly(config);
   let state: ContainerState | undefined;
   let stage: HookStage | undefined = args.stage;
-  let allowListed = false;
+  let allowListed: () => boolean = () => false;
   let failure: StepError | undefined;
   try {
     const text = await step('stdin', async () => {
@@ -148,7 +148,14 @@ export async function runHook(io: HookIo): Promise<HookResult> {
       const identified = identifyContainer(annotations);
       // No manager wrote its annotations (plain runc or crun): the runtime that started this hook names it.
       const names = identified.runtime === 'unknown' ? { ...identified, runtime: ociRuntimeOfParent() ?? 'unknown' } : identified;
-      allowListed = isAllowListed(config, names);
+      allowListed = () => {
+        // Podman writes no name into config.json: an allow-list that names containers reads it where podman keeps it (only on failure, off the common path).
+        if (names.runtime === 'podman' && names.name === undefined && config.allow.names.length > 0) {
+          const name = readPodmanContainerName(current.id, config.podmanContainersFile);
+          if (name !== undefined) return isAllowListed(config, { ...names, name });
+        }
+        return isAllowListed(config, names);
+      };
       const report = buildContainerReport({ state: current, stage, config: bundleConfig, names, annotations, snapshot });
       await step('agent', () => agent.request({ type: 'container.create', container: report }));
     }
@@ -159,7 +166,7 @@ export async function runHook(io: HookIo): Promise<HookResult> {
   }
 
   const verdict: HookVerdict =
-    stage === 'poststop' ? { start: true, why: failure === undefined ? 'registered' : 'not-applicable' } : decideVerdict(config, allowListed, failure?.cause);
+    stage === 'poststop' ? { start: true, why: failure === undefined ? 'registered' : 'not-applicable' } : decideVerdict(config, failure !== undefined && allowListed(), failure?.cause);
   writeOutcome(log, {
     verdict,
     failure,

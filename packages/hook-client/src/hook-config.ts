@@ -40,6 +40,13 @@ function buildHookConfigSchema() {
     timeoutMs: z._default(z.int().check(z.minimum(1), z.maximum(60_000)), 5000),
     /** Longest wait for the runtime's state on stdin. */
     stdinTimeoutMs: z._default(z.int().check(z.minimum(1), z.maximum(60_000)), 1000),
+    /**
+     * Where podman keeps its containers' names (containers/storage's
+     * containers.json; default the rootful one): read only when an
+     * allow-list entry names containers, since podman writes no name into
+     * config.json.
+     */
+    podmanContainersFile: z.optional(absolutePath),
   });
 }
 

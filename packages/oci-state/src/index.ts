@@ -40,6 +40,7 @@ export {
 export { renderHookFile, type HookFileContent } from './hooks-render.js';
 export { compileRe2, PatternError, type Re2Options, type Re2Pattern } from '@bulwark/re2';
 export { identifyContainer, type ContainerNames, type ContainerRuntime } from './identity.js';
+export { DEFAULT_PODMAN_CONTAINERS_FILE, MAX_PODMAN_CONTAINERS_BYTES, parsePodmanNames, readPodmanContainerName } from './podman-names.js';
 export { resolveCgroupsPath, expandSlice, type CgroupsPathOptions } from './cgroups-path.js';
 export { injectHooks, removeHooks, isSameHook, type HookEntry, type InjectOptions } from './inject.js';
 export { writeBundleHooks, updateSpecFileHooks, type SpecFileChange } from './bundle.js';

@@ -70,3 +70,6 @@ if [[ ! -f "$stamp" || package-lock.json -nt "$stamp" ]]; then
   npm install --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi
+
+# The `bulwark` command on this Node 24 (export PATH="$root/.tools/bin:$PATH").
+"$root/scripts/write-bulwark-command.sh" "$tools/bin" "$(command -v node)" "$root"

@@ -122,7 +122,15 @@ export interface BundleOptions {
   readonly binds?: readonly (readonly [string, string, boolean])[];
   /** Include the cgroup namespace (crun in hybrid mode cannot use one). */
   readonly cgroupNamespace?: boolean;
+  /** The process's bounding, effective and permitted capabilities (default `runc spec`'s three). */
+  readonly capabilities?: readonly string[];
 }
+
+/** The capabilities Docker (and containerd's CRI) gives a default container: what a default root container has. */
+export const DOCKER_DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+] as const;
 
 /** A runc/crun bundle: config.json from `runc spec`, made non-interactive and pointed at a shared rootfs. */
 export async function makeBundle(directory: string, options: BundleOptions): Promise<string> {
@@ -130,7 +138,7 @@ export async function makeBundle(directory: string, options: BundleOptions): Pro
   await runChecked('runc', ['spec', '--bundle', directory]);
   const path = join(directory, 'config.json');
   const config = JSON.parse(await readFile(path, 'utf8')) as {
-    process: { terminal: boolean; args: string[]; env: string[] };
+    process: { terminal: boolean; args: string[]; env: string[]; capabilities?: Record<string, string[]> };
     root: { path: string; readonly: boolean };
     mounts: { destination: string; type: string; source: string; options: string[] }[];
     linux: { namespaces: { type: string }[] };
@@ -141,6 +149,10 @@ export async function makeBundle(directory: string, options: BundleOptions): Pro
   config.root = { path: options.rootfs, readonly: true };
   for (const [source, destination, readOnly] of options.binds ?? []) {
     config.mounts.push({ destination, type: 'bind', source, options: ['rbind', readOnly ? 'ro' : 'rw'] });
+  }
+  if (options.capabilities !== undefined) {
+    const set = [...options.capabilities];
+    config.process.capabilities = { bounding: set, effective: set, permitted: set };
   }
   if (options.cgroupNamespace === false) {
     config.linux.namespaces = config.linux.namespaces.filter((namespace) => namespace.type !== 'cgroup');

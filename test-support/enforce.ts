@@ -38,18 +38,22 @@ export async function runHookedContainer(options: {
   name: string;
   script: string;
   annotations?: Record<string, string>;
+  /** Its capabilities (default `runc spec`'s; DOCKER_DEFAULT_CAPABILITIES for a default root container). */
+  capabilities?: readonly string[];
+  /** false: run it without the hook (in no scope), a control. */
+  hook?: boolean;
 }): Promise<ContainerRun> {
   const { work, name } = options;
   const bundle = join(work, 'bundles', name);
   const out = join(work, 'out', name);
   await mkdir(out, { recursive: true });
-  await makeBundle(bundle, { rootfs: options.rootfs, args: ['/bin/sh', '-c', `{ ${options.script} ; } > /out/result 2>&1; echo "exit=$?" >> /out/result`], binds: [[out, '/out', false]] });
+  await makeBundle(bundle, { rootfs: options.rootfs, args: ['/bin/sh', '-c', `{ ${options.script} ; } > /out/result 2>&1; echo "exit=$?" >> /out/result`], binds: [[out, '/out', false]], ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities }) });
   const configPath = join(bundle, 'config.json');
   const config = JSON.parse(await readFile(configPath, 'utf8')) as { annotations?: Record<string, string>; root: { readonly: boolean } };
   config.annotations = { ...config.annotations, ...options.annotations };
   config.root.readonly = false;
   await writeFile(configPath, JSON.stringify(config, null, 2));
-  await installHook({ runtime: 'runc', target: bundle, work, socket: options.hookSocket, failMode: 'closed' });
+  if (options.hook !== false) await installHook({ runtime: 'runc', target: bundle, work, socket: options.hookSocket, failMode: 'closed' });
   const run = await runCommand('runc', ['--root', options.runcRoot, 'run', '--bundle', bundle, name], { timeoutMs: 120_000 });
   let result: string;
   try {

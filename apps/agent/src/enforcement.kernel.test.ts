@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertSchema } from '@bulwark/alerts';
 import { makeEnforceRootfs, readAlerts, runHookedContainer } from '../../../test-support/enforce.js';
 import {
+  DOCKER_DEFAULT_CAPABILITIES,
   agentBundle,
   makeTemporaryDirectory,
   removeDirectory,
@@ -109,8 +110,8 @@ spec:
 `,
 };
 
-const run = (name: string, script: string, annotations: Record<string, string> = {}) =>
-  runHookedContainer({ work, rootfs, runcRoot: paths.runcRoot, hookSocket: paths.hookSocket, name, script, annotations });
+const run = (name: string, script: string, annotations: Record<string, string> = {}, capabilities?: readonly string[]) =>
+  runHookedContainer({ work, rootfs, runcRoot: paths.runcRoot, hookSocket: paths.hookSocket, name, script, annotations, ...(capabilities === undefined ? {} : { capabilities }) });
 
 beforeAll(async () => {
   await requireBuild();
@@ -122,8 +123,8 @@ beforeAll(async () => {
   await mkdir(join(mergedRootfs, 'usr'));
   await rename(join(mergedRootfs, 'bin'), join(mergedRootfs, 'usr', 'bin'));
   await symlink('usr/bin', join(mergedRootfs, 'bin'));
-  await symlink('busybox', join(mergedRootfs, 'usr', 'bin', 'tool'));
-  await symlink('busybox', join(rootfs, 'bin', 'tool'));
+  // A program of its own (a busybox copy: run as `tool` it says "applet not found", which shows it ran), not a link: exec decides the file it opens.
+  await copyFile(join(mergedRootfs, 'usr', 'bin', 'busybox'), join(mergedRootfs, 'usr', 'bin', 'tool'));
   await writeFile(join(rootfs, 'etc', 'vault.key'), 'vault key\n');
   await link(join(rootfs, 'etc', 'vault.key'), join(rootfs, 'var', 'vault.key.bak'));
   const run = join(work, 'run');
@@ -191,6 +192,37 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     expect(plain.result).toBe('vault key\nexit=0\n');
   });
 
+  it('holds against a default root container (Docker\'s capabilities) renaming its way to a blocked file: chroot, a new link, /proc/self/root; in a container in no scope each works', async () => {
+    // chroot into /etc with a busybox copied there, then the key by its short name; a hard link made now; the key through the process's root link.
+    const attempts = [
+      'busybox cp /bin/busybox /etc/busybox',
+      'if busybox chroot /etc /busybox cat /vault.key; then echo chroot-read; else echo chroot-denied; fi',
+      'if busybox ln /etc/vault.key /tmp/key-link; then echo link-made; else echo link-denied; fi',
+      'if cat /proc/self/root/etc/vault.key; then echo proc-root-read; else echo proc-root-denied; fi',
+      'id -u',
+    ].join('; ');
+    const vault = await run('vault-default', attempts, { app: 'vault' }, DOCKER_DEFAULT_CAPABILITIES);
+    expect(vault.result).toContain('chroot-denied');
+    expect(vault.result).toContain('link-denied');
+    expect(vault.result).toContain('proc-root-denied');
+    expect(vault.result).not.toContain('vault key');
+    expect(vault.result).toMatch(/^0$/mu);
+    // Control: the same attempts, the same capabilities, in a container without the hook (in no scope): each works, so the probes are sound.
+    // (A hooked one would do: every container here is under the cluster-wide file-integrity policy, whose Block rules bring the evasion guard.)
+    const control = await runHookedContainer({ work, rootfs, runcRoot: paths.runcRoot, hookSocket: paths.hookSocket, name: 'vault-control', script: attempts, capabilities: DOCKER_DEFAULT_CAPABILITIES, hook: false });
+    expect(control.result).toContain('chroot-read');
+    expect(control.result).toContain('link-made');
+    expect(control.result).toContain('proc-root-read');
+  });
+
+  it('blocks /bin/tool in a merged-/usr root, where exec opens /usr/bin/tool, for the container the policy selects only', async () => {
+    const merged = (name: string, app: string) => runHookedContainer({ work, rootfs: mergedRootfs, runcRoot: paths.runcRoot, hookSocket: paths.hookSocket, name, script: '/bin/tool', annotations: { app } });
+    const tools = await merged('tools', 'tools');
+    expect(tools.result).toMatch(/\/bin\/tool: (Operation not permitted|Permission denied)/u);
+    const other = await merged('tools-web', 'web');
+    expect(other.result).toMatch(/tool: applet not found/u);
+  });
+
   it('keeps /bin/ read-only in every container, and reading it allowed', async () => {
     const result = await run('fim', 'cat /bin/busybox > /dev/null && echo read-ok; echo x > /bin/new', { app: 'web' });
     expect(result.result).toContain('read-ok');
@@ -251,7 +283,7 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
     );
     expect(alerts.filter((alert) => alert.type === 'MatchedHostPolicy').every((alert) => alert.containerID === undefined)).toBe(true);
     // The unselected container's read raised nothing.
-    expect(alerts.filter((alert) => alert.containerID === 'web' || alert.containerID === 'plain-vault')).toEqual([]);
+    expect(alerts.filter((alert) => alert.containerID === 'web' || alert.containerID === 'plain-vault' || alert.containerID === 'vault-control')).toEqual([]);
   });
 
   it('answers on the metrics endpoint with the documented series, counted in the kernel', async () => {

@@ -1,3 +1,4 @@
+import { containerIdentities } from './identities.js';
 import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -129,6 +130,8 @@ async function startLocked(config: AgentConfig, log: Logger, options: StartOptio
     log,
     postures: { file: config.defaultFilePosture, network: config.defaultNetworkPosture, capabilities: config.defaultCapabilitiesPosture },
     evasion: config.evasionPosture,
+    // Block rules on a file follow it to its other names: its identity, read in the container's root.
+    identities: (report, rules) => containerIdentities(report, rules),
     ...(config.enableKubeArmorHostPolicy
       ? {
           host: {

@@ -561,3 +561,53 @@ describe('identities of blocked files', () => {
     }
   });
 });
+
+/** A recording kernel with a pool of empty rule maps (Enforcer.fillPool). */
+class PoolKernel extends RecordingKernel {
+  readonly pool = new Set<number>();
+  fillPool(count: number, options: { exclude: Iterable<number>; limit: number }) {
+    const exclude = new Set(options.exclude);
+    let added = 0;
+    for (let set = 0; set < 4096 && this.pool.size < count && added < options.limit; set++) {
+      if (this.pool.has(set) || exclude.has(set) || this.rules.has(set)) continue;
+      this.pool.add(set);
+      this.calls.push(`fillPool ${set}`);
+      added++;
+    }
+    return added;
+  }
+  pooledSets() {
+    return [...this.pool].sort((a, b) => a - b);
+  }
+  override setRules(set: number, rules: readonly unknown[]) {
+    this.pool.delete(set);
+    return super.setRules(set, rules);
+  }
+}
+
+describe('the pool of empty rule maps', () => {
+  it('is filled after the turn, one map a turn; a new set takes a pooled index and the pool is topped up again', async () => {
+    const kernel = new PoolKernel();
+    const enforcement = new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, collect: 'manual', pool: 2 });
+    enforcement.reconcile([]);
+    expect(kernel.calls).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(kernel.pooledSets()).toEqual([0, 1]);
+    kernel.calls.length = 0;
+    enforcement.setPolicies([policy('db', 'mysql', '/a'), policy('web', 'web', '/b')]);
+    enforcement.containerCreated(report('a', 'mysql', 100));
+    enforcement.containerCreated(report('b', 'web', 101));
+    expect(kernel.calls.filter((call) => call.startsWith('setRules'))).toEqual(['setRules 0 1', 'setRules 1 1']);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(kernel.pooledSets()).toEqual([2, 3]);
+  });
+
+  it('is not filled with pool 0, nor in audit mode', async () => {
+    const none = new PoolKernel();
+    new Enforcement({ mode: 'required', kernel: none, log, collect: 'manual', pool: 0 }).reconcile([]);
+    const audit = new PoolKernel();
+    new Enforcement({ mode: 'audit', kernel: audit, log, collect: 'manual' }).reconcile([]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect([...none.pool, ...audit.pool]).toEqual([]);
+  });
+});

@@ -41,7 +41,7 @@ import {
   type RootAlias,
   type Workload,
 } from '@bulwark/policy';
-import { containerIdentities, type ContainerIdentities, type FileIdentity } from './identities.js';
+import type { ContainerIdentities, FileIdentity } from './identities.js';
 import type { Logger } from './log.js';
 
 export type EnforcementMode = 'required' | 'audit' | 'off';
@@ -70,6 +70,14 @@ export interface ScopeKernel {
   clearIdentities?(scope: number): number;
   /** The scopes that hold identities (after a takeover, the previous agent's). */
   identityScopes?(): number[];
+  /**
+   * Puts empty rule maps at free set indexes (none of `exclude`), at most
+   * `limit` now, until `count` are pooled (Enforcer.fillPool); a set then
+   * written at a pooled index costs no RCU grace period. Off the reply path.
+   */
+  fillPool?(count: number, options: { exclude: Iterable<number>; limit: number }): number;
+  /** The set indexes pooled now. */
+  pooledSets?(): number[];
 }
 
 /**
@@ -127,7 +135,14 @@ export interface EnforcementOptions {
   readonly rootAliases?: (report: ContainerReport) => readonly RootAlias[];
   /** The containers' evasion guard (CompileOptions.evasion; config evasionPosture): default 'block'. */
   readonly evasion?: 'block' | 'allow';
-  /** The identities of a container's blocked files (default: read through its process, containerIdentities). */
+  /**
+   * How many empty rule maps to keep at free set indexes (default 8; 0 for
+   * none): the first container of a new set then skips the map-in-map
+   * update and its grace period. Refilled one map at a time after the
+   * current turn, off the reply path.
+   */
+  readonly pool?: number;
+  /** The identities of a container's blocked files (the agent gives containerIdentities of identities.ts: read through its process); default none, rules by path only. */
   readonly identities?: (report: ContainerReport, rules: readonly Rule[]) => ContainerIdentities;
 }
 
@@ -257,6 +272,8 @@ export class Enforcement {
   readonly #identities: (report: ContainerReport, rules: readonly Rule[]) => ContainerIdentities;
   /** The scopes whose identities are in the kernel (those adopted included), so a scope with none costs nothing. */
   readonly #scopesWithIdentities = new Set<number>();
+  readonly #poolSize: number;
+  #poolScheduled = false;
 
   constructor(options: EnforcementOptions) {
     this.mode = options.mode;
@@ -267,7 +284,8 @@ export class Enforcement {
     this.#collect = options.collect ?? 'deferred';
     this.#rootAliases = options.rootAliases ?? rootAliasesOfReport;
     this.#evasion = options.evasion ?? 'block';
-    this.#identities = options.identities ?? ((report, rules) => containerIdentities(report, rules));
+    this.#identities = options.identities ?? (() => ({ identities: [], root: undefined, missing: 0 }));
+    this.#poolSize = options.pool ?? 8;
     if (options.mode === 'required' && options.kernel === undefined) throw new Error('enforcement: required mode needs the kernel enforcer');
   }
 
@@ -387,6 +405,7 @@ export class Enforcement {
       this.#log.info('enforcement: dropped a rule set no scope uses', { set: index });
     }
     this.collectSets();
+    this.#schedulePool();
   }
 
   /**
@@ -772,8 +791,32 @@ export class Enforcement {
 
   /** The lowest set index no set holds (those waiting to be collected hold theirs). */
   #freeSetIndex(): number | undefined {
+    // A pooled index first: its map is in place already, so the set is written without a grace period.
+    for (const index of this.#kernel?.pooledSets?.() ?? []) {
+      if (!this.#sets.has(index)) {
+        this.#schedulePool();
+        return index;
+      }
+    }
     for (let index = 0; index < MAX_SETS; index++) if (!this.#sets.has(index)) return index;
     return undefined;
+  }
+
+  /** Tops the pool up after the current turn, one map (one grace period) per turn, so no turn blocks for long. */
+  #schedulePool(): void {
+    const kernel = this.#kernel;
+    if (this.#poolScheduled || this.#poolSize === 0 || kernel?.fillPool === undefined || this.mode !== 'required') return;
+    this.#poolScheduled = true;
+    setTimeout(() => {
+      this.#poolScheduled = false;
+      try {
+        const added = kernel.fillPool!(this.#poolSize, { exclude: this.#sets.keys(), limit: 1 });
+        if (added > 0) this.#schedulePool();
+      } catch (error) {
+        // The pool is an optimisation: a set is then written with a swap.
+        this.#log.warn('enforcement: a rule map could not be pooled', { error: describeError(error) });
+      }
+    }, 0).unref();
   }
 
   #releaseScope(cgroupId: bigint, index: number, options: { scopeEntry?: boolean } = {}): void {

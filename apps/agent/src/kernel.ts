@@ -49,6 +49,8 @@ export function scopeKernelOf(enforcer: Enforcer): ScopeKernel {
     setIdentities: (scope, identities) => enforcer.setIdentities(scope, identities),
     clearIdentities: (scope) => enforcer.clearIdentities(scope),
     identityScopes: () => enforcer.identityScopes(),
+    fillPool: (count, options) => enforcer.fillPool(count, options),
+    pooledSets: () => enforcer.pooledSets(),
     hostScope: () => {
       const scope = enforcer.hostScope();
       return scope === undefined ? undefined : { scope, set: enforcer.hostSet()! };

@@ -261,6 +261,39 @@ describe('openPinnedEnforcer', () => {
   });
 });
 
+describe('Enforcer.fillPool', () => {
+  it('puts empty maps at free indexes, fills one in place for setRules (no map-in-map update), and skips indexes in use', () => {
+    const enforcer = loadPinned();
+    enforcer.setRules(0, [{ path: '/etc/shadow', operations: ['read'] }]);
+    enforcer.setScope(44n, 5, 1);
+    const before = binding.calls.length;
+    expect(enforcer.fillPool(3, { exclude: [2] })).toBe(3);
+    // Set 0 holds rules, 1 is a scope's, 2 was excluded.
+    expect(enforcer.pooledSets()).toEqual([3, 4, 5]);
+    expect(binding.calls.slice(before).filter((call) => call.startsWith('createMap'))).toEqual(['createMap pool_rules', 'createMap pool_rules', 'createMap pool_rules']);
+    expect(enforcer.hasRules(3)).toBe(false);
+    expect(enforcer.fillPool(3)).toBe(0);
+
+    const writing = binding.calls.length;
+    expect(enforcer.setRules(4, [{ path: '/etc/gshadow', operations: ['read'] }])).toBeGreaterThan(0);
+    const written = binding.calls.slice(writing);
+    // Filled in place: no new map, no update of the outer map.
+    expect(written.filter((call) => call.startsWith('createMap'))).toEqual([]);
+    expect(written.filter((call) => call.startsWith('update') && call.endsWith(' rules'))).toEqual([]);
+    expect(written.some((call) => call.startsWith('update') && call.endsWith(' pool_rules'))).toBe(true);
+    expect(enforcer.pooledSets()).toEqual([3, 5]);
+    expect(enforcer.hasRules(4)).toBe(true);
+    expect(enforcer.setsWithRules()).toEqual([0, 4]);
+    // A pooled index cleared is no rule set removed; the index is free again.
+    expect(enforcer.clearRules(3)).toBe(false);
+    expect(enforcer.pooledSets()).toEqual([5]);
+    expect(enforcer.fillPool(2, { limit: 1 })).toBe(1);
+    // The lowest free index first: 2, no longer excluded.
+    expect(enforcer.pooledSets()).toEqual([2, 5]);
+    enforcer.close();
+  });
+});
+
 describe('Enforcer.setIdentities', () => {
   it('replaces one scope\'s identities, new before stale, leaves other scopes, and a taken-over enforcer sees them', () => {
     const enforcer = loadPinned();

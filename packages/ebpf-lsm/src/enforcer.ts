@@ -72,6 +72,9 @@ export function markRulesChanged(generations: BpfMap, set: number, options: { fr
 /** BPF_F_NO_PREALLOC: an LPM trie must be created with it. */
 const NO_PREALLOC = 1;
 
+/** The most entries a pooled inner map takes (an LPM trie allocates per entry, so the bound costs nothing); a larger set is swapped in as a new map. */
+export const POOL_MAP_ENTRIES = 1 << 18;
+
 /**
  * A rule set as a new inner map, ready to swap into `rules`: an LPM
  * trie like the enforcer's template (RULE_KEY_SIZE keys, RULE_VALUE_SIZE
@@ -298,6 +301,10 @@ export class Enforcer implements Disposable {
   readonly #rodata: BpfMap | undefined;
   #pinDirectory: string | undefined;
   #closed = false;
+  /** Empty inner maps this process put into `rules` at free set indexes (fillPool), by index, still open to be filled in place. */
+  readonly #pool = new Map<number, BpfMap>();
+  /** Whether a set index holds a rule set, as this process wrote or last looked it up (fillPool looks up each other index once). */
+  readonly #holdsRules = new Map<number, boolean>();
 
   /** @internal Use loadEnforcer() or openPinnedEnforcer(). */
   constructor(parts: EnforcerParts) {
@@ -419,10 +426,63 @@ export class Enforcer implements Disposable {
     return found.sort((a, b) => a.dev - b.dev || (a.ino < b.ino ? -1 : a.ino > b.ino ? 1 : 0));
   }
 
-  /** Whether rule set `set` is in `rules` (setRules, not cleared since). */
+  /** Whether rule set `set` is in `rules` (setRules, not cleared since; a pooled empty map is not a rule set). */
   hasRules(set: number): boolean {
     checkSet('look up rules', set);
+    if (this.#pool.has(set)) return false;
     return this.map('rules').lookup(codecs.u32.encode(set)) !== undefined;
+  }
+
+  /**
+   * Puts up to `count` empty inner maps into `rules` at free set indexes
+   * (no rule set there, no scope using it, `exclude` left out), lowest
+   * first, until POOL holds `count`; returns how many it added. Each is a
+   * map-in-map update, so each waits for an RCU grace period: call it off
+   * any latency-critical path. A later setRules at a pooled index fills
+   * that map in place (no scope reads it yet), with no map-in-map update
+   * and so no grace period: what a new rule set costs on the hook's path.
+   * The pool is this process's (the maps' descriptors); an enforcer taken
+   * over sees pooled slots as free indexes, and a setRules there swaps as
+   * usual.
+   */
+  fillPool(count: number, options: { exclude?: Iterable<number>; limit?: number } = {}): number {
+    if (!Number.isInteger(count) || count < 0 || count > MAX_SETS) throw new ValidationError('fill pool', [{ path: 'count', message: `expected an integer from 0 to ${MAX_SETS}` }]);
+    const exclude = new Set(options.exclude ?? []);
+    const used = new Set([...this.scopes().values()].map((entry) => entry.set));
+    for (const [set, generation] of this.map('generations').typed(codecs.u32, codecs.u64).lookupBatch()) {
+      // A set written once (its generation moved) may hold rules still, or have been cleared: looked up once, then known.
+      if (generation === 0n || this.#pool.has(set)) continue;
+      let holds = this.#holdsRules.get(set);
+      if (holds === undefined) {
+        holds = this.map('rules').lookup(codecs.u32.encode(set)) !== undefined;
+        this.#holdsRules.set(set, holds);
+      }
+      if (holds) used.add(set);
+    }
+    // The host scope's set (an enforcer built from maps alone may have no config map, and so no host scope).
+    const host = this.#maps.has('config') ? this.hostSet() : undefined;
+    if (host !== undefined) used.add(host);
+    const outer = this.map('rules');
+    let added = 0;
+    const limit = options.limit ?? count;
+    for (let set = 0; set < MAX_SETS && this.#pool.size < count && added < limit; set++) {
+      if (this.#pool.has(set) || used.has(set) || exclude.has(set)) continue;
+      const map = createMap({ type: 'lpm_trie', flags: NO_PREALLOC, keySize: RULE_KEY_SIZE, valueSize: RULE_VALUE_SIZE, maxEntries: POOL_MAP_ENTRIES, name: 'pool_rules', binding: mapBinding(outer) });
+      try {
+        outer.updateInnerMap(codecs.u32.encode(set), map);
+      } catch (error) {
+        map.close();
+        throw error;
+      }
+      this.#pool.set(set, map);
+      added++;
+    }
+    return added;
+  }
+
+  /** The set indexes that hold an empty pooled map (fillPool), ascending. */
+  pooledSets(): number[] {
+    return [...this.#pool.keys()].sort((a, b) => a - b);
   }
 
   /**
@@ -460,6 +520,26 @@ export class Enforcer implements Disposable {
    */
   setEncodedRules(set: number, entries: readonly RuleEntry[], options: { fromSource?: boolean } = {}): number {
     checkSet('set rules', set);
+    const pooled = this.#pool.get(set);
+    if (pooled !== undefined && entries.length <= POOL_MAP_ENTRIES) {
+      // No scope uses a pooled index: filled in place, it is whole before any scope is pointed at it.
+      this.#pool.delete(set);
+      try {
+        fillRuleMap(pooled, entries);
+      } catch (error) {
+        // Half filled and out of the pool: removed (a grace period, on this failure path only) so nothing ever uses it.
+        try {
+          this.map('rules').delete(codecs.u32.encode(set));
+        } finally {
+          pooled.close();
+        }
+        throw error;
+      }
+      pooled.close();
+      markRulesChanged(this.map('generations'), set, options.fromSource === false ? { fromSource: false } : {});
+      this.#holdsRules.set(set, true);
+      return entries.length;
+    }
     const outer = this.map('rules');
     // The inner map is made through the same binding as the outer one.
     const map = createRuleMap(entries, undefined, { binding: mapBinding(outer) });
@@ -468,14 +548,24 @@ export class Enforcer implements Disposable {
     } finally {
       map.close();
     }
+    if (pooled !== undefined) {
+      // Too many entries for the pooled map: swapped out like any set.
+      this.#pool.delete(set);
+      pooled.close();
+    }
     markRulesChanged(this.map('generations'), set, options.fromSource === false ? { fromSource: false } : {});
+    this.#holdsRules.set(set, true);
     return entries.length;
   }
 
   /** Removes rule set `set`: a scope still using it is then unaffected (as without rules). */
   clearRules(set: number): boolean {
     checkSet('clear rules', set);
-    const deleted = this.map('rules').delete(codecs.u32.encode(set));
+    const pooled = this.#pool.get(set);
+    this.#pool.delete(set);
+    pooled?.close();
+    const deleted = this.map('rules').delete(codecs.u32.encode(set)) && pooled === undefined;
+    this.#holdsRules.set(set, false);
     markRulesChanged(this.map('generations'), set, { fromSource: false });
     return deleted;
   }
@@ -665,6 +755,8 @@ export class Enforcer implements Disposable {
     this.#closed = true;
     for (const link of this.links.values()) link.destroy();
     for (const map of this.#maps.values()) map.close();
+    for (const map of this.#pool.values()) map.close();
+    this.#pool.clear();
     this.#rodata?.close();
     this.object?.close();
   }

@@ -1,3 +1,4 @@
+import { asNobodyPrefix } from '../../../test-support/as-nobody.js';
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
@@ -82,7 +83,9 @@ async function list(): Promise<Listed['policies']> {
 /** The CLI as uid 65534, with the socket opened up so that the agent's own check is what refuses it. */
 function asNobody(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [agentBundle, 'policy', ...args, '--control-socket', paths.controlSocket], { uid: 65534, gid: 65534, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Through the prefix, not spawn's uid: under /root nobody could not reach the checkout's Node.
+    const [command, ...prefix] = asNobodyPrefix();
+    const child = spawn(command!, [...prefix, process.execPath, agentBundle, 'policy', ...args, '--control-socket', paths.controlSocket], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);

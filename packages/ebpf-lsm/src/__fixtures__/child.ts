@@ -12,6 +12,7 @@ const execute = promisify(execFile);
 export const packageDirectory = fileURLToPath(new URL('../..', import.meta.url));
 export const indexUrl = new URL('../index.ts', import.meta.url).href;
 
+import { asNobodyPrefix } from '../../../../test-support/as-nobody.ts';
 import { sourceNodeArguments } from '../../../../test-support/source-node.ts';
 
 export { sourceNodeArguments };
@@ -24,8 +25,8 @@ export async function runChild<T>(script: string, prefix: readonly string[] = []
   return JSON.parse(stdout) as T;
 }
 
-/** setpriv arguments that run a command as nobody, with no groups and no capabilities. */
-export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'] as const;
+/** A prefix that runs a command as nobody, with no groups and no capabilities, from any checkout path (test-support/as-nobody.ts). */
+export const asNobody = asNobodyPrefix(['--inh-caps=-all', '--bounding-set=-all']);
 
 /** The fields of an error a test compares, as a child reports them. */
 export interface ReportedError {

@@ -8,6 +8,7 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { asNobodyPrefix } from '../../../../test-support/as-nobody.js';
 
 const run = promisify(execFile);
 
@@ -174,5 +175,5 @@ export async function runReader(prefix: readonly string[], call: string, args: r
   return JSON.parse(stdout) as ReaderResult;
 }
 
-/** setpriv arguments that run a command as nobody with no groups and no capabilities. */
-export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] as const;
+/** A prefix that runs a command as nobody with no groups, from any checkout path (test-support/as-nobody.ts). */
+export const asNobody = asNobodyPrefix();

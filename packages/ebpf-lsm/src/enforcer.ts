@@ -390,8 +390,13 @@ export class Enforcer implements Disposable {
     });
     if (issues.length > 0) throw new ValidationError(`set identities of scope ${scope}`, issues);
     const map = this.map('identities').typed(identityKeyCodec, identityValueCodec);
-    const stale = [...map.keys()].filter((key) => key.scope === scope && !wanted.has(`${key.dev}:${key.ino}`));
-    const held = [...map.keys()].filter((key) => key.scope !== scope).length;
+    // One walk of the keys (a syscall each): this scope's stale ones, and how many the other scopes hold.
+    const stale: ReturnType<typeof identityKeyCodec.decode>[] = [];
+    let held = 0;
+    for (const key of map.keys()) {
+      if (key.scope !== scope) held++;
+      else if (!wanted.has(`${key.dev}:${key.ino}`)) stale.push(key);
+    }
     if (held + wanted.size > MAX_IDENTITIES) {
       throw new ValidationError(`set identities of scope ${scope}`, [{ path: '', message: `${wanted.size} identities, with the ${held} other scopes hold, exceed the ${MAX_IDENTITIES} the map holds` }]);
     }

@@ -256,6 +256,25 @@ function compileOne(
   if (spec.apparmor !== undefined) skip('apparmor', 'a native AppArmor profile: Bulwark enforces through BPF LSM, not AppArmor');
   if (spec.device !== undefined) skip('device', 'device rules: the enforcer has no device hook');
 
+  /** Where a rule comes from: its policy, field and position, and what it inherited. */
+  const originOf = (field: string, section: RuleOrigin['section'], own: Inherited, resource: string): RuleOrigin => {
+    const { line, column } = positionOf(field);
+    return compact({
+      policy: policy.name,
+      kind: policy.kind,
+      namespace: policy.namespace,
+      field,
+      section,
+      source: policy.source,
+      line,
+      column,
+      action: own.action,
+      severity: own.severity,
+      tags: own.tags,
+      message: own.message,
+      resource,
+    });
+  };
   const top: Inherited = inherit({ action: 'Block', tags: [] }, spec);
   (spec.presets as (RuleFields & { name?: string })[] | undefined)?.forEach((item, index) => {
     const field = `presets.${index}`;
@@ -269,22 +288,7 @@ function compileOne(
       skip(field, 'a preset blocks or audits what it names: Allow has no meaning for it');
       return;
     }
-    const { line, column } = positionOf(field);
-    const origin: RuleOrigin = compact({
-      policy: policy.name,
-      kind: policy.kind,
-      namespace: policy.namespace,
-      field,
-      section: 'process' as const,
-      source: policy.source,
-      line,
-      column,
-      action: own.action,
-      severity: own.severity,
-      tags: own.tags,
-      message: own.message,
-      resource: item.name!,
-    });
+    const origin = originOf(field, 'process', own, item.name!);
     const action = own.action.toLowerCase() as RuleAction;
     for (const { rule, note } of preset) rules.push(compact({ rule: { ...rule, action, id: rules.length + 1 }, origin, note }));
   });
@@ -295,22 +299,7 @@ function compileOne(
     const category = SECTION_CATEGORY[section];
     const add = (field: string, item: RuleFields, resource: string, make: (source: string | undefined) => Rule[], note?: string) => {
       const own = inherit(inherited, item);
-      const { line, column } = positionOf(field);
-      const origin: RuleOrigin = compact({
-        policy: policy.name,
-        kind: policy.kind,
-        namespace: policy.namespace,
-        field,
-        section,
-        source: policy.source,
-        line,
-        column,
-        action: own.action,
-        severity: own.severity,
-        tags: own.tags,
-        message: own.message,
-        resource,
-      });
+      const origin = originOf(field, section, own, resource);
       const action = own.action.toLowerCase() as RuleAction;
       if (action === 'allow' && postures[category] === 'allow') {
         skip(field, `an Allow rule has no effect while the ${category} posture is allow (everything not blocked is allowed)`);

@@ -611,3 +611,45 @@ describe('the pool of empty rule maps', () => {
     expect([...none.pool, ...audit.pool]).toEqual([]);
   });
 });
+
+/** A kernel that writes many sets in one call (Enforcer.setManyRules), refusing the sets in `refuse`. */
+class BatchKernel extends RecordingKernel {
+  readonly refuse = new Set<number>();
+  setManyRules(sets: readonly { set: number; rules: readonly unknown[] }[]) {
+    this.calls.push(`setManyRules ${sets.map(({ set, rules }) => `${set}:${rules.length}`).join(' ')}`);
+    return sets.map(({ set, rules }) => {
+      if (this.refuse.has(set)) return { error: new Error(`set rules: set ${set} refused`) };
+      this.rules.set(set, rules.length);
+      return { entries: rules.length };
+    });
+  }
+}
+
+describe('a policy change that rewrites many sets', () => {
+  it('writes them in one call, and a set the kernel refuses leaves only its own containers on their old rules', () => {
+    const kernel = new BatchKernel();
+    const enforcement = enforcementOver(kernel);
+    const own = (app: string, path: string) => policy(app, app, path);
+    enforcement.setPolicies([own('a', '/a'), own('b', '/b'), own('c', '/c')]);
+    enforcement.containerCreated(report('a1', 'a', 100));
+    enforcement.containerCreated(report('b1', 'b', 101));
+    enforcement.containerCreated(report('c1', 'c', 102));
+    // One container at a time: one set each, written alone.
+    expect(kernel.calls.filter((call) => call.startsWith('set') && !call.startsWith('setScope'))).toEqual(['setRules 0 1', 'setRules 1 1', 'setRules 2 1']);
+    kernel.calls.length = 0;
+    kernel.refuse.add(1);
+    const before = enforcement.scopeOfContainer('b1')!.compiled.rules.map((entry) => entry.rule);
+    expect(enforcement.setPolicies([own('a', '/a2'), own('b', '/b2'), own('c', '/c2')])).toEqual({ containers: 2, failed: 1 });
+    // Each set rewritten at its own index (its scopes all changed together), in one call; no scope moved.
+    expect(kernel.calls).toEqual(['setManyRules 0:1 1:1 2:1']);
+    expect(enforcement.scopeOfContainer('a1')!.compiled.rules.map((entry) => entry.rule)).toMatchObject([{ path: '/a2' }]);
+    expect(enforcement.scopeOfContainer('b1')!.compiled.rules.map((entry) => entry.rule)).toEqual(before);
+    expect(enforcement.scopeOfContainer('c1')!.compiled.rules.map((entry) => entry.rule)).toMatchObject([{ path: '/c2' }]);
+    // The refused set is written again on the next change (its key was not taken).
+    kernel.refuse.clear();
+    kernel.calls.length = 0;
+    expect(enforcement.setPolicies([own('a', '/a2'), own('b', '/b2'), own('c', '/c2')])).toEqual({ containers: 3, failed: 0 });
+    expect(kernel.calls).toEqual(['setRules 1 1']);
+    expect(enforcement.scopeOfContainer('b1')!.compiled.rules.map((entry) => entry.rule)).toMatchObject([{ path: '/b2' }]);
+  });
+});

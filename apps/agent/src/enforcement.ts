@@ -55,6 +55,13 @@ export interface ScopeKernel {
   resetDecisions(scope: number): void;
   /** Replaces rule set `set` as a whole, for every scope that uses it (the programs see the old set or the new one). Returns the map entries written. */
   setRules(set: number, rules: readonly Rule[], postures: Postures): number;
+  /**
+   * setRules for many sets in one call (Enforcer.setManyRules: one grace
+   * period for all the swaps where the kernel batches them): each set's
+   * entries, or the error that left it as it was, in order. Without it,
+   * setRules is called per set.
+   */
+  setManyRules?(sets: readonly { set: number; rules: readonly Rule[]; postures: Postures }[]): ({ entries: number } | { error: unknown })[];
   clearRules(set: number): boolean;
   /** The cgroup id -> scope and set pairs in force (after a takeover, what the previous agent left). */
   scopes(): [bigint, ScopeEntry][];
@@ -683,12 +690,20 @@ export class Enforcement {
       targets.set(group, { set, write: true, fresh: true });
     }
 
-    // Sets written first (nothing moves to them before), then the scopes moved or added.
+    // Sets written first (nothing moves to them before), then the scopes moved or added. More than one set: written in one call.
+    const writes = [...targets].filter(([, target]) => target.write);
+    const written = new Map<Group, { entries: number } | { error: unknown }>();
+    if (writes.length > 1 && kernel.setManyRules !== undefined) {
+      const results = kernel.setManyRules(writes.map(([group, target]) => ({ set: target.set.index, rules: group.compiled.rules.map((entry) => entry.rule), postures: enforcerPostures(group.compiled) })));
+      writes.forEach(([group], at) => written.set(group, results[at]!));
+    }
     for (const [group, target] of targets) {
       const { set } = target;
       if (target.write) {
         try {
-          const entries = kernel.setRules(set.index, group.compiled.rules.map((entry) => entry.rule), enforcerPostures(group.compiled));
+          const result = written.get(group);
+          if (result !== undefined && 'error' in result) throw result.error;
+          const entries = result?.entries ?? kernel.setRules(set.index, group.compiled.rules.map((entry) => entry.rule), enforcerPostures(group.compiled));
           if (this.#setsByKey.get(set.key) === set) this.#setsByKey.delete(set.key);
           set.key = group.key;
           set.compiled = group.compiled;

@@ -42,6 +42,7 @@ export function scopeKernelOf(enforcer: Enforcer): ScopeKernel {
     // A new container's counts start at its own first decision: Enforcement resets them before its cgroup is put in scope.
     resetDecisions: (scope) => enforcer.resetDecisions(scope),
     setRules: (set: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(set, rules, { postures }),
+    setManyRules: (sets) => enforcer.setManyRules(sets),
     clearRules: (set) => enforcer.clearRules(set),
     scopes: () => [...enforcer.scopes()],
     sets: () => enforcer.setsWithRules(),

@@ -138,6 +138,53 @@ describe('rule sets shared by scopes in the kernel guest', () => {
     for (const set of [20, 21, 22]) enforcer.clearRules(set);
   });
 
+  it('swaps many sets in one call (setManyRules), each whole and never letting an open through, and keeps a set refused in the call', async () => {
+    const x = makeCgroup('bulwark-sets', 'many-x', cgroups);
+    const y = makeCgroup('bulwark-sets', 'many-y', cgroups);
+    const z = makeCgroup('bulwark-sets', 'many-z', cgroups);
+    enforcer.setRules(40, blockRead('a', 100));
+    enforcer.setRules(41, blockRead('a', 101));
+    enforcer.setRules(42, blockRead('a', 102));
+    enforcer.setScope(x.id, 40, 40);
+    enforcer.setScope(y.id, 41, 41);
+    enforcer.setScope(z.id, 42, 42);
+    const results = enforcer.setManyRules([
+      { set: 40, rules: blockRead('b', 103) },
+      { set: 41, rules: blockRead('b', 104) },
+      { set: 42, rules: [{ path: 'relative' }] },
+    ]);
+    expect(results.map((result) => ('error' in result ? 'refused' : result.entries))).toEqual([expect.any(Number), expect.any(Number), 'refused']);
+    expect(opens({ x: x.path, y: y.path, z: z.path })).toEqual({ 'x-a': 'ok', 'x-b': denied, 'y-a': 'ok', 'y-b': denied, 'z-a': denied, 'z-b': 'ok' });
+
+    // Swapped together, over and over, under readers of a file whose read each set blocks one way or the other.
+    const file = join(work, 'file');
+    const readBlocked: Rule[] = [{ path: file, operations: ['read'] }];
+    const writeBlocked: Rule[] = [{ path: file, operations: ['write'] }];
+    enforcer.setManyRules([
+      { set: 40, rules: readBlocked },
+      { set: 41, rules: writeBlocked },
+    ]);
+    const readers = [startOpenLoop(x.path, `(: 1<> ${file}) 2>/dev/null`), startOpenLoop(y.path, `(: 1<> ${file}) 2>/dev/null`)];
+    await Promise.all(readers.map((reader) => reader.ready));
+    for (let index = 0; index < 40; index++) {
+      const flip = index % 2 === 0;
+      const written = enforcer.setManyRules([
+        { set: 40, rules: flip ? writeBlocked : readBlocked },
+        { set: 41, rules: flip ? readBlocked : writeBlocked },
+      ]);
+      expect(written.every((result) => 'entries' in result)).toBe(true);
+      if (index % 10 === 0) await sleep(5);
+    }
+    await Promise.all(readers.map((reader) => reader.moreTries(20)));
+    const counts = await Promise.all(readers.map((reader) => reader.stop()));
+    for (const count of counts) {
+      expect(count.tries).toBeGreaterThan(30);
+      expect(count.opened).toBe(0);
+    }
+    for (const cgroup of [x, y, z]) enforcer.removeScope(cgroup.id);
+    for (const set of [40, 41, 42]) enforcer.clearRules(set);
+  });
+
   it('leaves a scope unaffected once its set is removed, and lists only the sets still there', () => {
     const lone = makeCgroup('bulwark-sets', 'lone', cgroups);
     enforcer.setRules(30, blockRead('a', 95));

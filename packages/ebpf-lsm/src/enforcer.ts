@@ -553,14 +553,79 @@ export class Enforcer implements Disposable {
     } finally {
       map.close();
     }
+    this.#swapped(set, options.fromSource);
+    return entries.length;
+  }
+
+  /** After a set's new inner map is swapped in: a pooled map it replaced closed, the set marked changed. */
+  #swapped(set: number, fromSource: boolean | undefined): void {
+    const pooled = this.#pool.get(set);
     if (pooled !== undefined) {
       // Too many entries for the pooled map: swapped out like any set.
       this.#pool.delete(set);
       pooled.close();
     }
-    markRulesChanged(this.map('generations'), set, options.fromSource === false ? { fromSource: false } : {});
+    markRulesChanged(this.map('generations'), set, fromSource === false ? { fromSource: false } : {});
     this.#holdsRules.set(set, true);
-    return entries.length;
+  }
+
+  /**
+   * setRules for many sets at once, each replaced whole as setRules does
+   * it; the sets change one after another, not together. Those at pooled
+   * indexes are filled in place; the others are written into new inner
+   * maps and swapped in with one batch update of `rules` where the kernel
+   * has batch updates for maps of maps (one RCU grace period for all of
+   * them, not one per set), else one by one. Returns, in order, each set's
+   * number of entries or the error that left that set as it was (a set
+   * that fails to encode, to fill or to swap changes nothing else).
+   */
+  setManyRules(sets: readonly { readonly set: number; readonly rules: readonly Rule[]; readonly postures?: Postures }[]): ({ entries: number } | { error: unknown })[] {
+    const results: ({ entries: number } | { error: unknown })[] = sets.map(() => ({ error: undefined }));
+    const seen = new Set<number>();
+    const outer = this.map('rules');
+    const swaps: { at: number; set: number; map: BpfMap; entries: number; fromSource: boolean }[] = [];
+    try {
+      sets.forEach(({ set, rules, postures }, at) => {
+        try {
+          checkSet('set rules', set);
+          if (seen.has(set)) throw new ValidationError('set rules', [{ path: 'set', message: `set ${set} is given twice` }]);
+          seen.add(set);
+          const entries = encodeRules(rules, postures === undefined ? {} : { postures });
+          const fromSource = rules.some((rule) => rule.fromSource !== undefined);
+          if (this.#pool.has(set) && entries.length <= POOL_MAP_ENTRIES) {
+            results[at] = { entries: this.setEncodedRules(set, entries, { fromSource }) };
+            return;
+          }
+          swaps.push({ at, set, map: createRuleMap(entries, undefined, { binding: mapBinding(outer) }), entries: entries.length, fromSource });
+        } catch (error) {
+          results[at] = { error };
+        }
+      });
+      let done = 0;
+      while (done < swaps.length) {
+        const rest = swaps.slice(done);
+        try {
+          outer.updateInnerMaps(rest.map(({ set, map }) => [codecs.u32.encode(set), map] as const));
+          done = swaps.length;
+        } catch (error) {
+          // The first `written` are in place; the one after them failed: reported, and the rest tried again.
+          const reported = (error as { written?: unknown }).written;
+          const written = typeof reported === 'number' && reported >= 0 && reported < rest.length ? reported : 0;
+          for (const swap of rest.slice(0, written)) this.#swapped(swap.set, swap.fromSource);
+          for (const swap of rest.slice(0, written)) results[swap.at] = { entries: swap.entries };
+          results[rest[written]!.at] = { error };
+          done += written + 1;
+          continue;
+        }
+        for (const swap of rest) {
+          this.#swapped(swap.set, swap.fromSource);
+          results[swap.at] = { entries: swap.entries };
+        }
+      }
+    } finally {
+      for (const { map } of swaps) map.close();
+    }
+    return results;
   }
 
   /** Removes rule set `set`: a scope still using it is then unaffected (as without rules). */

@@ -148,6 +148,22 @@ describe('standalone maps and maps of maps on the real kernel', () => {
     expect(outer.delete(u32(7))).toBe(true);
   });
 
+  it('puts many inner maps into an array of maps in one batch, and names how many went in when the kernel refuses one', () => {
+    using template = policy('template', 0n);
+    using outer = createMap({ type: 'array_of_maps', keySize: 4, valueSize: 4, maxEntries: 8, name: 'outer', innerMap: template });
+    const inners = [1n, 2n, 3n].map((value) => policy(`inner${value}`, value));
+    outer.updateInnerMaps(inners.map((map, index) => [u32(index), map] as const));
+    for (const [index, map] of inners.entries()) {
+      using found = outer.lookupInnerMap(u32(index))!;
+      expect([found.id, found.lookup(u32(0))]).toEqual([map.id, u64(BigInt(index + 1))]);
+    }
+    using hash = createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 1, name: 'unlike' });
+    // The kernel refuses the second (unlike the template): the first is in, the rest not.
+    expect(caught(() => outer.updateInnerMaps([[u32(4), inners[0]!], [u32(5), hash], [u32(6), inners[1]!]]))).toMatchObject({ name: 'LibbpfError', errno: 'EINVAL', written: 1 });
+    expect([outer.lookup(u32(4))?.readUInt32LE(0), outer.lookup(u32(5)), outer.lookup(u32(6))]).toEqual([inners[0]!.id, undefined, undefined]);
+    for (const map of inners) map.close();
+  });
+
   it("swaps the inner map a program reads, atomically, in an object's maps of maps", async () => {
     const open = openObject(programs.mapInMap);
     // routes declares no inner map: without a template the kernel refuses it.

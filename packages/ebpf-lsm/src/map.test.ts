@@ -274,6 +274,33 @@ describe('maps of maps', () => {
     expect(caught(() => outer.updateInnerMap(u32(0), hash))).toMatchObject({ code: 'ERR_STATE', message: 'get fd of map hash: map hash is closed' });
   });
 
+  it('puts many inner maps in one call, one update each where the kernel has no batch for maps of maps, and says how many went in', () => {
+    const binding = new FakeBinding(); // its kernel has no batch operations for maps of maps
+    using template = policyMap(binding);
+    using outer = createMap({ type: 'array_of_maps', keySize: 4, valueSize: 4, maxEntries: 4, name: 'outer', innerMap: template, binding });
+    using first = policyMap(binding, 'first');
+    using second = policyMap(binding, 'second');
+    using hash = createMap({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 1, name: 'hash', binding });
+    binding.calls.length = 0;
+    outer.updateInnerMaps([
+      [u32(0), first],
+      [u32(1), second],
+    ]);
+    expect([outer.lookup(u32(0))?.readUInt32LE(0), outer.lookup(u32(1))?.readUInt32LE(0)]).toEqual([first.id, second.id]);
+    // The batch tried (refused: not supported), then one update per key.
+    expect(binding.calls.filter((call) => call.startsWith('update'))).toEqual(['updateBatch outer', 'updateElement outer', 'updateElement outer']);
+    const error = caught(() =>
+      outer.updateInnerMaps([
+        [u32(2), second],
+        [u32(3), hash],
+        [u32(0), second],
+      ]),
+    );
+    expect(error).toMatchObject({ name: 'LibbpfError', errno: 'EINVAL', written: 1 });
+    expect([outer.lookup(u32(0))?.readUInt32LE(0), outer.lookup(u32(2))?.readUInt32LE(0), outer.lookup(u32(3))]).toEqual([first.id, second.id, undefined]);
+    expect(caught(() => outer.updateInnerMaps([[u32(0), 'not a map' as never]]))).toMatchObject({ code: 'ERR_VALIDATION', message: 'update inner maps of map outer: inner: 0: expected a BpfMap' });
+  });
+
   it('sets the template of an object map before load, and checks it is still open at load', () => {
     const binding = new FakeBinding().addObject('/objects/map-in-map.bpf.o', mapInMapObject);
     const failing = openObject('/objects/map-in-map.bpf.o', { binding });

@@ -5,7 +5,7 @@
  * sizes checked once, when the view is made. Batch operations go through
  * the kernel's BPF_MAP_*_BATCH commands where it has them.
  */
-import { ValidationError, type ValidationIssue, addContext } from '@bulwark/errors';
+import { NotSupportedError, ValidationError, type ValidationIssue, addContext } from '@bulwark/errors';
 import { ENOENT, ENOSPC, type LibbpfBinding, LibbpfCallError, type MapDefinition, type MapPointer, createLibbpfBinding } from './binding.js';
 import { callLibbpf, callQuiet } from './call.js';
 import type { Codec } from './codec.js';
@@ -237,7 +237,8 @@ export class BpfMap implements Disposable {
    * Writes many entries in one call (BPF_MAP_UPDATE_BATCH), each as
    * update() with mode 'any' (the kernel takes no other mode in a batch).
    * When the kernel refuses an entry, the error's message names it
-   * (`entry 3 of 10`): the entries before it were written, the rest not.
+   * (`entry 3 of 10`) and its `written` counts them: the entries before it
+   * were written, the rest not.
    * Throws NotSupportedError (reason 'kernel') where the kernel has no
    * batch update for this map type.
    */
@@ -263,7 +264,7 @@ export class BpfMap implements Disposable {
       if (!(error instanceof LibbpfCallError)) throw error;
       this.#throwBatchRefusal(operation, 'update', error);
       const written = error.processed ?? 0;
-      throw toBulwarkError(`${operation}: entry ${written} of ${list.length}`, error, []);
+      throw Object.assign(toBulwarkError(`${operation}: entry ${written} of ${list.length}`, error, []), { written });
     }
   }
 
@@ -335,6 +336,44 @@ export class BpfMap implements Disposable {
     if (littleEndian) value.writeUInt32LE(inner.fd);
     else value.writeUInt32BE(inner.fd);
     this.#update(operation, key, value, options);
+  }
+
+  /**
+   * updateInnerMap for many keys at once: one BPF_MAP_UPDATE_BATCH where
+   * the kernel has it for maps of maps (since 6.8 it then waits for one
+   * RCU grace period for the whole batch, not one per key), else one
+   * update each. Each key changes atomically for a program that reads it;
+   * the keys change one after another, not together. On a failure part
+   * way, the error's `written` says how many of the first entries are in
+   * place. The outer map holds its own references: close the inner maps
+   * afterwards.
+   */
+  updateInnerMaps(entries: readonly (readonly [key: Uint8Array, inner: BpfMap])[]): void {
+    const operation = `update inner maps of map ${this.name}`;
+    this.#assertMapInMap(operation);
+    const pairs = entries.map(([key, inner], index) => {
+      if (!(inner instanceof BpfMap)) throw addContext(operation, new ValidationError('inner', [{ path: `${index}`, message: 'expected a BpfMap' }]));
+      const value = Buffer.alloc(4);
+      if (littleEndian) value.writeUInt32LE(inner.fd);
+      else value.writeUInt32BE(inner.fd);
+      return [key, value] as const;
+    });
+    if (pairs.length === 0) return;
+    if (pairs.length > 1) {
+      try {
+        this.updateBatch(pairs);
+        return;
+      } catch (error) {
+        if (!(error instanceof NotSupportedError)) throw error;
+      }
+    }
+    pairs.forEach(([key, value], index) => {
+      try {
+        this.#update(operation, key, value, {});
+      } catch (error) {
+        throw Object.assign(error as Error, { written: index });
+      }
+    });
   }
 
   /**

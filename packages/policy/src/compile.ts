@@ -161,7 +161,15 @@ export function compileSelected(selected: readonly Policy[], workload: Workload,
   };
   const rules: CompiledRule[] = [];
   const notEnforced: NotEnforced[] = [];
-  for (const policy of selected) compileOne(policy, postures, rules, notEnforced, options.rootAliases ?? []);
+  const aliases = options.rootAliases ?? [];
+  const variant = `${postures.file}\u0000${postures.network}\u0000${postures.capabilities}\u0000${aliases.map((alias) => `${alias.from}\u0000${alias.to}`).join('\u0000')}`;
+  for (const policy of selected) {
+    const own = compiledPolicy(policy, postures, aliases, variant);
+    // A policy's rules are numbered from 1 on their own: here they follow the rules before them.
+    const offset = rules.length;
+    for (const entry of own.rules) rules.push(offset === 0 ? entry : { ...entry, rule: { ...entry.rule, id: entry.rule.id + offset } });
+    notEnforced.push(...own.notEnforced);
+  }
   if (workload.kind === 'container' && (options.evasion ?? 'block') === 'block') addEvasionGuard(rules, postures);
   checkGlobCount(rules);
   return {
@@ -171,6 +179,34 @@ export function compileSelected(selected: readonly Policy[], workload: Workload,
     postures,
     notEnforced,
   };
+}
+
+/**
+ * Each policy's own rules, compiled once for each variant of the postures
+ * and root aliases they depend on (a policy is never changed once parsed:
+ * a changed file is a new Policy). Shared by every workload the policy
+ * selects, so a new workload's set costs the compile of no policy already
+ * seen. The entries are not to be changed by callers (they are not).
+ */
+const compiledPolicies = new WeakMap<Policy, Map<string, { rules: readonly CompiledRule[]; notEnforced: readonly NotEnforced[] }>>();
+/** The most variants kept per policy (a workload's root aliases are one of very few in practice). */
+const MAX_VARIANTS = 16;
+
+function compiledPolicy(policy: Policy, postures: Record<'file' | 'process' | 'network' | 'capabilities', PostureSetting>, aliases: readonly RootAlias[], variant: string) {
+  let variants = compiledPolicies.get(policy);
+  const found = variants?.get(variant);
+  if (found !== undefined) return found;
+  const rules: CompiledRule[] = [];
+  const notEnforced: NotEnforced[] = [];
+  compileOne(policy, postures, rules, notEnforced, aliases);
+  const compiled = { rules, notEnforced };
+  if (variants === undefined) {
+    variants = new Map();
+    compiledPolicies.set(policy, variants);
+  }
+  if (variants.size >= MAX_VARIANTS) variants.delete(variants.keys().next().value!);
+  variants.set(variant, compiled);
+  return compiled;
 }
 
 /**

@@ -127,6 +127,8 @@ beforeAll(async () => {
   await copyFile(join(mergedRootfs, 'usr', 'bin', 'busybox'), join(mergedRootfs, 'usr', 'bin', 'tool'));
   await writeFile(join(rootfs, 'etc', 'vault.key'), 'vault key\n');
   await link(join(rootfs, 'etc', 'vault.key'), join(rootfs, 'var', 'vault.key.bak'));
+  // A file under the blocked /var/lib/mysql/ that the image also holds elsewhere: the directory rule follows it there.
+  await link(join(rootfs, 'var', 'lib', 'mysql', 'ibdata1'), join(rootfs, 'var', 'ibdata1.copy'));
   const run = join(work, 'run');
   await mkdir(run, { mode: 0o700 });
   policies = join(work, 'policies');
@@ -174,12 +176,14 @@ afterAll(async () => {
 });
 
 describe('enforcement through the agent (seed 002 proof of concept)', () => {
-  it('blocks /var/lib/mysql/ in the mysql container from its first instruction, and lets others read it', async () => {
-    const mysql = await run('mysql', 'cat /var/lib/mysql/ibdata1', { app: 'mysql' });
-    expect(mysql.result).toMatch(/Operation not permitted|Permission denied/u);
+  it('blocks /var/lib/mysql/ in the mysql container from its first instruction, a file below it under its other name too, and lets others read both', async () => {
+    const mysql = await run('mysql', 'cat /var/lib/mysql/ibdata1; cat /var/ibdata1.copy', { app: 'mysql' });
+    expect(mysql.result).toMatch(/can't open '\/var\/lib\/mysql\/ibdata1': (Operation not permitted|Permission denied)/u);
+    expect(mysql.result).toMatch(/can't open '\/var\/ibdata1\.copy': (Operation not permitted|Permission denied)/u);
+    expect(mysql.result).not.toContain('rows');
     expect(mysql.result).toContain('exit=1');
-    const other = await run('web', 'cat /var/lib/mysql/ibdata1', { app: 'web' });
-    expect(other.result).toBe('rows\nexit=0\n');
+    const other = await run('web', 'cat /var/lib/mysql/ibdata1; cat /var/ibdata1.copy', { app: 'web' });
+    expect(other.result).toBe('rows\nrows\nexit=0\n');
   });
 
   it('follows a blocked file to the hard link its image holds, in the container the policy selects only', async () => {
@@ -264,6 +268,7 @@ describe('enforcement through the agent (seed 002 proof of concept)', () => {
         labels: expect.stringContaining('app=mysql'),
       }),
     );
+    expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'mysql', policyName: 'block-mysql-data-access', resource: '/var/ibdata1.copy', action: 'Block' }));
     // The hard link is reported by the name it was opened by, under the rule of the file it names.
     expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'vault', policyName: 'block-vault-key', operation: 'File', resource: '/var/vault.key.bak', action: 'Block' }));
     expect(alerts).toContainEqual(expect.objectContaining({ containerID: 'fim', policyName: 'file-integrity-monitoring', resource: '/bin/new', action: 'Block' }));

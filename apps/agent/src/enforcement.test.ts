@@ -12,7 +12,7 @@ import { linkSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Enforcement, rootAliasesOfReport, ruleSetKey, type ScopeKernel } from './enforcement.js';
-import { containerIdentities, type FileIdentity } from './identities.js';
+import { containerIdentities, identitiesUnder, type FileIdentity } from './identities.js';
 import { createLogger } from './log.js';
 
 const log = createLogger('json', () => undefined);
@@ -553,12 +553,76 @@ describe('identities of blocked files', () => {
       expect(found.root).toBe(root);
       expect(found.missing).toBe(2);
       expect(found.identities).toEqual([
+        // The /etc/ rule: shadow has another name (var/shadow-link), so it is followed; the symbolic link is not a file.
+        { dev: kernelDevice(stats.dev), ino: stats.ino, ops: 1, ruleId: 7 },
         { dev: kernelDevice(stats.dev), ino: stats.ino, ops: 1, ruleId: 4 },
         { dev: kernelDevice(stats.dev), ino: stats.ino, ops: 2, ruleId: 5 },
       ]);
     } finally {
       rmSync(bundle, { recursive: true, force: true });
     }
+  });
+
+  it('of a blocked directory are its files with other names: all below it, or those directly in it, within a budget of entries', () => {
+    const bundle = mkdtempSync(join(tmpdir(), 'bulwark-identities-'));
+    try {
+      const root = join(bundle, 'rootfs');
+      mkdirSync(join(root, 'var/lib/mysql/deep/deeper'), { recursive: true });
+      mkdirSync(join(root, 'tmp'));
+      const file = (name: string) => {
+        writeFileSync(join(root, name), name);
+        return statSync(join(root, name), { bigint: true });
+      };
+      const top = file('var/lib/mysql/ibdata1');
+      const deep = file('var/lib/mysql/deep/deeper/key');
+      file('var/lib/mysql/single'); // one name only: its path is enough
+      linkSync(join(root, 'var/lib/mysql/ibdata1'), join(root, 'tmp/ibdata1'));
+      linkSync(join(root, 'var/lib/mysql/deep/deeper/key'), join(root, 'tmp/key'));
+      // A symbolic link to a directory elsewhere is not walked into.
+      mkdirSync(join(root, 'elsewhere'));
+      const outside = file('elsewhere/other');
+      linkSync(join(root, 'elsewhere/other'), join(root, 'tmp/other'));
+      symlinkSync('../../../elsewhere', join(root, 'var/lib/mysql/to-elsewhere'));
+      const item: ContainerReport = { ...report('a', 'mysql', 100), bundle, config: { rootfs: 'rootfs' } };
+      const identity = (stats: ReturnType<typeof statSync> & { ino: bigint }, ruleId: number, ops = 1) => ({ dev: kernelDevice(stats.dev), ino: stats.ino, ops, ruleId });
+
+      const recursive = containerIdentities(item, [{ path: '/var/lib/mysql/', operations: ['read'], id: 3 }]);
+      expect(recursive.identities).toEqual(expect.arrayContaining([identity(top, 3), identity(deep, 3)]));
+      expect(recursive.identities).toHaveLength(2);
+      expect(recursive.identities).not.toContainEqual(identity(outside, 3));
+      expect(recursive).toMatchObject({ missing: 0, truncated: 0 });
+
+      const children = containerIdentities(item, [{ path: '/var/lib/mysql/', operations: ['read'], recursive: false, id: 4 }]);
+      expect(children.identities).toEqual([identity(top, 4)]);
+
+      // A directory the image does not have: missing, nothing walked.
+      expect(containerIdentities(item, [{ path: '/srv/absent/', operations: ['read'] }])).toMatchObject({ identities: [], missing: 1, truncated: 0 });
+
+      // A budget of 2 entries: the walk stops, and says so.
+      const cut = identitiesUnder(root, [{ path: '/var/lib/mysql/', ops: 1, ruleId: 5, directory: 'recursive' }], { budget: 2 });
+      expect(cut).toMatchObject({ truncated: 1, walked: 2 });
+      expect(cut.identities.length).toBeLessThan(2);
+    } finally {
+      rmSync(bundle, { recursive: true, force: true });
+    }
+  });
+
+  it('a walk cut short by its budget is logged as a warning, and the container is enforced', () => {
+    const kernel = new IdentityKernel();
+    const lines: Record<string, unknown>[] = [];
+    const enforcement = new Enforcement({
+      evasion: 'allow',
+      mode: 'required',
+      kernel,
+      log: createLogger('json', (line) => lines.push(JSON.parse(line) as Record<string, unknown>)),
+      collect: 'manual',
+      identities: () => ({ identities: [one], root: '/x', missing: 0, truncated: 1, walked: 10_000 }),
+    });
+    enforcement.setPolicies([policy('db', 'mysql', '/etc/shadow')]);
+    expect(enforcement.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: true, scope: 0 });
+    expect(lines.filter((line) => line.level === 'warn')).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/^enforcement: a blocked directory has more entries than the walk/u), id: 'a', directories: 1, entries: 10_000 }),
+    ]);
   });
 });
 

@@ -790,6 +790,9 @@ export class Enforcement {
       if (held > 0) this.#scopesWithIdentities.add(index);
       else this.#scopesWithIdentities.delete(index);
       if (held > 0 || found.missing > 0) this.#log.debug('enforcement: file identities', { id: report.id, scope: index, identities: held, missing: found.missing, root: found.root });
+      if ((found.truncated ?? 0) > 0) {
+        this.#log.warn('enforcement: a blocked directory has more entries than the walk for linked files looks at; files below it with other names are denied by path only', { id: report.id, scope: index, directories: found.truncated, entries: found.walked });
+      }
     } catch (error) {
       this.#log.error('enforcement: the identities of blocked files could not be set; their rules hold by path only', { id: report.id, scope: index, error: describeError(error) });
     }

@@ -12,7 +12,7 @@
  * container's own mounts, volumes included). Later (a policy change), its
  * root is the container's.
  */
-import { lstatSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { identityTargets, kernelDevice, type IdentityTarget, type Rule } from '@bulwark/ebpf-lsm/rules';
 import type { ContainerReport } from '@bulwark/hook-client';
@@ -31,7 +31,14 @@ export interface ContainerIdentities {
   readonly root: string | undefined;
   /** Rule paths with no regular file there (absent in this image: nothing to follow). */
   readonly missing: number;
+  /** Directory rules whose files were not all looked at (the walk stopped at its budget of entries): their other names may go by path only. */
+  readonly truncated?: number;
+  /** Directory entries the walk looked at. */
+  readonly walked?: number;
 }
+
+/** The most directory entries one container's directory rules are walked for (at createRuntime, on the hook's reply path). */
+export const DIRECTORY_WALK_BUDGET = 10_000;
 
 /** Field 22 of /proc/<pid>/stat (the start time), or undefined when the process is gone. */
 function startTimeOf(pid: number, proc: string): string | undefined {
@@ -76,11 +83,30 @@ export function containerRoot(report: ContainerReport, options: { proc?: string;
  * may be missed (its path rule still holds), never another container's file
  * taken; at worst a host file's identity, which only that container is then
  * denied.
+ *
+ * A directory target is walked (symbolic links not followed, mounts below
+ * it entered: a volume there is under the rule too) for its regular files
+ * with more than one link: those are the files the container can reach by
+ * another name than the rule's; a file with one name is denied by its path.
+ * The walk looks at `budget` entries at most, over all directory targets
+ * (default DIRECTORY_WALK_BUDGET): an image cannot slow a start down
+ * without bound; a target cut short is counted in `truncated`.
  */
-export function identitiesUnder(root: string, targets: readonly IdentityTarget[]): { identities: FileIdentity[]; missing: number } {
+export function identitiesUnder(root: string, targets: readonly IdentityTarget[], options: { budget?: number } = {}): { identities: FileIdentity[]; missing: number; truncated: number; walked: number } {
   const identities: FileIdentity[] = [];
   let missing = 0;
+  let truncated = 0;
+  const start = options.budget ?? DIRECTORY_WALK_BUDGET;
+  let budget = start;
   for (const target of targets) {
+    if (target.directory !== undefined) {
+      const walked = linkedFilesBelow(join(root, target.path), target.directory === 'recursive', budget);
+      budget = walked.budget;
+      if (walked.missing) missing++;
+      if (walked.truncated) truncated++;
+      for (const { dev, ino } of walked.files) identities.push({ dev, ino, ops: target.ops, ruleId: target.ruleId });
+      continue;
+    }
     try {
       const stats = lstatSync(join(root, target.path), { bigint: true });
       if (!stats.isFile()) {
@@ -92,7 +118,49 @@ export function identitiesUnder(root: string, targets: readonly IdentityTarget[]
       missing++;
     }
   }
-  return { identities, missing };
+  return { identities, missing, truncated, walked: start - budget };
+}
+
+/** The regular files below `directory` (in it only, unless `recursive`) with more than one link, within `budget` entries. */
+function linkedFilesBelow(directory: string, recursive: boolean, budget: number) {
+  const files: { dev: number; ino: bigint }[] = [];
+  const pending = [directory];
+  let first = true;
+  let missing = false;
+  let truncated = false;
+  while (pending.length > 0) {
+    const current = pending.pop()!;
+    let entries;
+    try {
+      entries = readdirSync(current, { withFileTypes: true });
+    } catch {
+      // Not there in this image (or not a directory, or gone meanwhile): nothing below it to follow.
+      if (first) missing = true;
+      first = false;
+      continue;
+    }
+    first = false;
+    for (const entry of entries) {
+      if (budget <= 0) {
+        truncated = true;
+        return { files, budget, missing, truncated };
+      }
+      budget--;
+      const path = join(current, entry.name);
+      if (entry.isDirectory()) {
+        if (recursive) pending.push(path);
+        continue;
+      }
+      if (!entry.isFile()) continue;
+      try {
+        const stats = lstatSync(path, { bigint: true });
+        if (stats.isFile() && stats.nlink > 1n) files.push({ dev: kernelDevice(stats.dev), ino: stats.ino });
+      } catch {
+        // Removed between the listing and the stat: nothing to follow.
+      }
+    }
+  }
+  return { files, budget, missing, truncated };
 }
 
 /** The identities a container's compiled rules want, read from its root (containerRoot). */

@@ -16,9 +16,25 @@ describe('identityTargets', () => {
     ]);
   });
 
-  it('leaves out what an inode cannot stand for: directories, patterns, sources, owners, other actions, other kinds', () => {
+  it('takes Block rules on a directory, for the files below it (all, or those directly in it)', () => {
     const rules: Rule[] = [
-      { path: '/credentials/', operations: ['read'] },
+      { path: '/var/lib/mysql/', operations: ['read'] },
+      { path: '/var/lib/mysql/', operations: ['write'], id: 9 },
+      { path: '/srv/', operations: ['read'], recursive: false, id: 4 },
+      { path: '/srv/', operations: ['write'], id: 5 },
+      { path: '/etc/', readOnly: true, id: 6 },
+    ];
+    expect(identityTargets(rules)).toEqual([
+      { path: '/etc/', ops: FILE_OPERATIONS & ~(OP.rename | OP.link | OP.unlink) & ~(OP.read | OP.exec), ruleId: 6, directory: 'recursive' },
+      { path: '/srv/', ops: OP.read, ruleId: 4, directory: 'children' },
+      { path: '/srv/', ops: OP.write, ruleId: 5, directory: 'recursive' },
+      { path: '/var/lib/mysql/', ops: OP.read | OP.write, ruleId: 1, directory: 'recursive' },
+    ]);
+  });
+
+  it('leaves out what an inode cannot stand for: patterns, sources, owners, other actions, other kinds', () => {
+    const rules: Rule[] = [
+      { path: '/credentials/', operations: ['read'], ownerOnly: true },
       { path: '/home/*/secret', operations: ['read'] },
       { path: '/bin/cat', operations: ['read'], fromSource: '/bin/sh' },
       { path: '/home/user1/secret_data1.txt', operations: ['read', 'write'], ownerOnly: true },

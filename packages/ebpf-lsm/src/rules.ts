@@ -492,41 +492,50 @@ export function decodeRuleValue(buffer: Buffer): Value {
 
 /** A blocked file whose identity (device and inode, in a container's root) the enforcer should also hold: identityTargets(). */
 export interface IdentityTarget {
-  /** The rule's path, as the container sees it. */
+  /** The rule's path, as the container sees it (a directory's ends in '/'). */
   readonly path: string;
   /** The operations blocked on it (OPERATION_BITS). */
   readonly ops: number;
   /** The first Block rule on it. */
   readonly ruleId: number;
+  /**
+   * For a directory rule: which of the files below it the rule covers,
+   * every one ('recursive') or those directly in it ('children'). Their
+   * identities are wanted only for files that have other names (more than
+   * one link): a file with one name is reached by its path alone.
+   */
+  readonly directory?: 'recursive' | 'children';
 }
 
 /**
  * The files whose other names the enforcer should block too (a hard link
  * made before the rule; the file reopened after it was unlinked): every
- * Block rule on one file (no pattern, no directory) that applies to every
- * process and spares no owner, merged by path. Identities follow the
- * file's inode, so they are for files the rule names exactly; a
- * directory's files are not enumerated. Rules are taken as encodeRules
- * takes them (ids default to the position from 1); call it on rules that
- * encode.
+ * Block rule on one file or on a directory (no pattern) that applies to
+ * every process and spares no owner, merged by path. Identities follow a
+ * file's inode: for a file rule, the file it names; for a directory rule,
+ * the files below it (the caller enumerates them). Rules are taken as
+ * encodeRules takes them (ids default to the position from 1); call it on
+ * rules that encode.
  */
 export function identityTargets(rules: readonly Rule[]): IdentityTarget[] {
-  const byPath = new Map<string, { ops: number; ruleId: number }>();
+  const byPath = new Map<string, { path: string; ops: number; ruleId: number; directory?: 'recursive' | 'children' }>();
   rules.forEach((rule, index) => {
     if ((rule.kind ?? 'path') !== 'path' || (rule.action ?? 'block') !== 'block' || rule.fromSource !== undefined) return;
     const pathRule = rule as PathRule;
-    if (pathRule.ownerOnly === true || isGlob(pathRule.path) || pathRule.path.endsWith('/')) return;
+    if (pathRule.ownerOnly === true || isGlob(pathRule.path)) return;
     let ops = operationsFlags(pathRule.operations, '', []);
     if (pathRule.readOnly === true) ops &= WRITE_OPERATIONS;
     // Rename and link remove or add a name: the path rule's protection decides them, not the inode.
     ops &= ~(OPERATION_BITS.rename | OPERATION_BITS.link | OPERATION_BITS.unlink);
     if (ops === 0) return;
     const id = rule.id ?? index + 1;
-    const found = byPath.get(pathRule.path);
-    if (found === undefined) byPath.set(pathRule.path, { ops, ruleId: id });
-    else byPath.set(pathRule.path, { ops: found.ops | ops, ruleId: Math.min(found.ruleId, id) });
+    const directory = pathRule.path.endsWith('/') ? (pathRule.recursive === false ? 'children' : 'recursive') : undefined;
+    const key = `${directory ?? 'file'}\u0000${pathRule.path}`;
+    const found = byPath.get(key);
+    if (found === undefined) byPath.set(key, { path: pathRule.path, ops, ruleId: id, ...(directory === undefined ? {} : { directory }) });
+    else byPath.set(key, { ...found, ops: found.ops | ops, ruleId: Math.min(found.ruleId, id) });
   });
-  return [...byPath].map(([path, { ops, ruleId }]) => ({ path, ops, ruleId })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : (a.directory ?? '') < (b.directory ?? '') ? -1 : 1));
 }
 
 /**

@@ -78,6 +78,7 @@
 #include "glob.h"
 
 #define EPERM 1
+#define PROC_SUPER_MAGIC 0x9fa0
 
 #define PATH_MAX_BYTES 4096
 /* The scratch path buffer is twice PATH_MAX so that any index below
@@ -126,6 +127,7 @@ struct qstr {
 
 struct super_block {
 	__u32 s_dev;
+	unsigned long s_magic;
 } __attribute__((preserve_access_index));
 
 struct inode {
@@ -181,14 +183,24 @@ struct mm_struct {
 	struct file *exe_file;
 } __attribute__((preserve_access_index));
 
+struct hlist_node {
+	struct hlist_node *next;
+} __attribute__((preserve_access_index));
+
+struct hlist_head {
+	struct hlist_node *first;
+} __attribute__((preserve_access_index));
+
 struct pid {
 	unsigned int level;
+	struct hlist_head tasks[4];
 } __attribute__((preserve_access_index));
 
 struct task_struct {
 	unsigned int flags;
 	int pid;
 	int tgid;
+	struct hlist_node pid_links[4];
 	struct pid *thread_pid;
 	struct fs_struct *fs;
 	struct mm_struct *mm;
@@ -197,6 +209,12 @@ struct task_struct {
 
 struct linux_binprm {
 	struct file *file;
+} __attribute__((preserve_access_index));
+
+/* A /proc inode: the process it stands for (fs/proc/internal.h). */
+struct proc_inode {
+	struct pid *pid;
+	struct inode vfs_inode;
 } __attribute__((preserve_access_index));
 
 struct vm_area_struct {
@@ -1236,6 +1254,29 @@ static __always_inline int check_file(struct file *file, __u32 operation)
 	return check_file_by(file, operation, 0);
 }
 
+static __always_inline int guard(__u32 tgid, char a, char b, char c);
+
+/*
+ * The thread group a /proc inode stands for (/proc/<pid>/... and
+ * /proc/<pid>/task/<tid>/...), from its struct pid's first task; 0 for
+ * /proc files of no process, and for a process gone meanwhile.
+ */
+static __always_inline __u32 proc_inode_tgid(struct inode *inode)
+{
+	struct proc_inode *proc = (struct proc_inode *)((unsigned long)inode - bpf_core_field_offset(struct proc_inode, vfs_inode));
+	struct pid *pid = BPF_CORE_READ(proc, pid);
+	struct hlist_node *first;
+	struct task_struct *task;
+
+	if (!pid)
+		return 0;
+	first = BPF_CORE_READ(pid, tasks[0].first);
+	if (!first)
+		return 0;
+	task = (struct task_struct *)((unsigned long)first - bpf_core_field_offset(struct task_struct, pid_links));
+	return BPF_CORE_READ(task, tgid);
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(enforce_file_open, struct file *file)
 {
@@ -1244,8 +1285,21 @@ int BPF_PROG(enforce_file_open, struct file *file)
 
 	if (mode & FMODE_READ)
 		operation |= OP_READ;
-	if (mode & FMODE_WRITE)
+	if (mode & FMODE_WRITE) {
 		operation |= OP_WRITE;
+		/*
+		 * A protected process's /proc files are not written from a
+		 * scope: oom_score_adj (made the OOM killer's first choice),
+		 * and the rest of what root may write there without ptrace's
+		 * access check (which guards mem, environ and the like).
+		 */
+		if (file->f_inode && file->f_inode->i_sb && file->f_inode->i_sb->s_magic == PROC_SUPER_MAGIC) {
+			__u32 tgid = proc_inode_tgid(file->f_inode);
+
+			if (tgid && guard(tgid, 'p', 'r', 'c'))
+				return -EPERM;
+		}
+	}
 	if (!operation)
 		operation = OP_READ;
 	return check_file(file, operation);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,6 +91,38 @@ describe('leaving the scope', () => {
     const attempt = `( read -r pid rest < /proc/self/stat; echo "$pid" > ${outside}/cgroup.procs; ${read('forked')} )\n`;
     expect(attack(attempt, scope.path)).toEqual({ forked: 'denied' });
     expect(attack(attempt, quiet.path)).toEqual({ forked: 'read' });
+  });
+
+  it("a scope writes no cgroup file outside its own cgroup (another's cgroup.freeze, cgroup.kill, cgroup.procs); below its own it does; outside every scope each works", async () => {
+    const own = join(scope.path, 'own-child');
+    cgroups.push(own);
+    const victims = ['victim-freeze', 'victim-kill'].map((name) => makeCgroup('bulwark-adv', name, cgroups).path);
+    const sleepers = victims.map((victim) => {
+      const sleeper = spawn('sh', ['-c', `echo $$ > ${victim}/cgroup.procs && exec sleep 600`], { stdio: 'ignore' });
+      children.push(sleeper);
+      return sleeper;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const [freezeVictim, killVictim] = victims as [string, string];
+    const probe = (label: string, write: string) => `if (${write}) 2>/dev/null; then echo ${label} written; else echo ${label} denied; fi`;
+    const script = [
+      probe('freeze', `echo 1 > ${freezeVictim}/cgroup.freeze`),
+      probe('kill', `echo 1 > ${killVictim}/cgroup.kill`),
+      probe('procs', `echo $$ > ${outside}/cgroup.procs`),
+      probe('root-procs', 'echo $$ > /sys/fs/cgroup/cgroup.procs'),
+      `mkdir -p ${own}`,
+      probe('own-child-freeze', `echo 0 > ${own}/cgroup.freeze`),
+      probe('own-freeze', `echo 0 > ${scope.path}/cgroup.freeze`),
+    ].join('\n');
+    expect(attack(script, scope.path)).toEqual({ freeze: 'denied', kill: 'denied', procs: 'denied', 'root-procs': 'denied', 'own-child-freeze': 'written', 'own-freeze': 'written' });
+    expect(sleepers.every(alive)).toBe(true);
+    expect(readFileSync(join(freezeVictim, 'cgroup.events'), 'utf8')).toContain('frozen 0');
+    // Control: from a cgroup in no scope, the same writes go through (the kill ends its sleeper), so the probes are sound.
+    const control = attack(`${probe('freeze', `echo 1 > ${freezeVictim}/cgroup.freeze`)}\n${probe('kill', `echo 1 > ${killVictim}/cgroup.kill`)}\n${probe('thaw', `echo 0 > ${freezeVictim}/cgroup.freeze`)}`, outside);
+    expect(control).toEqual({ freeze: 'written', kill: 'written', thaw: 'written' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(alive(sleepers[1]!)).toBe(false);
+    sleepers[0]!.kill('SIGKILL');
   });
 
   it('a process put into the scope from outside (runc exec joining a container) is in the scope from then on', () => {

@@ -96,8 +96,8 @@ export function decodeEnforcerEvent(record: Uint8Array): EnforcerEvent {
 }
 
 /** The ways a scoped process may try to harm a protected one (the enforcer's protection hooks). */
-export type ProtectionPath = 'signal' | 'ptrace' | 'rlimit' | 'scheduler' | 'nice' | 'ioprio' | 'memory' | 'proc';
-const PROTECTION_PATHS: Readonly<Record<string, ProtectionPath>> = { sig: 'signal', ptr: 'ptrace', lim: 'rlimit', sch: 'scheduler', nic: 'nice', iop: 'ioprio', mem: 'memory', prc: 'proc' };
+export type ProtectionPath = 'signal' | 'ptrace' | 'rlimit' | 'scheduler' | 'nice' | 'ioprio' | 'memory' | 'proc' | 'cgroup';
+const PROTECTION_PATHS: Readonly<Record<string, ProtectionPath>> = { sig: 'signal', ptr: 'ptrace', lim: 'rlimit', sch: 'scheduler', nic: 'nice', iop: 'ioprio', mem: 'memory', prc: 'proc', cgr: 'cgroup' };
 
 /** What an event's resource names, read from its operation and resource (decodeEventResource). */
 export type EventResource =

@@ -79,6 +79,9 @@
 
 #define EPERM 1
 #define PROC_SUPER_MAGIC 0x9fa0
+#define CGROUP2_SUPER_MAGIC 0x63677270
+/* The most cgroup levels walked up from a cgroup2 file to the writer's own cgroup. */
+#define CGROUP_DEPTH 32
 
 #define PATH_MAX_BYTES 4096
 /* The scratch path buffer is twice PATH_MAX so that any index below
@@ -135,6 +138,7 @@ struct inode {
 	unsigned int i_nlink;
 	unsigned long i_ino;
 	struct super_block *i_sb;
+	void *i_private;
 	struct {
 		__u32 val;
 	} i_uid;
@@ -209,6 +213,17 @@ struct task_struct {
 
 struct linux_binprm {
 	struct file *file;
+} __attribute__((preserve_access_index));
+
+/* A kernfs node (cgroup2's files and directories): its parent, and its id (a cgroup directory's is the cgroup id). */
+struct kernfs_node {
+	struct kernfs_node *parent;
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+/* Since 6.15 the parent is __parent (RCU-protected). */
+struct kernfs_node___rcu {
+	struct kernfs_node *__parent;
 } __attribute__((preserve_access_index));
 
 /* A /proc inode: the process it stands for (fs/proc/internal.h). */
@@ -1277,6 +1292,48 @@ static __always_inline __u32 proc_inode_tgid(struct inode *inode)
 	return BPF_CORE_READ(task, tgid);
 }
 
+static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *node)
+{
+	if (bpf_core_field_exists(struct kernfs_node___rcu, __parent))
+		return BPF_CORE_READ((struct kernfs_node___rcu *)node, __parent);
+	return BPF_CORE_READ(node, parent);
+}
+
+/*
+ * A cgroup2 file opened for writing from a container scope: allowed only
+ * in the scope's own cgroup or below it (its kernfs parents walked up,
+ * CGROUP_DEPTH levels at most, to a directory whose id is the scope's
+ * cgroup id). Elsewhere (the agent's cgroup, another container's, the
+ * root's) a write would kill, freeze, move or starve what is not the
+ * container's: cgroup.kill, cgroup.freeze, cgroup.procs, the limits.
+ * Reported as a protection event whose way is `cgr`.
+ */
+static __noinline int guard_cgroup_write(struct inode *inode)
+{
+	struct scope_ref scope;
+	struct kernfs_node *node;
+	struct scratch *s;
+	struct decision d = { VERDICT_PROTECTED, 0 };
+
+	if (!inode || !container_scope(&scope))
+		return 0;
+	node = BPF_CORE_READ(inode, i_private);
+	for (int level = 0; level < CGROUP_DEPTH && node; level++) {
+		node = kernfs_parent(node);
+		if (node && BPF_CORE_READ(node, id) == scope.cgroup_id)
+			return 0;
+	}
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.path[0] = 'c';
+	s->key.path[1] = 'g';
+	s->key.path[2] = 'r';
+	report(&scope, s, -1, OP_SIGNAL, &d);
+	return -EPERM;
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(enforce_file_open, struct file *file)
 {
@@ -1293,11 +1350,17 @@ int BPF_PROG(enforce_file_open, struct file *file)
 		 * and the rest of what root may write there without ptrace's
 		 * access check (which guards mem, environ and the like).
 		 */
-		if (file->f_inode && file->f_inode->i_sb && file->f_inode->i_sb->s_magic == PROC_SUPER_MAGIC) {
-			__u32 tgid = proc_inode_tgid(file->f_inode);
+		if (file->f_inode && file->f_inode->i_sb) {
+			unsigned long magic = file->f_inode->i_sb->s_magic;
 
-			if (tgid && guard(tgid, 'p', 'r', 'c'))
+			if (magic == PROC_SUPER_MAGIC) {
+				__u32 tgid = proc_inode_tgid(file->f_inode);
+
+				if (tgid && guard(tgid, 'p', 'r', 'c'))
+					return -EPERM;
+			} else if (magic == CGROUP2_SUPER_MAGIC && guard_cgroup_write(file->f_inode)) {
 				return -EPERM;
+			}
 		}
 	}
 	if (!operation)

@@ -29,6 +29,7 @@ Options:
   --control-socket PATH   the agent's control socket (default ${DEFAULT_CONTROL_SOCKET})
   --interval-ms N         how often --follow asks (default 250)
   -h, --help              show this help
+  --version               print the version
 `;
 
 export function formatAlert(alert: Alert): string {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseHookConfig } from '@bulwark/hook-client';
 import { parseConfig, parseHookFile } from '@bulwark/oci-state';
 import { ValidationError, SystemError } from '@bulwark/errors';
-import { describeCommandError, runCli } from './cli.js';
+import { COMMANDS, describeCommandError, runCli } from './cli.js';
 
 let work: string;
 let hookSource: string;
@@ -69,17 +69,22 @@ describe('bulwark command line', () => {
     const main = await cli('--help');
     expect(main.code).toBe(0);
     expect(main.stdout).toMatch(/^bulwark .*: secures containers/);
-    for (const command of ['agent', 'containers', 'install-hook', 'probe']) {
-      const help = await cli(command, '--help');
-      expect(help.code, command).toBe(0);
-      expect(help.stdout, command).toMatch(new RegExp(`^Usage: bulwark ${command}`));
-    }
+    // Every command the main help lists, and each policy subcommand with a help of its own.
+    expect(COMMANDS.filter((command) => !new RegExp(`^ {2}${command} `, 'mu').test(main.stdout))).toEqual([]);
+    const commands = [...COMMANDS.map((command) => [command]), ...['validate', 'explain', 'apply', 'delete', 'list'].map((subcommand) => ['policy', subcommand])];
     expect(main.stdout).toContain('--version');
     const packageVersion = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-    for (const argv of [['--version'], ['agent', '--version'], ['probe', '--version'], ['policy', 'apply', '--version']]) {
-      expect(await cli(...argv), argv.join(' ')).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
+    expect(await cli('--version')).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
+    for (const command of commands) {
+      const name = command.join(' ');
+      const help = await cli(...command, '--help');
+      expect(help.code, name).toBe(0);
+      expect(help.stdout, name).toMatch(new RegExp(`^Usage: bulwark ${command[0]}`, 'u'));
+      // Each help lists --version as an option, and the command answers it.
+      expect(help.stdout, name).toMatch(/^ {2}--version {2,}print the version$/mu);
+      expect(await cli(...command, '--version'), `${name} --version`).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
     }
-    for (const command of ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe']) {
+    for (const command of COMMANDS) {
       const viaHelp = await cli('help', command);
       expect(viaHelp.code, command).toBe(0);
       expect(viaHelp.stdout, command).toBe((await cli(command, '--help')).stdout);

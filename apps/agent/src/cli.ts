@@ -78,6 +78,7 @@ Options:
   --log-file FILE         the agent's log as a file, reopened on SIGHUP
                           (default: standard output)
   -h, --help              show this help
+  --version               print the version
 
 Signals: SIGHUP reads the configuration again (log level and log file in
 force at once; other changes are logged as waiting for a restart), reloads
@@ -99,6 +100,7 @@ Options:
   --config FILE           read the control socket from the agent's configuration
   --json                  print JSON instead of a table
   -h, --help              show this help
+  --version               print the version
 `,
   'install-hook': `Usage: bulwark install-hook --runtime RUNTIME [options]
        bulwark install-hook --runtime RUNTIME --uninstall [location]
@@ -149,6 +151,7 @@ Options:
   --all                   with --uninstall: remove everything install-hook put here
                           (the install record beside the hook lists it), each path printed
   -h, --help              show this help
+  --version               print the version
 
 Output: one line per path, 'wrote', 'updated', 'unchanged', 'removed',
 'absent' (nothing to remove) or 'kept' (with why); a changed configuration
@@ -170,6 +173,7 @@ Options:
   --json              print JSON instead of a table
   --hook-path PATH    the installed hook to check (default ${DEFAULT_HOOK_PATH})
   -h, --help          show this help
+  --version           print the version
 `,
   doctor: `Usage: bulwark doctor [options]
 
@@ -194,12 +198,14 @@ Options:
                           else ${DEFAULT_HOOK_CONFIG})
   --json                  print JSON ({ ok, checks: [{ name, status, detail }] })
   -h, --help              show this help
+  --version               print the version
 
 Exit: 0 when no check found a problem, 1 when one did (2 for bad options).
 `,
 };
 
-const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe', 'doctor'];
+/** Every command, in the order the main help lists them. */
+export const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe', 'doctor'];
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

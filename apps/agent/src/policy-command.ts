@@ -66,6 +66,7 @@ Options (explain; the workload):
 Options (both):
   --json                  print JSON instead of text
   -h, --help              show this help
+  --version               print the version
 `;
 
 export async function runPolicyCommand(args: readonly string[], io: PolicyIo): Promise<number> {

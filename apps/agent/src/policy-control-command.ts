@@ -35,6 +35,7 @@ Options:
 ${socketOption}
   --json                  print the changes as JSON
   -h, --help              show this help
+  --version               print the version
 `,
   delete: `Usage: bulwark policy delete NAME [--namespace NS] [--kind KIND] [options]
 
@@ -48,6 +49,7 @@ Options:
 ${socketOption}
   --json                  print the result as JSON
   -h, --help              show this help
+  --version               print the version
 `,
   list: `Usage: bulwark policy list [options]
 
@@ -59,6 +61,7 @@ Options:
 ${socketOption}
   --json                  print JSON instead of a table
   -h, --help              show this help
+  --version               print the version
 `,
 };
 

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BulwarkError, ValidationError, describeError, errnoOf, toSystemError } from '@bulwark/errors';
+import { ValidationError, describeError, toSystemError } from '@bulwark/errors';
 import { AgentConnection, DEFAULT_CONTROL_SOCKET, DEFAULT_HOOK_CONFIG, DEFAULT_HOOK_LOG, DEFAULT_HOOK_SOCKET } from '@bulwark/hook-client';
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { agentConfigSchema, loadAgentConfig, type AgentConfig } from './config.js';
@@ -22,6 +22,7 @@ import { runAlertsCommand } from './alerts-command.js';
 import { runPolicyCommand } from './policy-command.js';
 import { formatProbeTable, runProbes } from './probe.js';
 import { formatDoctor, runDoctor } from './doctor.js';
+import { describeCommandError, resolveControlSocket } from './command-error.js';
 import type { ContainerRecord } from './registry.js';
 
 export interface CliIo {
@@ -265,22 +266,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 2;
     }
   } catch (error) {
-    io.stderr(`${describeCommandError(command ?? '', error)}\n`);
+    // `policy validate|explain` fail here; apply, delete and list say their own failures (through the same describeCommandError).
+    const named = command === 'policy' && (rest[0] === 'validate' || rest[0] === 'explain') ? `policy ${rest[0]}` : (command ?? '');
+    io.stderr(`${describeCommandError(named, error)}\n`);
     return error instanceof ValidationError ? 2 : 1;
   }
-}
-
-/**
- * A command's failure in one line: `bulwark COMMAND: detail`, the command
- * named once (an error that already starts with it is not prefixed again),
- * and a permission failure by someone other than root says to run as root.
- */
-export function describeCommandError(command: string, error: unknown): string {
-  const detail = describeError(error);
-  const named = detail === command || detail.startsWith(`${command}: `) || detail.startsWith(`${command} `) ? `bulwark ${detail}` : `bulwark ${command}: ${detail}`;
-  if (BulwarkError.is(error, 'ERR_AGENT_UNREACHABLE')) return `${named}; is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)`;
-  const errno = errnoOf(error);
-  return (errno === 'EACCES' || errno === 'EPERM') && process.geteuid?.() !== 0 ? `${named} (run as root)` : named;
 }
 
 /** Each `bulwark agent` flag and the configuration key it sets, so a bad value is reported by the name it was given under. */
@@ -488,8 +478,7 @@ async function runContainersCommand(args: readonly string[], io: CliIo): Promise
     io.stdout(HELP.containers!);
     return 0;
   }
-  const socket = (values['control-socket'] as string | undefined) ?? (await loadAgentConfig(values.config as string | undefined)).controlSocket;
-  const connection = await AgentConnection.connect(socket);
+  const connection = await AgentConnection.connect(await resolveControlSocket(values));
   let records: ContainerRecord[];
   try {
     records = (await connection.request({ type: 'containers.list' }, { replyTimeoutMs: 5000 })) as ContainerRecord[];

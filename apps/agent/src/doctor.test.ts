@@ -104,7 +104,7 @@ describe('bulwark doctor', () => {
     expect(checks.find((check) => check.name === 'agent')).toEqual({
       name: 'agent',
       status: 'problem',
-      detail: `no agent answers on ${options.controlSocket} (no socket there): start it (bulwark agent), or name its --control-socket`,
+      detail: `no agent answers on ${options.controlSocket} (no socket there): is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)`,
     });
     // Unasked, the agent's sockets are the configured ones: the hook's differs from them here.
     expect(checks.find((check) => check.name === 'hook socket')?.detail).toMatch(/^the hook connects to .*hook\.sock, the agent is configured to serve \/nowhere\/hook\.sock: /u);
@@ -207,7 +207,7 @@ describe('bulwark doctor', () => {
     expect(stopped.code).toBe(1);
     const stoppedReport = JSON.parse(stopped.stdout) as { ok: boolean; checks: DoctorCheck[] };
     expect(stoppedReport.ok).toBe(false);
-    expect(stoppedReport.checks.find((check) => check.name === 'agent')).toMatchObject({ status: 'problem', detail: expect.stringMatching(/^no agent answers on /u) });
+    expect(stoppedReport.checks.find((check) => check.name === 'agent')).toMatchObject({ status: 'problem', detail: expect.stringMatching(/^no agent answers on .*: is the agent running\? /u) });
     expect((await runCliCaptured('doctor', ...flags)).code).toBe(1);
   });
 });

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { describeErrno, describeError, errnoOf } from '@bulwark/errors';
 import { AgentConnection, AgentUnreachableError, DEFAULT_HOOK_CONFIG, defaultHookConfig, parseHookConfig, type HookConfig } from '@bulwark/hook-client';
+import { agentUnreachableHint } from './command-error.js';
 import { checkHookInterpreter } from './hook-interpreter.js';
 import { installRecordPath, readInstallRecord, RECORD_RUNTIMES, type InstallRecord } from './install-record.js';
 
@@ -80,6 +81,7 @@ function whySocket(error: unknown): string {
   const errno = error instanceof AgentUnreachableError ? error.errno : errnoOf(error);
   if (errno === 'ENOENT') return 'no socket there';
   if (errno === 'ECONNREFUSED') return 'nothing listens there';
+  if (errno === 'EACCES' || errno === 'EPERM') return 'permission denied';
   return describeError(error);
 }
 
@@ -154,7 +156,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
       detail: `answers on ${options.controlSocket} (version ${agent.version ?? '?'}, enforcement ${agent.enforcement ?? '?'}, ${agent.containers ?? '?'} containers)`,
     });
   } catch (error) {
-    checks.push({ name: 'agent', status: 'problem', detail: `no agent answers on ${options.controlSocket} (${whySocket(error)}): start it (bulwark agent), or name its --control-socket` });
+    const hint = agentUnreachableHint(error);
+    checks.push({ name: 'agent', status: 'problem', detail: `no agent answers on ${options.controlSocket} (${whySocket(error)})${hint === undefined ? '' : `: ${hint}`}` });
   }
   const agentHookSocket = agent?.hookSocket ?? options.hookSocket;
   const bpffsDirectory = agent?.bpffsDirectory ?? options.bpffsDirectory;

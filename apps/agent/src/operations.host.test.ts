@@ -6,7 +6,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createHookServer, sendRequest } from '@bulwark/hook-client';
 import { readProcess } from '@bulwark/procfs';
-import { agentBundle, makeTemporaryDirectory, removeDirectory, requireBuild, runCommand, startAgentProcess, type AgentPaths } from '../../../test-support/containers.js';
+import { asNobodyPrefix } from '../../../test-support/as-nobody.js';
+import { agentBundle, makeTemporaryDirectory, removeDirectory, requireBuild, runCommand, startAgentProcess, type AgentPaths, type CommandResult } from '../../../test-support/containers.js';
 
 /**
  * What an operator does on day one, on the built agent: signals, output
@@ -46,6 +47,12 @@ const exists = (path: string) => stat(path).then(
   () => true,
   () => false,
 );
+
+/** The built CLI as uid and gid 65534 (no groups), reaching the checkout from any path. */
+function bulwarkAsNobody(args: readonly string[]): Promise<CommandResult> {
+  const [command, ...prefix] = asNobodyPrefix();
+  return runCommand(command!, [...prefix, process.execPath, agentBundle, ...args], { timeoutMs: 30_000 });
+}
 
 /** A one-line failure: exactly one line on stderr, no stack trace. */
 function expectOneLine(stderr: string): void {
@@ -203,6 +210,38 @@ describe('the agent on a host', () => {
       expect(agent.logLines().some((line) => line.message === 'agent ready')).toBe(true);
     } finally {
       await agent.stop();
+    }
+  });
+
+  it('a control socket closed to the caller (0600, run as nobody): containers, alerts, the policy commands and doctor say to run as root', async () => {
+    const directory = join(work, `closed-${++serial}`);
+    await mkdir(directory, { mode: 0o700 });
+    const socket = join(directory, 'control.sock');
+    const agent = createHookServer({ socketPath: socket, handler: () => [] });
+    await agent.listen();
+    try {
+      // nobody may enter the directory and may not open the socket (the server makes it 0600).
+      await chmod(directory, 0o755);
+      expect((await stat(socket)).mode & 0o777).toBe(0o600);
+      const policy = join(directory, 'policy.yaml');
+      await writeFile(policy, 'apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: p\n  namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: web\n  file:\n    matchPaths:\n    - path: /etc/shadow\n  action: Block\n');
+      await chmod(policy, 0o644);
+      const commands = [['containers'], ['alerts'], ['policy', 'list'], ['policy', 'apply', policy], ['policy', 'delete', 'p'], ['policy', 'explain', policy, '--container', 'web-1']];
+      for (const command of commands) {
+        const name = command.slice(0, command[0] === 'policy' ? 2 : 1).join(' ');
+        const result = await bulwarkAsNobody([...command, '--control-socket', socket]);
+        expect({ code: result.code, stdout: result.stdout, stderr: result.stderr }, name).toEqual({
+          code: 1,
+          stdout: '',
+          stderr: `bulwark ${name}: agent unreachable at ${socket}: permission denied; run as root (or as the socket's owner)\n`,
+        });
+      }
+      const doctor = await bulwarkAsNobody(['doctor', '--json', '--control-socket', socket, '--hook-path', join(directory, 'no-hook'), '--bpffs-dir', join(directory, 'no-bpffs')]);
+      expect(doctor.code, doctor.stderr).toBe(1);
+      const checks = (JSON.parse(doctor.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
+      expect(checks.find((check) => check.name === 'agent')).toEqual({ name: 'agent', status: 'problem', detail: `no agent answers on ${socket} (permission denied): run as root (or as the socket's owner)` });
+    } finally {
+      await agent.close();
     }
   });
 

@@ -129,7 +129,8 @@ describe('bulwark command line', () => {
       expect(definition.hook.path).toBe(join(work, 'bin', 'bulwark-hook'));
       expect(definition.hook.env).toEqual([`NODE_COMPILE_CACHE=${join(work, 'cache')}`]);
       expect(definition.stages).toEqual([stage]);
-      expect(definition.hook.args).toEqual(['bulwark-hook', '--config', join(work, 'etc', 'hook.json'), '--stage', stage]);
+      // Fail-closed: the mode is on the command line too, where the hook takes it over the file's.
+      expect(definition.hook.args).toEqual(['bulwark-hook', '--config', join(work, 'etc', 'hook.json'), '--fail-mode', 'closed', '--stage', stage]);
     }
     const installed = await readFile(join(work, 'bin', 'bulwark-hook'), 'utf8');
     // A shebang cannot hold a space: an interpreter under a spaced path goes through env -S, quoted.

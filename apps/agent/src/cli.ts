@@ -108,8 +108,9 @@ Options:
        bulwark install-hook --uninstall --all [--hook-path PATH]
 
 Installs the hook executable, the Node it runs on, its configuration and the
-runtime's hook entries (one per stage, each naming its stage), and validates
-each by reading it back.
+runtime's hook entries (one per stage, each naming its stage, and for a
+fail-closed install --fail-mode closed, which the hook takes over its
+configuration's), and validates each by reading it back.
 
   podman, crio   writes bulwark-createRuntime.json and bulwark-poststop.json
                  into the hooks directory (oci-hooks 1.0.0)

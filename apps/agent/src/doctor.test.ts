@@ -162,7 +162,7 @@ describe('bulwark doctor', () => {
     });
     await unlink(config);
     const missing = await runDoctor(options);
-    expect(missing.find((check) => check.name === 'hook configuration')?.detail).toBe(`none at ${config}: the hook runs on its defaults (fail-open)`);
+    expect(missing.find((check) => check.name === 'hook configuration')?.detail).toBe(`none at ${config}: the hook runs on its defaults (fail-open, unless its runtime entry gives --fail-mode closed)`);
     expect(missing.find((check) => check.name === 'hook socket')).toEqual({
       name: 'hook socket',
       status: 'skipped',

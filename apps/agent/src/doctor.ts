@@ -184,7 +184,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
     checks.push({ name: 'hook configuration', status: 'ok', detail: `${configPath}: fail-${hookConfig.failMode}, socket ${hookConfig.socket}` });
   } catch (error) {
     hookConfigMissing = errnoOf(error) === 'ENOENT';
-    const detail = hookConfigMissing ? `none at ${configPath}: the hook runs on its defaults (fail-open)` : describeError(error);
+    const detail = hookConfigMissing ? `none at ${configPath}: the hook runs on its defaults (fail-open, unless its runtime entry gives --fail-mode closed)` : describeError(error);
     checks.push({ name: 'hook configuration', status: 'problem', detail });
   }
 

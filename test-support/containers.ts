@@ -183,11 +183,17 @@ export interface AgentPaths {
 /** How long startAgentProcess waits for 'agent ready'. */
 export const AGENT_READY_TIMEOUT_MS = 120_000;
 
-/** Starts the built agent and waits until it says it is ready. */
-export async function startAgentProcess(paths: AgentPaths, extraArgs: readonly string[] = []): Promise<AgentHandle> {
+/**
+ * Starts the built agent and waits until it says it is ready. `prefix` is a
+ * command the agent runs under (as-nobody.ts's `asNobodyPrefix()`); it must
+ * exec the agent, so that the child's pid is the agent's.
+ */
+export async function startAgentProcess(paths: AgentPaths, extraArgs: readonly string[] = [], options: { readonly prefix?: readonly string[] } = {}): Promise<AgentHandle> {
+  const [command, ...prefixArgs] = options.prefix ?? [];
   const child = spawn(
-    process.execPath,
+    command ?? process.execPath,
     [
+      ...(command === undefined ? [] : [...prefixArgs, process.execPath]),
       agentBundle,
       'agent',
       '--hook-socket',

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { describeError, ValidationError } from '@bulwark/errors';
 import type { Alert, AlertPage } from '@bulwark/alerts';
 import { AgentConnection, DEFAULT_CONTROL_SOCKET } from '@bulwark/hook-client';
+import { resolveControlSocket } from './command-error.js';
 
 export interface AlertsIo {
   readonly stdout: (text: string) => void;
@@ -27,8 +28,10 @@ Options:
   --policy NAME           only alerts of this policy (DefaultPosture: posture decisions)
   --json                  the alerts as JSON lines (the documented schema) instead of text
   --control-socket PATH   the agent's control socket (default ${DEFAULT_CONTROL_SOCKET})
+  --config FILE           read the control socket from the agent's configuration
   --interval-ms N         how often --follow asks (default 250)
   -h, --help              show this help
+  --version               print the version
 `;
 
 export function formatAlert(alert: Alert): string {
@@ -51,6 +54,7 @@ export async function runAlertsCommand(args: readonly string[], io: AlertsIo): P
         policy: { type: 'string' },
         json: { type: 'boolean' },
         'control-socket': { type: 'string' },
+        config: { type: 'string' },
         'interval-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -67,7 +71,7 @@ export async function runAlertsCommand(args: readonly string[], io: AlertsIo): P
     throw new ValidationError('alerts', [{ path: '--interval-ms', message: 'expected an integer from 10 to 60000' }]);
   }
   const container = values.container;
-  const connection = await AgentConnection.connect(values['control-socket'] ?? DEFAULT_CONTROL_SOCKET);
+  const connection = await AgentConnection.connect(await resolveControlSocket(values));
   let stopped = false;
   void io.stopped?.then(() => (stopped = true));
   try {

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { parseHookConfig } from '@bulwark/hook-client';
 import { parseConfig, parseHookFile } from '@bulwark/oci-state';
 import { ValidationError, SystemError } from '@bulwark/errors';
-import { describeCommandError, runCli } from './cli.js';
+import { AgentUnreachableError } from '@bulwark/hook-client';
+import { COMMANDS, runCli } from './cli.js';
+import { AGENT_DOWN_HINT, describeCommandError } from './command-error.js';
 
 let work: string;
 let hookSource: string;
@@ -69,17 +71,22 @@ describe('bulwark command line', () => {
     const main = await cli('--help');
     expect(main.code).toBe(0);
     expect(main.stdout).toMatch(/^bulwark .*: secures containers/);
-    for (const command of ['agent', 'containers', 'install-hook', 'probe']) {
-      const help = await cli(command, '--help');
-      expect(help.code, command).toBe(0);
-      expect(help.stdout, command).toMatch(new RegExp(`^Usage: bulwark ${command}`));
-    }
+    // Every command the main help lists, and each policy subcommand with a help of its own.
+    expect(COMMANDS.filter((command) => !new RegExp(`^ {2}${command} `, 'mu').test(main.stdout))).toEqual([]);
+    const commands = [...COMMANDS.map((command) => [command]), ...['validate', 'explain', 'apply', 'delete', 'list'].map((subcommand) => ['policy', subcommand])];
     expect(main.stdout).toContain('--version');
     const packageVersion = (JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-    for (const argv of [['--version'], ['agent', '--version'], ['probe', '--version'], ['policy', 'apply', '--version']]) {
-      expect(await cli(...argv), argv.join(' ')).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
+    expect(await cli('--version')).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
+    for (const command of commands) {
+      const name = command.join(' ');
+      const help = await cli(...command, '--help');
+      expect(help.code, name).toBe(0);
+      expect(help.stdout, name).toMatch(new RegExp(`^Usage: bulwark ${command[0]}`, 'u'));
+      // Each help lists --version as an option, and the command answers it.
+      expect(help.stdout, name).toMatch(/^ {2}--version {2,}print the version$/mu);
+      expect(await cli(...command, '--version'), `${name} --version`).toEqual({ code: 0, stdout: `${packageVersion}\n`, stderr: '' });
     }
-    for (const command of ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe']) {
+    for (const command of COMMANDS) {
       const viaHelp = await cli('help', command);
       expect(viaHelp.code, command).toBe(0);
       expect(viaHelp.stdout, command).toBe((await cli(command, '--help')).stdout);
@@ -122,7 +129,8 @@ describe('bulwark command line', () => {
       expect(definition.hook.path).toBe(join(work, 'bin', 'bulwark-hook'));
       expect(definition.hook.env).toEqual([`NODE_COMPILE_CACHE=${join(work, 'cache')}`]);
       expect(definition.stages).toEqual([stage]);
-      expect(definition.hook.args).toEqual(['bulwark-hook', '--config', join(work, 'etc', 'hook.json'), '--stage', stage]);
+      // Fail-closed: the mode is on the command line too, where the hook takes it over the file's.
+      expect(definition.hook.args).toEqual(['bulwark-hook', '--config', join(work, 'etc', 'hook.json'), '--fail-mode', 'closed', '--stage', stage]);
     }
     const installed = await readFile(join(work, 'bin', 'bulwark-hook'), 'utf8');
     // A shebang cannot hold a space: an interpreter under a spaced path goes through env -S, quoted.
@@ -202,12 +210,23 @@ describe('bulwark command line', () => {
     expect(table.stdout).toMatch(/^kernel\s+supported\s+linux /);
   });
 
-  it('containers reports an absent agent in one line', async () => {
-    const result = await cli('containers', '--control-socket', join(work, 'absent.sock'));
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe(
-      `bulwark containers: agent unreachable at ${join(work, 'absent.sock')}: no such file or directory; is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)\n`,
-    );
+  it('every command that talks to the control socket says the agent is unreachable with the same hint, in one line', async () => {
+    const policy = join(work, 'policy.yaml');
+    await writeFile(policy, 'apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: p\n  namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: web\n  file:\n    matchPaths:\n    - path: /etc/shadow\n  action: Block\n');
+    const commands = [['containers'], ['alerts'], ['policy', 'list'], ['policy', 'apply', policy], ['policy', 'delete', 'p'], ['policy', 'explain', policy, '--container', 'web-1']];
+    const bySocket = join(work, 'absent.sock');
+    // The socket named with --control-socket, or through the agent's configuration (--config).
+    const byConfig = join(work, 'configured.sock');
+    const config = join(work, 'agent.yaml');
+    await writeFile(config, `controlSocket: ${byConfig}\n`);
+    for (const [socket, flags] of [[bySocket, ['--control-socket', bySocket]], [byConfig, ['--config', config]]] as const) {
+      for (const command of commands) {
+        const name = command.slice(0, command[0] === 'policy' ? 2 : 1).join(' ');
+        const result = await cli(...command, ...flags);
+        expect(result, `${name} ${flags[0]}`).toEqual({ code: 1, stdout: '', stderr: `bulwark ${name}: agent unreachable at ${socket}: no such file or directory; ${AGENT_DOWN_HINT}\n` });
+      }
+    }
+    expect(AGENT_DOWN_HINT).toBe("is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)");
   });
 
   it('install-hook --timeout-ms that is not a number names the flag and the value', async () => {
@@ -229,19 +248,30 @@ describe('bulwark command line', () => {
     expect(fromFile.stderr.startsWith(`bulwark agent: ${file}: line 1 logLevel: `)).toBe(true);
   });
 
-  it('names the command once, and a permission failure by someone other than root says to run as root', () => {
+  it('names the command once, and a permission failure by someone other than root says to run as root, on a socket too', () => {
     expect(describeCommandError('install-hook', new ValidationError('install-hook', [{ path: '--runtime', message: 'must be one of podman' }]))).toBe(
       'bulwark install-hook: --runtime: must be one of podman',
     );
     expect(describeCommandError('policy', new ValidationError('policy apply', [{ path: '', message: 'expected a file' }]))).toBe('bulwark policy apply: expected a file');
     const denied = new SystemError('create state directory', 'EACCES', '/run/bulwark');
+    expect(describeCommandError('agent', denied, 1000)).toBe('bulwark agent: create state directory: permission denied (/run/bulwark); run as root');
+    expect(describeCommandError('agent', denied, 0)).toBe('bulwark agent: create state directory: permission denied (/run/bulwark)');
+    // The agent's socket closed to this user: the fix is the user, not starting an agent that is running.
+    for (const errno of ['EACCES', 'EPERM']) {
+      const closed = new AgentUnreachableError('/run/bulwark/control.sock', errno);
+      expect(describeCommandError('containers', closed, 1000)).toBe(`bulwark containers: ${closed.message}; run as root (or as the socket's owner)`);
+      expect(describeCommandError('containers', closed, 0)).toBe(`bulwark containers: ${closed.message}`);
+    }
+    expect(describeCommandError('alerts', new AgentUnreachableError('/run/bulwark/control.sock', 'ECONNREFUSED'), 1000)).toBe(
+      `bulwark alerts: agent unreachable at /run/bulwark/control.sock: connection refused; ${AGENT_DOWN_HINT}`,
+    );
+    // Without a uid given, the process's own.
     const euid = vi.spyOn(process, 'geteuid').mockReturnValue(1000);
     try {
-      expect(describeCommandError('agent', denied)).toBe('bulwark agent: create state directory: permission denied (/run/bulwark) (run as root)');
+      expect(describeCommandError('agent', denied)).toBe('bulwark agent: create state directory: permission denied (/run/bulwark); run as root');
     } finally {
       euid.mockRestore();
     }
-    expect(describeCommandError('agent', denied)).toBe('bulwark agent: create state directory: permission denied (/run/bulwark)');
   });
 
   it('agent refuses a bad configuration file with the line at fault', async () => {

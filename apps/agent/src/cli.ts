@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { BulwarkError, ValidationError, describeError, errnoOf, toSystemError } from '@bulwark/errors';
+import { ValidationError, describeError, toSystemError } from '@bulwark/errors';
 import { AgentConnection, DEFAULT_CONTROL_SOCKET, DEFAULT_HOOK_CONFIG, DEFAULT_HOOK_LOG, DEFAULT_HOOK_SOCKET } from '@bulwark/hook-client';
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { agentConfigSchema, loadAgentConfig, type AgentConfig } from './config.js';
@@ -22,6 +22,7 @@ import { runAlertsCommand } from './alerts-command.js';
 import { runPolicyCommand } from './policy-command.js';
 import { formatProbeTable, runProbes } from './probe.js';
 import { formatDoctor, runDoctor } from './doctor.js';
+import { describeCommandError, resolveControlSocket } from './command-error.js';
 import type { ContainerRecord } from './registry.js';
 
 export interface CliIo {
@@ -78,6 +79,7 @@ Options:
   --log-file FILE         the agent's log as a file, reopened on SIGHUP
                           (default: standard output)
   -h, --help              show this help
+  --version               print the version
 
 Signals: SIGHUP reads the configuration again (log level and log file in
 force at once; other changes are logged as waiting for a restart), reloads
@@ -99,14 +101,16 @@ Options:
   --config FILE           read the control socket from the agent's configuration
   --json                  print JSON instead of a table
   -h, --help              show this help
+  --version               print the version
 `,
   'install-hook': `Usage: bulwark install-hook --runtime RUNTIME [options]
        bulwark install-hook --runtime RUNTIME --uninstall [location]
        bulwark install-hook --uninstall --all [--hook-path PATH]
 
 Installs the hook executable, the Node it runs on, its configuration and the
-runtime's hook entries (one per stage, each naming its stage), and validates
-each by reading it back.
+runtime's hook entries (one per stage, each naming its stage, and for a
+fail-closed install --fail-mode closed, which the hook takes over its
+configuration's), and validates each by reading it back.
 
   podman, crio   writes bulwark-createRuntime.json and bulwark-poststop.json
                  into the hooks directory (oci-hooks 1.0.0)
@@ -149,6 +153,7 @@ Options:
   --all                   with --uninstall: remove everything install-hook put here
                           (the install record beside the hook lists it), each path printed
   -h, --help              show this help
+  --version               print the version
 
 Output: one line per path, 'wrote', 'updated', 'unchanged', 'removed',
 'absent' (nothing to remove) or 'kept' (with why); a changed configuration
@@ -170,6 +175,7 @@ Options:
   --json              print JSON instead of a table
   --hook-path PATH    the installed hook to check (default ${DEFAULT_HOOK_PATH})
   -h, --help          show this help
+  --version           print the version
 `,
   doctor: `Usage: bulwark doctor [options]
 
@@ -194,12 +200,14 @@ Options:
                           else ${DEFAULT_HOOK_CONFIG})
   --json                  print JSON ({ ok, checks: [{ name, status, detail }] })
   -h, --help              show this help
+  --version               print the version
 
 Exit: 0 when no check found a problem, 1 when one did (2 for bad options).
 `,
 };
 
-const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe', 'doctor'];
+/** Every command, in the order the main help lists them. */
+export const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe', 'doctor'];
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -259,22 +267,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 2;
     }
   } catch (error) {
-    io.stderr(`${describeCommandError(command ?? '', error)}\n`);
+    // `policy validate|explain` fail here; apply, delete and list say their own failures (through the same describeCommandError).
+    const named = command === 'policy' && (rest[0] === 'validate' || rest[0] === 'explain') ? `policy ${rest[0]}` : (command ?? '');
+    io.stderr(`${describeCommandError(named, error)}\n`);
     return error instanceof ValidationError ? 2 : 1;
   }
-}
-
-/**
- * A command's failure in one line: `bulwark COMMAND: detail`, the command
- * named once (an error that already starts with it is not prefixed again),
- * and a permission failure by someone other than root says to run as root.
- */
-export function describeCommandError(command: string, error: unknown): string {
-  const detail = describeError(error);
-  const named = detail === command || detail.startsWith(`${command}: `) || detail.startsWith(`${command} `) ? `bulwark ${detail}` : `bulwark ${command}: ${detail}`;
-  if (BulwarkError.is(error, 'ERR_AGENT_UNREACHABLE')) return `${named}; is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)`;
-  const errno = errnoOf(error);
-  return (errno === 'EACCES' || errno === 'EPERM') && process.geteuid?.() !== 0 ? `${named} (run as root)` : named;
 }
 
 /** Each `bulwark agent` flag and the configuration key it sets, so a bad value is reported by the name it was given under. */
@@ -482,8 +479,7 @@ async function runContainersCommand(args: readonly string[], io: CliIo): Promise
     io.stdout(HELP.containers!);
     return 0;
   }
-  const socket = (values['control-socket'] as string | undefined) ?? (await loadAgentConfig(values.config as string | undefined)).controlSocket;
-  const connection = await AgentConnection.connect(socket);
+  const connection = await AgentConnection.connect(await resolveControlSocket(values));
   let records: ContainerRecord[];
   try {
     records = (await connection.request({ type: 'containers.list' }, { replyTimeoutMs: 5000 })) as ContainerRecord[];

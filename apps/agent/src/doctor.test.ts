@@ -6,11 +6,12 @@
  * installed by install-hook.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmod, mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHookServer, renderHookConfig, type HookServer } from '@bulwark/hook-client';
-import { runDoctor, formatDoctor, type DoctorOptions } from './doctor.js';
+import { DEFAULT_HOOK_SOCKET, createHookServer, renderHookConfig, type HookServer } from '@bulwark/hook-client';
+import { runCliCaptured } from './__fixtures__/run-cli.js';
+import { DEFAULT_LSM_FILE, runDoctor, formatDoctor, type DoctorCheck, type DoctorOptions } from './doctor.js';
 import { INSTALL_RECORD_NAME } from './install-record.js';
 
 let work: string;
@@ -56,6 +57,7 @@ beforeEach(async () => {
   const bpffs = join(work, 'bpffs');
   await mkdir(bpffs);
   await writeFile(join(bpffs, 'map-scopes'), '');
+  await writeFile(join(work, 'lsm'), 'lockdown,capability,landlock,yama,bpf\n');
   const controlSocket = join(run, 'control.sock');
   await serve(controlSocket, { version: '0.1.0', enforcement: 'required', containers: 2, hookSocket, bpffsDirectory: bpffs });
   await serve(hookSocket, { version: '0.1.0' });
@@ -65,7 +67,7 @@ beforeEach(async () => {
     hookSocket: '/nowhere/hook.sock',
     bpffsDirectory: '/nowhere',
     onPath: (command) => command === 'podman' || command === 'runc',
-    activeLsms: () => Promise.resolve('lockdown,capability,landlock,yama,bpf'),
+    lsmFile: join(work, 'lsm'),
     openEnforcer: (directory) => Promise.resolve(`pinned at ${directory}, 0 scopes in force`),
     timeoutMs: 2000,
   };
@@ -102,7 +104,7 @@ describe('bulwark doctor', () => {
     expect(checks.find((check) => check.name === 'agent')).toEqual({
       name: 'agent',
       status: 'problem',
-      detail: `no agent answers on ${options.controlSocket} (no socket there): start it (bulwark agent), or name its --control-socket`,
+      detail: `no agent answers on ${options.controlSocket} (no socket there): is the agent running? (start it with 'bulwark agent', or name its socket with --control-socket or --config)`,
     });
     // Unasked, the agent's sockets are the configured ones: the hook's differs from them here.
     expect(checks.find((check) => check.name === 'hook socket')?.detail).toMatch(/^the hook connects to .*hook\.sock, the agent is configured to serve \/nowhere\/hook\.sock: /u);
@@ -139,18 +141,73 @@ describe('bulwark doctor', () => {
   });
 
   it('says BPF LSM is not active, an enforcer that cannot be opened, and skips the enforcer for an agent that does not enforce', async () => {
-    expect(await detailOf('bpf lsm', { activeLsms: () => Promise.resolve('lockdown,capability,apparmor') })).toBe('not active (lockdown,capability,apparmor): boot with lsm=lockdown,capability,apparmor,bpf; nothing can be enforced');
+    await writeFile(join(work, 'lsm'), 'lockdown,capability,apparmor');
+    expect(await detailOf('bpf lsm')).toBe('not active (lockdown,capability,apparmor): boot with lsm=lockdown,capability,apparmor,bpf; nothing can be enforced');
     expect(await detailOf('enforcer', { openEnforcer: () => Promise.reject(new Error('open pinned enforcer: layout 8 pinned, this one is 9')) })).toBe('open pinned enforcer: layout 8 pinned, this one is 9');
     await servers[0]!.close();
     await serve(options.controlSocket, { version: '0.1.0', enforcement: 'off', hookSocket: join(work, 'run', 'hook.sock') });
     expect(await runDoctor(options).then((checks) => checks.find((check) => check.name === 'enforcer'))).toEqual({ name: 'enforcer', status: 'skipped', detail: 'the agent runs with --enforcement off: nothing is pinned' });
   });
 
-  it('says an unreadable hook configuration in one line', async () => {
-    await writeFile(join(work, 'hook.json'), '{"socket": 5}');
-    await chmod(join(work, 'hook.json'), 0o644);
-    expect(await runDoctor(options).then((checks) => checks.find((check) => check.name === 'hook configuration'))).toMatchObject({ status: 'problem', detail: expect.stringContaining(join(work, 'hook.json')) });
-    await unlink(join(work, 'hook.json'));
-    expect(await detailOf('hook configuration')).toBe(`none at ${join(work, 'hook.json')}: the hook runs on its defaults (fail-open)`);
+  it('says an unreadable hook configuration in one line, and that the hook socket could not be checked without it', async () => {
+    const config = join(work, 'hook.json');
+    await writeFile(config, '{"socket": 5}');
+    await chmod(config, 0o644);
+    const invalid = await runDoctor(options);
+    expect(invalid.find((check) => check.name === 'hook configuration')).toMatchObject({ status: 'problem', detail: expect.stringContaining(config) });
+    expect(invalid.find((check) => check.name === 'hook socket')).toEqual({
+      name: 'hook socket',
+      status: 'skipped',
+      detail: `not checked: the hook configuration ${config} is not valid (see 'hook configuration'); without one the hook connects to ${DEFAULT_HOOK_SOCKET}`,
+    });
+    await unlink(config);
+    const missing = await runDoctor(options);
+    expect(missing.find((check) => check.name === 'hook configuration')?.detail).toBe(`none at ${config}: the hook runs on its defaults (fail-open, unless its runtime entry gives --fail-mode closed)`);
+    expect(missing.find((check) => check.name === 'hook socket')).toEqual({
+      name: 'hook socket',
+      status: 'skipped',
+      detail: `not checked: no hook configuration at ${config} (see 'hook configuration'); without one the hook connects to ${DEFAULT_HOOK_SOCKET}`,
+    });
+    // Every check has its line: the socket's sits where it always does, after the configuration's.
+    expect(missing.map((check) => check.name)).toEqual(['agent', 'hook for podman', 'hook for runc', 'hook interpreter', 'hook configuration', 'hook socket', 'bpf lsm', 'enforcer']);
+  });
+
+  it('says why the list of active LSMs cannot be read in the words of a file, not of a socket', async () => {
+    const missing = join(work, 'security', 'lsm');
+    expect((await runDoctor({ ...options, lsmFile: missing })).find((check) => check.name === 'bpf lsm')).toEqual({
+      name: 'bpf lsm',
+      status: 'problem',
+      detail: `the active LSMs cannot be read (${missing}: no such file or directory): is securityfs mounted at ${join(work, 'security')}?`,
+    });
+  });
+
+  it('bulwark doctor: exit 1 on a problem, 0 on none, and --json holds the same checks as the table', async () => {
+    // The command reads this machine's LSM list and PATH; the agent here does not enforce, so nothing is loaded.
+    await servers[0]!.close();
+    await serve(options.controlSocket, { version: '0.1.0', enforcement: 'audit', containers: 0, hookSocket: join(work, 'run', 'hook.sock'), bpffsDirectory: join(work, 'bpffs') });
+    const bpfActive = await readFile(DEFAULT_LSM_FILE, 'utf8').then(
+      (text) => text.trim().split(',').includes('bpf'),
+      () => false,
+    );
+    const flags = ['--control-socket', options.controlSocket, '--hook-path', options.hookPath];
+    const json = await runCliCaptured('doctor', '--json', ...flags);
+    const report = JSON.parse(json.stdout) as { ok: boolean; checks: DoctorCheck[] };
+    expect(json.stderr).toBe('');
+    // Only the machine's BPF LSM can be a problem here; the code and `ok` follow it.
+    expect(report.checks.filter((check) => check.status === 'problem').map((check) => check.name)).toEqual(bpfActive ? [] : ['bpf lsm']);
+    expect(json.code).toBe(bpfActive ? 0 : 1);
+    expect(report.ok).toBe(bpfActive);
+    expect(report.checks.find((check) => check.name === 'enforcer')).toEqual({ name: 'enforcer', status: 'skipped', detail: 'the agent runs with --enforcement audit: nothing is pinned' });
+    const table = await runCliCaptured('doctor', ...flags);
+    expect(table).toEqual({ code: json.code, stdout: formatDoctor(report.checks), stderr: '' });
+
+    // The agent stopped: a problem wherever the machine's BPF LSM stands.
+    for (const server of servers.splice(0)) await server.close();
+    const stopped = await runCliCaptured('doctor', '--json', ...flags);
+    expect(stopped.code).toBe(1);
+    const stoppedReport = JSON.parse(stopped.stdout) as { ok: boolean; checks: DoctorCheck[] };
+    expect(stoppedReport.ok).toBe(false);
+    expect(stoppedReport.checks.find((check) => check.name === 'agent')).toMatchObject({ status: 'problem', detail: expect.stringMatching(/^no agent answers on .*: is the agent running\? /u) });
+    expect((await runCliCaptured('doctor', ...flags)).code).toBe(1);
   });
 });

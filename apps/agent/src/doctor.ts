@@ -9,9 +9,10 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
-import { describeError, errnoOf } from '@bulwark/errors';
-import { AgentConnection, AgentUnreachableError, DEFAULT_HOOK_CONFIG, parseHookConfig, type HookConfig } from '@bulwark/hook-client';
+import { delimiter, dirname, join } from 'node:path';
+import { describeErrno, describeError, errnoOf } from '@bulwark/errors';
+import { AgentConnection, AgentUnreachableError, DEFAULT_HOOK_CONFIG, defaultHookConfig, parseHookConfig, type HookConfig } from '@bulwark/hook-client';
+import { agentUnreachableHint } from './command-error.js';
 import { checkHookInterpreter } from './hook-interpreter.js';
 import { installRecordPath, readInstallRecord, RECORD_RUNTIMES, type InstallRecord } from './install-record.js';
 
@@ -36,8 +37,8 @@ export interface DoctorOptions {
   readonly onPath?: (command: string) => boolean;
   /** Opens the pinned enforcer at a directory and closes it, or throws why it cannot (the real one loads libbpf). */
   readonly openEnforcer?: (directory: string) => Promise<string>;
-  /** The kernel's active LSMs (default: /sys/kernel/security/lsm). */
-  readonly activeLsms?: () => Promise<string>;
+  /** The file that lists the kernel's active LSMs (default: /sys/kernel/security/lsm). */
+  readonly lsmFile?: string;
   /** Per-connection deadline for the agent's answers. */
   readonly timeoutMs?: number;
 }
@@ -75,12 +76,22 @@ async function ping(socket: string, timeoutMs: number): Promise<unknown> {
   }
 }
 
-function why(error: unknown): string {
+/** Why a socket did not answer, in a few words. */
+function whySocket(error: unknown): string {
   const errno = error instanceof AgentUnreachableError ? error.errno : errnoOf(error);
   if (errno === 'ENOENT') return 'no socket there';
   if (errno === 'ECONNREFUSED') return 'nothing listens there';
+  if (errno === 'EACCES' || errno === 'EPERM') return 'permission denied';
   return describeError(error);
 }
+
+/** Why a file could not be read: `PATH: no such file or directory`. */
+function whyFile(path: string, error: unknown): string {
+  const errno = errnoOf(error);
+  return errno === undefined ? describeError(error) : `${path}: ${describeErrno(errno)}`;
+}
+
+export const DEFAULT_LSM_FILE = '/sys/kernel/security/lsm';
 
 /** Whether a runtime file still holds the hook: it names the hook's path (as is, or JSON-escaped). */
 async function holdsHook(path: string, hookPath: string): Promise<'yes' | 'no' | 'gone'> {
@@ -145,7 +156,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
       detail: `answers on ${options.controlSocket} (version ${agent.version ?? '?'}, enforcement ${agent.enforcement ?? '?'}, ${agent.containers ?? '?'} containers)`,
     });
   } catch (error) {
-    checks.push({ name: 'agent', status: 'problem', detail: `no agent answers on ${options.controlSocket} (${why(error)}): start it (bulwark agent), or name its --control-socket` });
+    const hint = agentUnreachableHint(error);
+    checks.push({ name: 'agent', status: 'problem', detail: `no agent answers on ${options.controlSocket} (${whySocket(error)})${hint === undefined ? '' : `: ${hint}`}` });
   }
   const agentHookSocket = agent?.hookSocket ?? options.hookSocket;
   const bpffsDirectory = agent?.bpffsDirectory ?? options.bpffsDirectory;
@@ -166,15 +178,24 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
 
   const configPath = options.hookConfig ?? record?.configs[0] ?? DEFAULT_HOOK_CONFIG;
   let hookConfig: HookConfig | undefined;
+  let hookConfigMissing = false;
   try {
     hookConfig = parseHookConfig(await readFile(configPath, 'utf8'), configPath);
     checks.push({ name: 'hook configuration', status: 'ok', detail: `${configPath}: fail-${hookConfig.failMode}, socket ${hookConfig.socket}` });
   } catch (error) {
-    const detail = errnoOf(error) === 'ENOENT' ? `none at ${configPath}: the hook runs on its defaults (fail-open)` : describeError(error);
+    hookConfigMissing = errnoOf(error) === 'ENOENT';
+    const detail = hookConfigMissing ? `none at ${configPath}: the hook runs on its defaults (fail-open, unless its runtime entry gives --fail-mode closed)` : describeError(error);
     checks.push({ name: 'hook configuration', status: 'problem', detail });
   }
 
-  if (hookConfig !== undefined) {
+  if (hookConfig === undefined) {
+    // The socket the hook connects to is the configuration's: without one there is nothing to hold against the agent's.
+    checks.push({
+      name: 'hook socket',
+      status: 'skipped',
+      detail: `not checked: ${hookConfigMissing ? `no hook configuration at ${configPath}` : `the hook configuration ${configPath} is not valid`} (see 'hook configuration'); without one the hook connects to ${defaultHookConfig().socket}`,
+    });
+  } else {
     if (hookConfig.socket !== agentHookSocket) {
       checks.push({
         name: 'hook socket',
@@ -186,16 +207,17 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
         await ping(hookConfig.socket, timeoutMs);
         checks.push({ name: 'hook socket', status: 'ok', detail: `the hook's socket ${hookConfig.socket} answers` });
       } catch (error) {
-        checks.push({ name: 'hook socket', status: 'problem', detail: `the hook's socket ${hookConfig.socket} does not answer (${why(error)}): containers start ${hookConfig.failMode === 'closed' ? 'not at all (fail-closed)' : 'unregistered (fail-open)'}` });
+        checks.push({ name: 'hook socket', status: 'problem', detail: `the hook's socket ${hookConfig.socket} does not answer (${whySocket(error)}): containers start ${hookConfig.failMode === 'closed' ? 'not at all (fail-closed)' : 'unregistered (fail-open)'}` });
       }
     }
   }
 
+  const lsmFile = options.lsmFile ?? DEFAULT_LSM_FILE;
   let lsms: string | undefined;
   try {
-    lsms = options.activeLsms === undefined ? (await readFile('/sys/kernel/security/lsm', 'utf8')).trim() : await options.activeLsms();
+    lsms = (await readFile(lsmFile, 'utf8')).trim();
   } catch (error) {
-    checks.push({ name: 'bpf lsm', status: 'problem', detail: `the active LSMs cannot be read (${why(error)}): is securityfs mounted at /sys/kernel/security?` });
+    checks.push({ name: 'bpf lsm', status: 'problem', detail: `the active LSMs cannot be read (${whyFile(lsmFile, error)}): is securityfs mounted at ${dirname(lsmFile)}?` });
   }
   if (lsms !== undefined) {
     checks.push(

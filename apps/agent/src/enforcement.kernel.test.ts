@@ -369,7 +369,7 @@ describe('bulwark doctor on this set-up (issue 11: the agent, its pinned enforce
     const stopped = await doctor(join(work, 'bin', 'bulwark-hook'), '--hook-socket', paths.hookSocket, '--bpffs-dir', bpffs);
     expect(stopped.code).toBe(1);
     expect(stopped.status).toMatchObject({ agent: 'problem', 'hook socket': 'problem', 'bpf lsm': 'ok' });
-    expect(stopped.detail('agent')).toMatch(/^no agent answers on .*control\.sock \((no socket there|nothing listens there)\): start it/u);
+    expect(stopped.detail('agent')).toMatch(/^no agent answers on .*control\.sock \((no socket there|nothing listens there)\): is the agent running\? \(start it with 'bulwark agent'/u);
     expect(stopped.detail('hook socket')).toMatch(/does not answer .*: containers start not at all \(fail-closed\)$/u);
     // The enforcer stays pinned and in force while the agent is down.
     expect(stopped.status.enforcer).toBe('ok');

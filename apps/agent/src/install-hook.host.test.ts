@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmod, copyFile, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHookServer, type HookServer } from '@bulwark/hook-client';
 import {
@@ -158,5 +158,33 @@ describe('--allow-name under podman (issue 11 item 4)', () => {
     const allowedId = (await readFile(join(work, 'allowed.cid'), 'utf8')).trim();
     expect(lines.filter((line) => line.id === allowedId && line.stage === 'createRuntime').map((line) => line.why)).toEqual(['allow-listed']);
     expect(lines.filter((line) => line.id !== allowedId && line.stage === 'createRuntime').map((line) => line.why)).toEqual(['fail-closed']);
+  });
+});
+
+describe('a fail-closed install stays fail-closed when its hook.json is damaged later (issue 11 item 10)', () => {
+  it('the installed entry, run as the runtime runs it with a typo in hook.json and the agent unreachable, stops the container; the log names the file and the key', async () => {
+    const hooks = join(work, 'hooks-closed.d');
+    const config = join(work, 'etc', 'hook-closed.json');
+    const log = join(work, 'log', 'hook-closed.log');
+    await runChecked(process.execPath, [
+      agentBundle, 'install-hook', '--runtime', 'podman', '--hooks-dir', hooks, '--hook-path', join(work, 'lib-closed', 'bulwark-hook'),
+      '--hook-config', config, '--node', process.execPath, '--compile-cache', '', '--log', log,
+      // No agent serves this socket.
+      '--socket', join(work, 'run', 'nobody.sock'), '--fail-mode', 'closed',
+    ]);
+    // An operator's edit later: a key misspelt. The file no longer validates, so the hook falls back to its defaults.
+    await writeFile(config, JSON.stringify({ version: 1, socket: join(work, 'run', 'nobody.sock'), failmode: 'closed', log }));
+    const entry = JSON.parse(await readFile(join(hooks, 'bulwark-createRuntime.json'), 'utf8')) as { hook: { path: string; args: string[] } };
+    // The entry's own arguments, as podman passes them (argv[0] aside), and --log: the defaults' log is the host's /var/log/bulwark.
+    const state = JSON.stringify({ ociVersion: '1.0.2', id: 'closed-1', status: 'created', pid: process.pid, bundle: join(work, 'no-bundle') });
+    const run = await runCommand(entry.hook.path, [...entry.hook.args.slice(1), '--log', log], { input: state });
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/^bulwark-hook: container closed-1 stopped \(fail-closed\): /u);
+    const lines = (await readFile(log, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ event: 'bad-config', file: config, message: `read hook config: ${config}: failmode: unknown key; using the defaults, fail-closed from --fail-mode` });
+    expect(lines[1]).toMatchObject({ id: 'closed-1', stage: 'createRuntime', why: 'fail-closed', start: false });
   });
 });

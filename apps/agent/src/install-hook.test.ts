@@ -283,6 +283,40 @@ describe('every hook entry names its stage (issue 11 item 11)', () => {
   });
 });
 
+describe('a fail-closed install names its mode on every entry, so a damaged hook.json cannot make it fail-open (issue 11 item 10)', () => {
+  const specText = '{\n  "ociVersion": "1.0.2",\n  "process": { "args": ["sh"], "cwd": "/" },\n  "root": { "path": "rootfs" }\n}\n';
+  const closedArgs = (stage: string) => ['bulwark-hook', '--config', configPath(), '--fail-mode', 'closed', '--stage', stage];
+
+  it('hooks.d files, spec entries and guest scripts carry --fail-mode closed, from the flag or from the configuration kept; a fail-open install names no mode', async () => {
+    const crio = join(work, 'crio.d');
+    expect((await install('--runtime', 'crio', '--hooks-dir', crio, '--fail-mode', 'closed')).code).toBe(0);
+    // No --fail-mode: the configuration there is fail-closed and stays so, and the entries say it.
+    const podman = join(work, 'podman.d');
+    expect((await install('--runtime', 'podman', '--hooks-dir', podman)).code).toBe(0);
+    for (const directory of [crio, podman]) {
+      for (const stage of ['createRuntime', 'poststop']) {
+        expect(parseHookFile(await readFile(join(directory, `bulwark-${stage}.json`), 'utf8')).hook.args, `${directory} ${stage}`).toEqual(closedArgs(stage));
+      }
+    }
+    await writeFile(join(work, 'base-spec.json'), specText);
+    await mkdir(join(work, 'bundle'));
+    await writeFile(join(work, 'bundle', 'config.json'), specText);
+    expect((await install('--runtime', 'containerd', '--base-spec', join(work, 'base-spec.json'))).code).toBe(0);
+    expect((await install('--runtime', 'runc', '--bundle', join(work, 'bundle'))).code).toBe(0);
+    for (const spec of [join(work, 'base-spec.json'), join(work, 'bundle', 'config.json')]) {
+      const hooks = parseConfig(await readFile(spec, 'utf8')).hooks;
+      expect([hooks?.createRuntime?.[0]?.args, hooks?.poststop?.[0]?.args], spec).toEqual([closedArgs('createRuntime'), closedArgs('poststop')]);
+    }
+    const guest = join(work, 'guest-hooks');
+    expect((await install('--runtime', 'kata-guest', '--hooks-dir', guest)).code).toBe(0);
+    expect(await readFile(join(guest, 'prestart', '10-bulwark'), 'utf8')).toContain(`exec ${hookPath()} --config ${configPath()} --fail-mode closed --stage prestart\n`);
+
+    // Turned fail-open (--force): the entries this install writes name no mode, so the file's is the one.
+    expect((await install('--runtime', 'crio', '--hooks-dir', crio, '--fail-mode', 'open', '--force')).code).toBe(0);
+    expect(parseHookFile(await readFile(join(crio, 'bulwark-createRuntime.json'), 'utf8')).hook.args).toEqual(['bulwark-hook', '--config', configPath(), '--stage', 'createRuntime']);
+  });
+});
+
 describe('install and uninstall are all or nothing, repeatable, and clean (issue 11 item 12)', () => {
   const specText = '{\n  "ociVersion": "1.0.2",\n  "process": { "args": ["sh"], "cwd": "/" },\n  "root": { "path": "rootfs" }\n}\n';
 

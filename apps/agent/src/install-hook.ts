@@ -120,6 +120,17 @@ export function defaultHookSource(): string {
   return fileURLToPath(new URL('../../hook/dist/bulwark-hook.cjs', import.meta.url));
 }
 
+/**
+ * The hook's arguments in a runtime entry: its configuration and its stage,
+ * and for a fail-closed install the mode too. The hook takes a mode given on
+ * its command line over the file's, so a hook.json damaged later (a typo, an
+ * unknown key, a directory) cannot turn an installed fail-closed hook
+ * fail-open. A fail-open install names no mode: the file's is the one.
+ */
+export function hookArguments(hookConfigPath: string, failMode: 'open' | 'closed', stage: string): string[] {
+  return ['--config', hookConfigPath, ...(failMode === 'closed' ? ['--fail-mode', 'closed'] : []), '--stage', stage];
+}
+
 /** Quotes a word for /bin/sh: single quotes, each ' written as '\''. */
 function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/u.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
@@ -131,13 +142,13 @@ function shellQuote(word: string): string {
  * so this small script names the configuration and the stage, and sets the
  * compile cache, then replaces itself with the hook.
  */
-export function renderKataGuestHook(options: { hookPath: string; hookConfigPath: string; stage: string; compileCache: string }): string {
+export function renderKataGuestHook(options: { hookPath: string; hookConfigPath: string; stage: string; compileCache: string; failMode?: 'open' | 'closed' }): string {
   return [
     '#!/bin/sh',
     `${KATA_GUEST_MARKER} The kata-agent`,
     '# runs every regular executable file of this directory with the OCI state on stdin.',
     ...(options.compileCache === '' ? [] : [`NODE_COMPILE_CACHE=${shellQuote(options.compileCache)}`, 'export NODE_COMPILE_CACHE']),
-    `exec ${[options.hookPath, '--config', options.hookConfigPath, '--stage', options.stage].map(shellQuote).join(' ')}`,
+    `exec ${[options.hookPath, ...hookArguments(options.hookConfigPath, options.failMode ?? 'open', options.stage)].map(shellQuote).join(' ')}`,
     '',
   ].join('\n');
 }
@@ -378,9 +389,9 @@ async function install(options: InstallOptions): Promise<InstallStep[]> {
   const body = bundle.startsWith('#!') ? bundle.slice(bundle.indexOf('\n') + 1) : bundle;
   const hookText = `${shebangFor(interpreter)}\n${body}`;
 
-  // 4. The runtime's entries, each naming its stage: the hook never infers it from the state's status.
+  // 4. The runtime's entries, each naming its stage (the hook never infers it from the state's status), and a fail-closed install its mode.
   const env = compileCache === '' ? undefined : [`NODE_COMPILE_CACHE=${compileCache}`];
-  const args = (stage: string) => [HOOK_ARGV0, '--config', hookConfigPath, '--stage', stage];
+  const args = (stage: string) => [HOOK_ARGV0, ...hookArguments(hookConfigPath, plan.config.failMode, stage)];
   const timeout = runtimeTimeoutSeconds(plan.config.timeoutMs);
   const target = runtimeTarget(options);
   if (target.kind === 'spec') {
@@ -465,7 +476,7 @@ async function install(options: InstallOptions): Promise<InstallStep[]> {
         // One script per stage: a regular file (the kata-agent skips symbolic links), executable, read back.
         for (const [index, stage] of KATA_GUEST_STAGES.entries()) {
           const file = target.paths[index]!;
-          const text = renderKataGuestHook({ hookPath, hookConfigPath, stage, compileCache });
+          const text = renderKataGuestHook({ hookPath, hookConfigPath, stage, compileCache, failMode: plan.config.failMode });
           await journal.ensureDirectory(dirname(file));
           steps.push({ action: await journal.writeFile(file, text, 0o755), path: file });
           await checkKataGuestHook(file, text);

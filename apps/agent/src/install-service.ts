@@ -365,6 +365,7 @@ Options:
   --uninstall             remove the units (and their enable links); the
                           configuration and the policies stay
   -h, --help              show this help
+  --version               print the version
 `;
 
 export async function runInstallServiceCommand(args: readonly string[], io: { stdout: (text: string) => void }): Promise<number> {

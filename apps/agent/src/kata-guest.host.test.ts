@@ -114,7 +114,7 @@ describe('bulwark install-hook --runtime kata-guest', () => {
     expect(prestart.map((hook) => hook.args)).toEqual([['10-bulwark', 'prestart']]);
     expect(poststop.map((hook) => hook.args)).toEqual([['10-bulwark', 'poststop']]);
     expect(await kataAgentHooks(guestHooks(), 'poststart')).toEqual([]);
-    expect(await readFile(prestart[0]!.path, 'utf8')).toContain(`exec ${join(work, 'bin', 'bulwark-hook')} --config ${join(work, 'etc', 'hook.json')} --stage prestart\n`);
+    expect(await readFile(prestart[0]!.path, 'utf8')).toContain(`exec ${join(work, 'bin', 'bulwark-hook')} --config ${join(work, 'etc', 'hook.json')} --fail-mode closed --stage prestart\n`);
 
     // The guest's runtime runs them as the kata-agent adds them to the spec: these arguments, no environment.
     const id = 'bulwark-kata-guest-1';

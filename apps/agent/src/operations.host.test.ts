@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { chmod, chown, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createHookServer, sendRequest } from '@bulwark/hook-client';
 import { readProcess } from '@bulwark/procfs';
-import { agentBundle, makeTemporaryDirectory, removeDirectory, requireBuild, runCommand, startAgentProcess, type AgentPaths } from '../../../test-support/containers.js';
+import { asNobodyPrefix } from '../../../test-support/as-nobody.js';
+import { agentBundle, makeTemporaryDirectory, removeDirectory, requireBuild, runCommand, startAgentProcess, type AgentPaths, type CommandResult } from '../../../test-support/containers.js';
 
 /**
  * What an operator does on day one, on the built agent: signals, output
@@ -46,6 +47,26 @@ const exists = (path: string) => stat(path).then(
   () => true,
   () => false,
 );
+
+/** The built CLI as uid and gid 65534 (no groups), reaching the checkout from any path. */
+function bulwarkAsNobody(args: readonly string[]): Promise<CommandResult> {
+  const [command, ...prefix] = asNobodyPrefix();
+  return runCommand(command!, [...prefix, process.execPath, agentBundle, ...args], { timeoutMs: 30_000 });
+}
+
+const NOBODY = 65534;
+
+/** Sends bytes that are not a frame to a socket: the agent logs a `bad frame` warning. */
+function sendGarbage(socket: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const connection = createConnection({ path: socket });
+    connection.on('error', reject);
+    // The reply is read (and dropped): a socket nobody reads never sees its end, nor closes.
+    connection.on('data', () => undefined);
+    connection.on('close', () => resolve());
+    connection.end(Buffer.concat([Buffer.from([0, 0, 0, 5]), Buffer.from('{"v":')]));
+  });
+}
 
 /** A one-line failure: exactly one line on stderr, no stack trace. */
 function expectOneLine(stderr: string): void {
@@ -203,6 +224,101 @@ describe('the agent on a host', () => {
       expect(agent.logLines().some((line) => line.message === 'agent ready')).toBe(true);
     } finally {
       await agent.stop();
+    }
+  });
+
+  it('a runtime root it may not read (not root: EACCES) is a warning naming the fix, and the agent starts and says it is ready', async () => {
+    // The agent as nobody, everything it writes in a directory of nobody's; the runc root is root's alone.
+    const base = join(work, `agent-${++serial}`);
+    await mkdir(base);
+    await chown(base, NOBODY, NOBODY);
+    const rootOnly = join(work, `root-only-${serial}`);
+    await mkdir(rootOnly, { mode: 0o700 });
+    await chmod(rootOnly, 0o700);
+    const paths = { hookSocket: join(base, 'run', 'hook.sock'), controlSocket: join(base, 'run', 'control.sock'), stateFile: join(base, 'state', 'containers.json'), runcRoot: rootOnly, crunRoot: join(base, 'crun-root') };
+    const agent = await startAgentProcess(paths, ['--alerts-file', '', '--policy-dir', join(base, 'policies')], { prefix: asNobodyPrefix() });
+    try {
+      const messages = agent.logLines().map((line) => line.message);
+      expect(agent.logLines().find((line) => line.message === 'scan problem')).toMatchObject({ level: 'warn', problem: `list runc root ${rootOnly}: permission denied; run the agent as root` });
+      // The warning comes before the agent says it is ready, and the agent serves.
+      expect(messages.indexOf('scan problem')).toBeLessThan(messages.indexOf('agent ready'));
+      expect(await sendRequest(paths.controlSocket, { type: 'ping' })).toMatchObject({ containers: 0 });
+    } finally {
+      await agent.stop();
+    }
+    expect(agent.process.exitCode).toBe(0);
+  });
+
+  it('--log-level warn and --log-file: no info line in the file; after logrotate moves it, SIGHUP reopens it at its path', async () => {
+    const paths = await agentPaths();
+    const logFile = join(work, `flags-${serial}`, 'agent.log');
+    const child = spawn(process.execPath, [agentBundle, 'agent', ...agentArgs(paths), '--no-scan', '--log-level', 'warn', '--log-file', logFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    const lines = async (path: string) => (await readFile(path, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const until = async (what: string, done: () => Promise<boolean>) => {
+      for (const deadline = Date.now() + 20_000; !(await done()); await new Promise((resolve) => setTimeout(resolve, 50))) {
+        if (Date.now() > deadline) throw new Error(`${what}: not within 20 s; stderr: ${stderr}; log: ${JSON.stringify(await lines(logFile))}`);
+      }
+    };
+    try {
+      // Ready once the control socket answers: 'agent ready' is an info line, not written at warn.
+      await until('the agent answering', () => sendRequest(paths.controlSocket, { type: 'ping' }).then(() => true, () => false));
+      await sendGarbage(paths.controlSocket);
+      await until('a bad frame logged', async () => (await lines(logFile)).some((line) => line.message === 'bad frame'));
+      expect((await lines(logFile)).map((line) => [line.level, line.message])).toEqual([['warn', 'bad frame']]);
+
+      // logrotate: the file moved away, then SIGHUP: the agent writes to a new file at the same path.
+      await rename(logFile, `${logFile}.1`);
+      child.kill('SIGHUP');
+      await until('the log file reopened', () => exists(logFile));
+      await sendGarbage(paths.controlSocket);
+      await until('a bad frame in the new file', async () => (await lines(logFile)).some((line) => line.message === 'bad frame'));
+      expect((await lines(logFile)).map((line) => [line.level, line.message])).toEqual([['warn', 'bad frame']]);
+      expect((await lines(`${logFile}.1`)).map((line) => line.message)).toEqual(['bad frame']);
+      child.kill('SIGTERM');
+      expect(await exited).toEqual([0, null]);
+      // The stop's info lines are not written either; nothing went to standard output or error.
+      expect((await lines(logFile)).map((line) => line.level)).toEqual(['warn']);
+      expect(stdout).toBe('');
+      expect(stderr).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('a control socket closed to the caller (0600, run as nobody): containers, alerts, the policy commands and doctor say to run as root', async () => {
+    const directory = join(work, `closed-${++serial}`);
+    await mkdir(directory, { mode: 0o700 });
+    const socket = join(directory, 'control.sock');
+    const agent = createHookServer({ socketPath: socket, handler: () => [] });
+    await agent.listen();
+    try {
+      // nobody may enter the directory and may not open the socket (the server makes it 0600).
+      await chmod(directory, 0o755);
+      expect((await stat(socket)).mode & 0o777).toBe(0o600);
+      const policy = join(directory, 'policy.yaml');
+      await writeFile(policy, 'apiVersion: security.kubearmor.com/v1\nkind: KubeArmorPolicy\nmetadata:\n  name: p\n  namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: web\n  file:\n    matchPaths:\n    - path: /etc/shadow\n  action: Block\n');
+      await chmod(policy, 0o644);
+      const commands = [['containers'], ['alerts'], ['policy', 'list'], ['policy', 'apply', policy], ['policy', 'delete', 'p'], ['policy', 'explain', policy, '--container', 'web-1']];
+      for (const command of commands) {
+        const name = command.slice(0, command[0] === 'policy' ? 2 : 1).join(' ');
+        const result = await bulwarkAsNobody([...command, '--control-socket', socket]);
+        expect({ code: result.code, stdout: result.stdout, stderr: result.stderr }, name).toEqual({
+          code: 1,
+          stdout: '',
+          stderr: `bulwark ${name}: agent unreachable at ${socket}: permission denied; run as root (or as the socket's owner)\n`,
+        });
+      }
+      const doctor = await bulwarkAsNobody(['doctor', '--json', '--control-socket', socket, '--hook-path', join(directory, 'no-hook'), '--bpffs-dir', join(directory, 'no-bpffs')]);
+      expect(doctor.code, doctor.stderr).toBe(1);
+      const checks = (JSON.parse(doctor.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
+      expect(checks.find((check) => check.name === 'agent')).toEqual({ name: 'agent', status: 'problem', detail: `no agent answers on ${socket} (permission denied): run as root (or as the socket's owner)` });
+    } finally {
+      await agent.close();
     }
   });
 

@@ -20,6 +20,7 @@ import {
   type PostureSetting,
   type Workload,
 } from '@bulwark/policy';
+import { resolveControlSocket } from './command-error.js';
 import { runPolicyControlCommand, type PolicyControlIo } from './policy-control-command.js';
 import type { ContainerRecord } from './registry.js';
 
@@ -52,6 +53,7 @@ Options (explain; the workload):
   --container ID          a container the running agent knows (its labels,
                           names and namespace)
   --control-socket PATH   the agent's control socket (default ${DEFAULT_CONTROL_SOCKET})
+  --config FILE           read the control socket from the agent's configuration
   --host                  the host, for host policies (labels from --labels,
                           kubernetes.io/hostname from --hostname)
   --hostname NAME         default: this machine's name
@@ -66,6 +68,7 @@ Options (explain; the workload):
 Options (both):
   --json                  print JSON instead of text
   -h, --help              show this help
+  --version               print the version
 `;
 
 export async function runPolicyCommand(args: readonly string[], io: PolicyIo): Promise<number> {
@@ -93,6 +96,7 @@ export async function runPolicyCommand(args: readonly string[], io: PolicyIo): P
         namespace: { type: 'string' },
         container: { type: 'string' },
         'control-socket': { type: 'string' },
+        config: { type: 'string' },
         host: { type: 'boolean' },
         hostname: { type: 'string' },
         'file-posture': { type: 'string' },
@@ -159,6 +163,7 @@ async function workloadFromOptions(values: {
   namespace?: string | undefined;
   container?: string | undefined;
   'control-socket'?: string | undefined;
+  config?: string | undefined;
   host?: boolean | undefined;
   hostname?: string | undefined;
 }): Promise<Workload> {
@@ -173,7 +178,7 @@ async function workloadFromOptions(values: {
   if (values.host === true) return hostWorkload(values.hostname ?? hostname(), labels);
   if (values.container !== undefined) {
     const id = values.container;
-    const connection = await AgentConnection.connect(values['control-socket'] ?? DEFAULT_CONTROL_SOCKET);
+    const connection = await AgentConnection.connect(await resolveControlSocket(values));
     let records: ContainerRecord[];
     try {
       records = (await connection.request({ type: 'containers.list' }, { replyTimeoutMs: 5000 })) as ContainerRecord[];

@@ -2,8 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_APPLY_BYTES } from '@bulwark/hook-client';
+import { AgentUnreachableError, MAX_APPLY_BYTES } from '@bulwark/hook-client';
 import { runCli } from './cli.js';
+import { AGENT_DOWN_HINT, describeCommandError } from './command-error.js';
 import { readApplyFiles } from './policy-control-command.js';
 
 let work: string;
@@ -58,14 +59,16 @@ describe('bulwark policy apply|delete|list (client side)', () => {
     expect(result.stderr).toBe(`${file}:13:11: spec.action: expected 'Allow', 'Audit' or 'Block'\nbulwark policy apply: 1 problem; nothing applied\n`);
   });
 
-  it('names the socket when the agent is not running, in one line', async () => {
+  it('names the socket when the agent is not running, in one line, with the hint every command gives', async () => {
     const file = join(work, 'good.yaml');
     await writeFile(file, GOOD);
     const socket = join(work, 'none.sock');
     for (const argv of [['apply', file], ['list'], ['delete', 'block-shadow']]) {
       const result = await cli('policy', ...argv, '--control-socket', socket);
       expect(result.code).toBe(1);
-      expect(result.stderr).toBe(`bulwark policy ${argv[0]}: agent unreachable at ${socket}: no such file or directory\n`);
+      expect(result.stderr).toBe(`bulwark policy ${argv[0]}: agent unreachable at ${socket}: no such file or directory; ${AGENT_DOWN_HINT}\n`);
+      // The same line as 'bulwark containers' gives, from the same function.
+      expect(result.stderr).toBe(`${describeCommandError(`policy ${argv[0]}`, new AgentUnreachableError(socket, 'ENOENT'))}\n`);
     }
   });
 

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BulwarkError, describeError, toSystemError, ValidationError } from '@bulwark/errors';
 import { AgentConnection, DEFAULT_CONTROL_SOCKET, HARD_MAX_FRAME_BYTES, MAX_APPLY_BYTES, type RequestBody } from '@bulwark/hook-client';
+import { describeCommandError, resolveControlSocket } from './command-error.js';
 import { formatPolicyTable, planApply, type ApplyFile, type PolicyRow } from './policy-control.js';
 
 export interface PolicyControlIo {
@@ -19,7 +20,8 @@ export interface PolicyControlIo {
   readonly euid?: number;
 }
 
-const socketOption = `  --control-socket PATH   the agent's control socket (default ${DEFAULT_CONTROL_SOCKET})`;
+const socketOption = `  --control-socket PATH   the agent's control socket (default ${DEFAULT_CONTROL_SOCKET})
+  --config FILE           read the control socket from the agent's configuration`;
 
 export const POLICY_CONTROL_HELP: Readonly<Record<'apply' | 'delete' | 'list', string>> = {
   apply: `Usage: bulwark policy apply FILE... | - [options]
@@ -35,6 +37,7 @@ Options:
 ${socketOption}
   --json                  print the changes as JSON
   -h, --help              show this help
+  --version               print the version
 `,
   delete: `Usage: bulwark policy delete NAME [--namespace NS] [--kind KIND] [options]
 
@@ -48,6 +51,7 @@ Options:
 ${socketOption}
   --json                  print the result as JSON
   -h, --help              show this help
+  --version               print the version
 `,
   list: `Usage: bulwark policy list [options]
 
@@ -59,6 +63,7 @@ Options:
 ${socketOption}
   --json                  print JSON instead of a table
   -h, --help              show this help
+  --version               print the version
 `,
 };
 
@@ -105,17 +110,8 @@ export async function readApplyFiles(paths: readonly string[], readStdin: (maxBy
   return files;
 }
 
-async function ask(socket: string, body: RequestBody, euid: number | undefined): Promise<unknown> {
-  let connection: AgentConnection;
-  try {
-    connection = await AgentConnection.connect(socket, { maxFrameBytes: HARD_MAX_FRAME_BYTES, connectTimeoutMs: 1000 });
-  } catch (error) {
-    const errno = (error as { errno?: unknown }).errno;
-    if ((errno === 'EACCES' || errno === 'EPERM') && euid !== 0) {
-      throw new BulwarkError('ERR_AGENT_UNREACHABLE', `root only: uid ${euid ?? '?'} cannot open the agent's control socket ${socket} (permission denied)`);
-    }
-    throw error;
-  }
+async function ask(socket: string, body: RequestBody): Promise<unknown> {
+  const connection = await AgentConnection.connect(socket, { maxFrameBytes: HARD_MAX_FRAME_BYTES, connectTimeoutMs: 1000 });
   try {
     return await connection.request(body, { replyTimeoutMs: 30_000 });
   } finally {
@@ -125,10 +121,15 @@ async function ask(socket: string, body: RequestBody, euid: number | undefined):
 
 /** Runs `policy apply|delete|list ARGS`; prints one line per problem on stderr and returns the exit code. */
 export async function runPolicyControlCommand(subcommand: 'apply' | 'delete' | 'list', args: readonly string[], io: PolicyControlIo): Promise<number> {
+  const euid = io.euid ?? process.geteuid?.();
   const fail = (error: unknown) => {
-    // The agent's reason starts with the operation ("policy apply: ..."), which the prefix already says.
-    const text = BulwarkError.is(error, 'ERR_AGENT_REFUSED') ? (error as unknown as { reason: string }).reason.replace(`policy ${subcommand}: `, '') : describeError(error);
-    for (const line of text.split('\n')) io.stderr(`bulwark policy ${subcommand}: ${line}\n`);
+    if (!BulwarkError.is(error, 'ERR_AGENT_REFUSED')) {
+      // As every other command says it: the agent unreachable, or a permission failure, with what to do.
+      io.stderr(`${describeCommandError(`policy ${subcommand}`, error, euid)}\n`);
+      return;
+    }
+    // The agent's reason starts with the operation ("policy apply: ..."), which the prefix already says; it may span lines (one per problem).
+    for (const line of (error as unknown as { reason: string }).reason.replace(`policy ${subcommand}: `, '').split('\n')) io.stderr(`bulwark policy ${subcommand}: ${line}\n`);
   };
   let parsed;
   try {
@@ -140,6 +141,7 @@ export async function runPolicyControlCommand(subcommand: 'apply' | 'delete' | '
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         'control-socket': { type: 'string' },
+        config: { type: 'string' },
         ...(subcommand === 'delete' ? { namespace: { type: 'string' as const }, kind: { type: 'string' as const } } : {}),
       },
     });
@@ -152,16 +154,16 @@ export async function runPolicyControlCommand(subcommand: 'apply' | 'delete' | '
     io.stdout(POLICY_CONTROL_HELP[subcommand]);
     return 0;
   }
-  const socket = values['control-socket'] ?? DEFAULT_CONTROL_SOCKET;
   const json = values.json === true;
-  const euid = io.euid ?? process.geteuid?.();
+  // Resolved when the request is made: a usage error or a bad policy file is said first.
+  const socket = () => resolveControlSocket(values);
   try {
     if (subcommand === 'list') {
       if (positionals.length > 0) {
         io.stderr(`bulwark policy list: unexpected argument '${positionals[0]}'\n`);
         return 2;
       }
-      const result = (await ask(socket, { type: 'policy.list' }, euid)) as { enforcement: string; policies: PolicyRow[] };
+      const result = (await ask(await socket(), { type: 'policy.list' })) as { enforcement: string; policies: PolicyRow[] };
       io.stdout(json ? `${JSON.stringify(result, null, 2)}\n` : formatPolicyTable(result.policies));
       return 0;
     }
@@ -172,7 +174,7 @@ export async function runPolicyControlCommand(subcommand: 'apply' | 'delete' | '
       }
       const namespace = values.namespace as string | undefined;
       const kind = values.kind as string | undefined;
-      const result = (await ask(socket, { type: 'policy.delete', name: positionals[0]!, ...(namespace === undefined ? {} : { namespace }), ...(kind === undefined ? {} : { kind }) }, euid)) as {
+      const result = (await ask(await socket(), { type: 'policy.delete', name: positionals[0]!, ...(namespace === undefined ? {} : { namespace }), ...(kind === undefined ? {} : { kind }) })) as {
         kind: string;
         namespace: string | null;
         name: string;
@@ -191,7 +193,7 @@ export async function runPolicyControlCommand(subcommand: 'apply' | 'delete' | '
       io.stderr(`bulwark policy apply: ${plan.problems.length} ${plan.problems.length === 1 ? 'problem' : 'problems'}; nothing applied\n`);
       return 1;
     }
-    const result = (await ask(socket, { type: 'policy.apply', files }, euid)) as {
+    const result = (await ask(await socket(), { type: 'policy.apply', files })) as {
       changes: { kind: string; namespace: string | null; name: string; action: string }[];
       failed: number;
     };

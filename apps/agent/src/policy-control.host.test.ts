@@ -186,7 +186,7 @@ describe('bulwark policy apply|delete|list', () => {
     }
     await chmod(paths.controlSocket, 0o600);
     const closed = await asNobody(['list']);
-    expect(closed).toEqual({ code: 1, stderr: `bulwark policy list: root only: uid 65534 cannot open the agent's control socket ${paths.controlSocket} (permission denied)\n` });
+    expect(closed).toEqual({ code: 1, stderr: `bulwark policy list: agent unreachable at ${paths.controlSocket}: permission denied; run as root (or as the socket's owner)\n` });
     expect((await list()).map((row) => row.name)).toEqual(['from-directory']);
   });
 

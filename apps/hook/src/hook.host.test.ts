@@ -208,9 +208,13 @@ describe('hook failure policy', () => {
   it('--fail-mode closed on the command line wins over a missing, unreadable or invalid configuration; the log names the file and the key', async () => {
     const unknownKey = join(work, 'unknown-key.json');
     await writeFile(unknownKey, JSON.stringify({ version: 1, failMode: 'closed', log: logPath, socket: missingSocket(), timeoutMS: 100 }));
+    // Unreadable: a directory where the file should be.
+    const directory = join(work, 'config-is-a-directory.json');
+    await mkdir(directory, { recursive: true });
     const cases = [
       { config: unknownKey, error: `${unknownKey}: timeoutMS: unknown key` },
       { config: join(work, 'no-such-config.json'), error: `read: no such file or directory (${join(work, 'no-such-config.json')})` },
+      { config: directory, error: `read: is a directory (${directory})` },
     ];
     for (const { config, error } of cases) {
       const result = await runHook(['--config', config, '--fail-mode', 'closed', '--socket', missingSocket(), '--log', logPath], stateFor());

@@ -9,17 +9,12 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { runCliCaptured } from './__fixtures__/run-cli.js';
 import { lockStateFile } from './state-lock.js';
 
 let work: string;
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text) });
-  return { code, stdout, stderr };
-}
+const cli = runCliCaptured;
 
 /** Every path the command takes, in the temporary directory. */
 function flags(): string[] {

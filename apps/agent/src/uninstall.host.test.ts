@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMap } from '@bulwark/ebpf-lsm';
 import { agentBundle, installHook, makeBundle, makeTemporaryDirectory, removeDirectory, requireBuild, runChecked, runCommand } from '../../../test-support/containers.js';
+import { listTree } from './__fixtures__/tree.js';
 
 /**
  * `bulwark uninstall` on the built CLI against what a real agent, a real
@@ -21,17 +22,6 @@ let work: string;
 let bpffs: string | undefined;
 
 const at = (...parts: string[]) => join(work, ...parts);
-
-/** Every path under `directory`, relative, directories with a trailing slash. */
-async function tree(directory: string, prefix = ''): Promise<string[]> {
-  const paths: string[] = [];
-  for (const entry of (await readdir(directory, { withFileTypes: true })).sort((left, right) => left.name.localeCompare(right.name))) {
-    const relative = `${prefix}${entry.name}`;
-    if (entry.isDirectory()) paths.push(`${relative}/`, ...(await tree(join(directory, entry.name), `${relative}/`)));
-    else paths.push(relative);
-  }
-  return paths;
-}
 
 /** What the agent is started with, and what uninstall is told: every path in the work directory. */
 function agentFlags(): string[] {
@@ -109,7 +99,7 @@ describe('bulwark uninstall on a host', () => {
         map.close();
       }
 
-      const before = await tree(work);
+      const before = await listTree(work);
       expect(before).toEqual(
         expect.arrayContaining([
           'state/containers.json',
@@ -134,7 +124,7 @@ describe('bulwark uninstall on a host', () => {
       expect(refused.stderr).toBe(
         `bulwark uninstall: an agent is running (pid ${agent.pid}; it holds ${at('state/containers.json')}.lock): stop it first (systemctl disable --now bulwark-agent.path bulwark-agent.service); nothing was removed\n`,
       );
-      expect(await tree(work)).toEqual(before);
+      expect(await listTree(work)).toEqual(before);
 
       agent.kill('SIGTERM');
       expect(await exited).toEqual([0, null]);
@@ -142,11 +132,11 @@ describe('bulwark uninstall on a host', () => {
       agent.kill('SIGKILL');
     }
     // The agent stopped: its sockets are gone with it, the rest stays.
-    const stopped = await tree(work);
+    const stopped = await listTree(work);
 
     const dryRun = await uninstall('--dry-run');
     expect(dryRun.code, dryRun.stderr).toBe(0);
-    expect(await tree(work)).toEqual(stopped);
+    expect(await listTree(work)).toEqual(stopped);
     const lines = dryRun.stdout.trim().split('\n');
     expect(lines).toContain(`would remove ${at('state/containers.json')} (the container registry)`);
     expect(lines).toContain(`would remove ${at('bpffs/bulwark/map-rodata')} (an enforcer pin)`);
@@ -169,7 +159,7 @@ describe('bulwark uninstall on a host', () => {
     expect(report.steps).toContainEqual({ part: 'hook', action: 'updated', path: at('bundle/config.json') });
 
     // Left: the configuration and the policies, the bundle without Bulwark's hooks, the directories Bulwark did not make, another program's pins.
-    expect((await tree(work)).sort()).toEqual(['block-shadow.yaml', 'bpffs/', ...atBpffsRoot.map((name) => `bpffs/${name}`), 'bundle/', 'bundle/config.json', 'crun-root/', 'etc/', 'etc/agent.yaml', 'log/', 'policies/', 'run/', 'runc-root/', 'state/', 'units/'].sort());
+    expect((await listTree(work)).sort()).toEqual(['block-shadow.yaml', 'bpffs/', ...atBpffsRoot.map((name) => `bpffs/${name}`), 'bundle/', 'bundle/config.json', 'crun-root/', 'etc/', 'etc/agent.yaml', 'log/', 'policies/', 'run/', 'runc-root/', 'state/', 'units/'].sort());
     expect(await readFile(at('bundle/config.json'), 'utf8')).not.toContain('bulwark-hook');
 
     const again = await uninstall();

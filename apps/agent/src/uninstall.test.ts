@@ -19,22 +19,12 @@ import { INSTALL_RECORD_NAME } from './install-record.js';
 import { lockStateFile } from './state-lock.js';
 import { uninstall, type UninstallOptions, type UninstallStep } from './uninstall.js';
 import { formatUninstallSteps } from './uninstall-command.js';
+import { listTree } from './__fixtures__/tree.js';
 
 let work: string;
 let options: UninstallOptions;
 let servers: HookServer[];
 const TMPFS_MAGIC = 0x01021994;
-
-/** Every path under `directory`, relative, directories with a trailing slash: what a test compares before and after. */
-async function tree(directory: string, prefix = ''): Promise<string[]> {
-  const paths: string[] = [];
-  for (const entry of (await readdir(directory, { withFileTypes: true })).sort((left, right) => left.name.localeCompare(right.name))) {
-    const relative = `${prefix}${entry.name}`;
-    if (entry.isDirectory()) paths.push(`${relative}/`, ...(await tree(join(directory, entry.name), `${relative}/`)));
-    else paths.push(relative);
-  }
-  return paths;
-}
 
 /** A unix socket left behind by a process killed while it listened, as a killed agent leaves its sockets. */
 async function staleSocket(path: string): Promise<void> {
@@ -150,14 +140,14 @@ describe('uninstall', () => {
       'agent removed log',
     ]);
     expect(steps.find((step) => step.path === at('state'))).toMatchObject({ detail: "not one of Bulwark's own directories: left in place" });
-    expect(await tree(work)).toEqual(['bpffs/', 'cache/', 'etc/', 'etc/agent.yaml', 'hooks.d/', 'lib/', 'run/', 'state/', 'units/']);
+    expect(await listTree(work)).toEqual(['bpffs/', 'cache/', 'etc/', 'etc/agent.yaml', 'hooks.d/', 'lib/', 'run/', 'state/', 'units/']);
     expect(formatUninstallSteps(steps.slice(0, 1))).toBe(`removed ${at('state/containers.json')} (the container registry)\n`);
   });
 
   it('with dryRun removes nothing and says what it would remove: what the real run then removes', async () => {
-    const before = await tree(work);
+    const before = await listTree(work);
     const planned = await uninstall({ ...options, dryRun: true });
-    expect(await tree(work)).toEqual(before);
+    expect(await listTree(work)).toEqual(before);
     expect(planned.every((step) => step.action !== 'removed')).toBe(true);
     expect(planned.find((step) => step.path === at('log'))).toMatchObject({ action: 'would remove' });
     const done = await uninstall(options);
@@ -165,7 +155,7 @@ describe('uninstall', () => {
   });
 
   it('refuses while an agent holds the state lock, naming its pid, and removes nothing', async () => {
-    const before = await tree(work);
+    const before = await listTree(work);
     using lock = lockStateFile(options.stateFile);
     expect(lock.path).toBe(at('state/containers.json.lock'));
     await expect(uninstall(options)).rejects.toMatchObject({
@@ -173,7 +163,7 @@ describe('uninstall', () => {
       message: `an agent is running (pid ${process.pid}; it holds ${options.stateFile}.lock): stop it first (kill ${process.pid}); nothing was removed`,
     });
     await expect(uninstall({ ...options, dryRun: true })).rejects.toMatchObject({ code: 'ERR_STATE' });
-    expect(await tree(work)).toEqual(before);
+    expect(await listTree(work)).toEqual(before);
   });
 
   it('refuses while an agent answers on its control socket, and says to stop the service when its units are there', async () => {
@@ -182,21 +172,21 @@ describe('uninstall', () => {
     await server.listen();
     servers.push(server);
     await writeFile(at('units/bulwark-agent.service'), '[Service]\n');
-    const before = await tree(work);
+    const before = await listTree(work);
     await expect(uninstall(options)).rejects.toMatchObject({
       code: 'ERR_STATE',
       message: `an agent answers on ${options.controlSocket} (pid 4242): stop it first (systemctl disable --now bulwark-agent.path bulwark-agent.service); nothing was removed`,
     });
-    expect(await tree(work)).toEqual(before);
+    expect(await listTree(work)).toEqual(before);
   });
 
   it('refuses a pin directory that is not on bpffs before removing anything', async () => {
-    const before = await tree(work);
+    const before = await listTree(work);
     await expect(uninstall({ ...options, pinFiles: undefined })).rejects.toMatchObject({
       code: 'ERR_STATE',
       message: `list enforcer pins: ${options.bpffsDirectory} is not on a bpf file system: its files are not pins; nothing was removed`,
     });
-    expect(await tree(work)).toEqual(before);
+    expect(await listTree(work)).toEqual(before);
   });
 
   it("keeps what is not Bulwark's to remove: other files, a directory or a symbolic link at its paths, a non-socket at a socket's", async () => {
@@ -215,7 +205,7 @@ describe('uninstall', () => {
     expect(detail(options.hookSocket)).toMatchObject({ action: 'kept', detail: 'the hook socket: not a socket' });
     expect(detail(at('state/policies.applied'))).toMatchObject({ action: 'kept', detail: 'the applied policies: not empty: notes.txt' });
     expect(detail(at('log'))).toMatchObject({ action: 'kept', detail: "a directory of Bulwark's own: not empty: alerts.jsonl, alerts.jsonl.1" });
-    expect(await tree(at('log'))).toEqual(['alerts.jsonl/', 'alerts.jsonl.1']);
+    expect(await listTree(at('log'))).toEqual(['alerts.jsonl/', 'alerts.jsonl.1']);
   });
 
   it("says absent for each path of a host Bulwark never touched, and removes Bulwark's own directory only when it exists", async () => {

@@ -66,6 +66,9 @@ describe('bulwark uninstall', () => {
       stderr: `bulwark uninstall: an agent is running (pid ${process.pid}; it holds ${join(work, 'state/containers.json')}.lock): stop it first (kill ${process.pid}); nothing was removed\n`,
     });
     expect((await readdir(join(work, 'state'))).sort()).toEqual(['containers.json', 'containers.json.lock']);
+    const json = await cli('uninstall', ...flags(), '--json');
+    expect(json).toMatchObject({ code: 1, stderr: result.stderr });
+    expect(JSON.parse(json.stdout)).toEqual({ ok: false, dryRun: false, steps: [], error: result.stderr.slice('bulwark uninstall: '.length, -1) });
   });
 
   it('prints one line per path; --dry-run says would remove and removes nothing; --json gives the steps', async () => {

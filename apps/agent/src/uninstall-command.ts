@@ -52,7 +52,8 @@ Options:
   --unit-dir DIR          where install-service put the units (default ${DEFAULT_UNIT_DIRECTORY})
   --dry-run               say what would be removed, remove nothing (the hook's
                           side is read from its install record)
-  --json                  print JSON ({ ok, dryRun, steps: [{ part, action, path, detail }] })
+  --json                  print JSON ({ ok, dryRun, steps: [{ part, action, path, detail }],
+                          next }; on a failure ok is false, with error and the steps done)
   -h, --help              show this help
 
 Output: one line per path, 'removed', 'updated' (a shared file that lost

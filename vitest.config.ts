@@ -26,7 +26,7 @@ export default defineConfig({
         ssr,
         test: {
           name: 'host',
-          include: ['packages/*/src/**/*.host.test.ts', 'apps/*/src/**/*.host.test.ts'],
+          include: ['packages/*/src/**/*.host.test.ts', 'apps/*/src/**/*.host.test.ts', 'scripts/**/*.host.test.ts', 'test-support/**/*.host.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,

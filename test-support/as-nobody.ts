@@ -22,25 +22,31 @@ blocked=
 path=
 old_ifs=$IFS
 IFS=/
+set -f
 for part in \${root#/}; do
   path="$path/$part"
   if ! setpriv ${NOBODY.join(' ')} test -x "$path"; then blocked=$path; break; fi
 done
 IFS=$old_ifs
+set +f
 view=$(mktemp -d /tmp/bulwark-nobody-view-XXXXXX)
+# A step that fails leaves no directory behind on the host (the mounts go with the namespace).
+trap 'umount -l "$view" 2>/dev/null; rmdir "$view" 2>/dev/null' EXIT
 mount --bind "$root" "$view"
 mount -t tmpfs -o mode=0755 bulwark-nobody-view "$blocked"
 mkdir -p "$root"
 mount --bind "$view" "$root"
 umount -l "$view"
 rmdir "$view"
+trap - EXIT
 exec "$@"
 `;
 
 /**
  * A command prefix: the command after it runs as nobody, through setpriv
- * with `setprivArguments` added, the checkout reachable at its own path.
+ * with `setprivArguments` added, the checkout (or `root`, a directory of
+ * the caller's) reachable at its own path.
  */
-export function asNobodyPrefix(setprivArguments: readonly string[] = []): string[] {
-  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'bulwark-as-nobody', checkout, 'setpriv', ...NOBODY, ...setprivArguments];
+export function asNobodyPrefix(setprivArguments: readonly string[] = [], root: string = checkout): string[] {
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'bulwark-as-nobody', root, 'setpriv', ...NOBODY, ...setprivArguments];
 }

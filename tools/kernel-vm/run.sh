@@ -17,8 +17,9 @@ and runs COMMAND in it as root, in the current folder, with:
   /                 the host's root, read-only (9p)
   DIR               the work folder, writable, at its host path
   /proc /sys /dev /dev/pts /dev/shm /run /tmp (tmpfs), securityfs,
-  bpffs, cgroup2 and tracefs mounted; a current folder under /tmp or
-                    /run, and ../shared beside it, bound back read-only
+  bpffs, cgroup2 and tracefs mounted; a current folder under /tmp,
+                    /run or /dev/shm, and ../shared beside it, bound back
+                    read-only
   environment       PATH (the repo's .tools/node/bin first when present),
                     HOME=/tmp, BULWARK_KERNEL_VM=1,
                     BULWARK_KERNEL_VM_WORKDIR=DIR, and the variables named in
@@ -123,19 +124,9 @@ fi
 {
   printf 'WORKDIR=%s\n' "$(quote "$workdir")"
 } >"$control/config"
-# The guest covers /tmp and /run with a tmpfs of its own: a checkout there,
-# and the shared data beside it (../shared, a folder or a symbolic link),
-# are put back: "bind<TAB>PATH" or "link<TAB>PATH<TAB>TARGET" a line.
-under_tmpfs() { case "$1" in /tmp/?* | /run/?*) return 0 ;; esac; return 1; }
-{
-  if under_tmpfs "$cwd"; then printf 'bind\t%s\n' "$cwd"; fi
-  shared=$(dirname -- "$cwd")/shared
-  if [[ -L $shared ]] && under_tmpfs "$shared"; then
-    printf 'link\t%s\t%s\n' "$shared" "$(readlink -f -- "$shared")"
-  elif [[ -d $shared ]] && under_tmpfs "$(cd -- "$shared" && pwd -P)"; then
-    printf 'bind\t%s\n' "$(cd -- "$shared" && pwd -P)"
-  fi
-} >"$control/binds"
+# The guest covers /tmp, /run and /dev/shm with a tmpfs of its own: a
+# checkout there, and the shared data beside it, are put back (binds.sh).
+"$here/binds.sh" "$cwd" >"$control/binds" || die "cannot list the folders to put back in the guest"
 {
   echo '# written by tools/kernel-vm/run.sh; run by the guest as /bin/sh /run/kernel-vm/job.sh'
   printf 'export PATH=%s\n' "$(quote "$guest_path")"

@@ -329,6 +329,8 @@ async function startLocked(config: AgentConfig, log: Logger, options: StartOptio
       const logStats = options.logStats?.();
       return {
         version: AGENT_VERSION,
+        // Who to stop: `bulwark uninstall` names it when it refuses.
+        pid: process.pid,
         containers: registry.size,
         enforcement: config.enforcement,
         scopes: enforcement.scopeCount,

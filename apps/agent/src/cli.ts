@@ -17,6 +17,7 @@ import {
   type Runtime,
 } from './install-hook.js';
 import { INSTALL_SERVICE_HELP, runInstallServiceCommand } from './install-service.js';
+import { UNINSTALL_HELP, runUninstallCommand } from './uninstall-command.js';
 import { openAgentLog, type AgentLog, type Logger } from './log.js';
 import { runAlertsCommand } from './alerts-command.js';
 import { runPolicyCommand } from './policy-command.js';
@@ -39,6 +40,8 @@ Commands:
   containers     list the containers the running agent knows
   install-hook   install (or --uninstall) the OCI hook for a runtime
   install-service  install (or --uninstall) the agent as a systemd service
+  uninstall      remove everything Bulwark put on this host (the agent's state,
+                 alerts and logs, the pinned enforcer, the hook, the service)
   policy         validate, explain, apply, delete or list policies
   alerts         print (or --follow) the running agent's alerts
   probe          report what this machine offers: kernel, BPF LSM, BTF, runtimes
@@ -164,6 +167,7 @@ the runtime), and nothing is left changed: the steps already taken are undone
 and files that were there get their old contents back.
 `,
   'install-service': INSTALL_SERVICE_HELP,
+  uninstall: UNINSTALL_HELP,
   probe: `Usage: bulwark probe [--json] [--hook-path PATH]
 
 Reports kernel, BPF LSM, BTF, bpffs, cgroup layout, runtimes and libbpf, and
@@ -207,7 +211,7 @@ Exit: 0 when no check found a problem, 1 when one did (2 for bad options).
 };
 
 /** Every command, in the order the main help lists them. */
-export const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'policy', 'alerts', 'probe', 'doctor'];
+export const COMMANDS: readonly string[] = ['agent', 'containers', 'install-hook', 'install-service', 'uninstall', 'policy', 'alerts', 'probe', 'doctor'];
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -248,6 +252,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await runInstallCommand(rest, io);
       case 'install-service':
         return await runInstallServiceCommand(rest, io);
+      case 'uninstall':
+        return await runUninstallCommand(rest, io);
       case 'probe':
         return await runProbeCommand(rest, io);
       case 'doctor':

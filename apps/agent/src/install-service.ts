@@ -341,7 +341,7 @@ export function formatServiceSteps(steps: readonly ServiceStep[], options: { dry
   if (!options.dryRun) {
     lines.push(
       options.uninstall
-        ? `next: systemctl daemon-reload; a running agent stops with 'systemctl stop ${SERVICE_UNIT}' (the pinned enforcer stays until removed from bpffs)`
+        ? `next: systemctl daemon-reload; a running agent stops with 'systemctl stop ${SERVICE_UNIT}' (the pinned enforcer stays in force until 'bulwark uninstall' removes it)`
         : `next: systemctl daemon-reload && systemctl enable --now ${PATH_UNIT}`,
     );
   }

@@ -1,10 +1,10 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lockStateFile, type StateLockBinding } from './state-lock.js';
+import { findStateLockHolder, lockStateFile, type StateLockBinding } from './state-lock.js';
 
 let directory: string;
 let stateFile: string;
@@ -57,5 +57,27 @@ describe('lockStateFile', () => {
     expect(() => lockStateFile(join(directory, 'absent', 'containers.json'))).toThrow(
       expect.objectContaining({ code: 'ERR_SYSTEM', errno: 'ENOENT', path: join(directory, 'absent', 'containers.json.lock') }),
     );
+  });
+});
+
+describe('findStateLockHolder', () => {
+  it('names the agent that holds the lock, and finds none once it is released or when there is no lock file, writing nothing', async () => {
+    expect(findStateLockHolder(stateFile)).toBeUndefined();
+    await expect(stat(`${stateFile}.lock`)).rejects.toMatchObject({ code: 'ENOENT' });
+    const held = lockStateFile(stateFile);
+    expect(findStateLockHolder(stateFile)).toEqual({ pid: process.pid });
+    held.release();
+    expect(findStateLockHolder(stateFile)).toBeUndefined();
+    // Asking took the lock for a moment and let it go: an agent can start.
+    using again = lockStateFile(stateFile);
+    expect(await readFile(again.path, 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it('a holder whose pid is not in the file is named without one; a flock failure other than a held lock is a SystemError', async () => {
+    using held = lockStateFile(stateFile);
+    await truncate(held.path, 0);
+    expect(findStateLockHolder(stateFile)).toEqual({ pid: undefined });
+    const failing: StateLockBinding = { flock: () => -1, errno: () => 37 };
+    expect(() => findStateLockHolder(stateFile, failing)).toThrow(expect.objectContaining({ code: 'ERR_SYSTEM', errno: 'ENOLCK', path: `${stateFile}.lock` }));
   });
 });

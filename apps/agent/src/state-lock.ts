@@ -92,3 +92,43 @@ export function lockStateFile(stateFile: string, binding: StateLockBinding = loa
   };
   return { path, release, [Symbol.dispose]: release };
 }
+
+/** The agent that holds a state file's lock: its pid as it wrote it, when the lock file holds one. */
+export interface StateLockHolder {
+  readonly pid: number | undefined;
+}
+
+/**
+ * Whether an agent holds `stateFile`'s lock, without taking it for long or
+ * writing anything: the lock file (if there is one) is opened read-only,
+ * the lock tried and at once released. Undefined when no agent holds it (or
+ * there is no lock file: an agent that runs always has one).
+ */
+export function findStateLockHolder(stateFile: string, binding: StateLockBinding = loadStateLockBinding()): StateLockHolder | undefined {
+  const path = `${stateFile}.lock`;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw toSystemError('read state lock', error, path);
+  }
+  try {
+    if (binding.flock(fd, LOCK_EX | LOCK_NB) === 0) {
+      binding.flock(fd, LOCK_UN);
+      return undefined;
+    }
+    const errno = binding.errno();
+    if (errno !== EWOULDBLOCK) throw new SystemError('read state lock', errnoNames[errno] ?? `errno ${errno}`, path);
+    let holder = '';
+    try {
+      holder = readFileSync(fd, 'utf8').trim();
+    } catch {
+      // The pid is only for the message.
+    }
+    return { pid: /^\d+$/.test(holder) ? Number(holder) : undefined };
+  } finally {
+    closeSync(fd);
+  }
+}

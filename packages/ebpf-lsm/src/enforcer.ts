@@ -14,6 +14,7 @@ import { NotSupportedError, ValidationError, addContext, errnoOf, toSystemError 
 import type { LibbpfBinding } from './binding.js';
 import { codecs, type Codec } from './codec.js';
 import { StateError } from './errors.js';
+import { ENFORCER_MAP_NAMES, LAYOUT_PIN, LINK_PIN_PREFIX, MAP_PIN_PREFIX, type EnforcerMapName } from './enforcer-pins.js';
 import { Link } from './link.js';
 import { BpfMap, createMap, mapBinding } from './map.js';
 import { openObject, type LoadedObject, type OpenObjectOptions } from './object.js';
@@ -146,23 +147,8 @@ export interface ScopeIdentity {
   readonly ruleId: number;
 }
 
-/**
- * The maps user space reads or writes, which pin() pins as `map-<name>`
- * and openPinnedEnforcer() opens again. The programs' own state (the
- * decision cache, each task's source, the scratch buffers) stays reachable
- * through the programs alone.
- */
-export const ENFORCER_MAP_NAMES = ['scopes', 'rules', 'generations', 'decisions', 'throttle', 'config', 'protected', 'events', 'identities'] as const;
-export type EnforcerMapName = (typeof ENFORCER_MAP_NAMES)[number];
-
-/**
- * The pin of the object's .rodata, which holds its layout_version: what a
- * takeover checks first. pin() makes it last and unpin() removes it first,
- * so where it is, every other pin is too.
- */
-const LAYOUT_PIN = 'map-rodata';
-const MAP_PIN_PREFIX = 'map-';
-const LINK_PIN_PREFIX = 'link-';
+// The pin layout (map-<name>, link-<program>, map-rodata) is enforcer-pins.ts's, shared with removeEnforcerPins().
+export { ENFORCER_MAP_NAMES, type EnforcerMapName } from './enforcer-pins.js';
 
 /**
  * The layout version in an enforcer's .rodata map (layout_version is the

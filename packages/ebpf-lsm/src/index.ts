@@ -63,7 +63,9 @@ export {
   type ScopeIdentity,
   type ThrottleLimits,
 } from './enforcer.js';
+export { listEnforcerPins, removeEnforcerPins, type EnforcerPins, type EnforcerPinsOptions, type PinRemovalStep } from './enforcer-pins.js';
 export {
+  BPF_FS_MAGIC,
   probeBpfLsm,
   probeBpffs,
   probeBtf,

@@ -55,6 +55,7 @@ Options:
   --json                  print JSON ({ ok, dryRun, steps: [{ part, action, path, detail }],
                           next }; on a failure ok is false, with error and the steps done)
   -h, --help              show this help
+  --version               print the version
 
 Output: one line per path, 'removed', 'updated' (a shared file that lost
 only Bulwark's entries), 'unchanged', 'absent' (nothing there), 'kept' (with

@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { describeError, ValidationError } from '@bulwark/errors';
-import { MAX_SETS, ScopeAllocator, type Postures, type Rule, type ScopeEntry } from '@bulwark/ebpf-lsm/rules';
+import { MAX_SETS, ScopeAllocator, type Postures, type Rule, type RulePart, type ScopeEntry } from '@bulwark/ebpf-lsm/rules';
 import type { ContainerReport } from '@bulwark/hook-client';
 import {
   compileSelected,
@@ -54,14 +54,14 @@ export interface ScopeKernel {
   /** Sets scope `scope`'s decision counters to zero (a new container's counts start at its own first decision). */
   resetDecisions(scope: number): void;
   /** Replaces rule set `set` as a whole, for every scope that uses it (the programs see the old set or the new one). Returns the map entries written. */
-  setRules(set: number, rules: readonly Rule[], postures: Postures): number;
+  setRules(set: number, rules: readonly Rule[], postures: Postures, parts?: readonly RulePart[]): number;
   /**
    * setRules for many sets in one call (Enforcer.setManyRules: one grace
    * period for all the swaps where the kernel batches them): each set's
    * entries, or the error that left it as it was, in order. Without it,
    * setRules is called per set.
    */
-  setManyRules?(sets: readonly { set: number; rules: readonly Rule[]; postures: Postures }[]): ({ entries: number } | { error: unknown })[];
+  setManyRules?(sets: readonly { set: number; rules: readonly Rule[]; postures: Postures; parts?: readonly RulePart[] }[]): ({ entries: number } | { error: unknown })[];
   clearRules(set: number): boolean;
   /** The cgroup id -> scope and set pairs in force (after a takeover, what the previous agent left). */
   scopes(): [bigint, ScopeEntry][];
@@ -457,7 +457,7 @@ export class Enforcement {
     const set = current ?? new RuleSet(setIndex, key, compiled, 0);
     try {
       if (current?.key !== key) {
-        set.entries = kernel.setRules(setIndex, compiled.rules.map((entry) => entry.rule), enforcerPostures(compiled));
+        set.entries = kernel.setRules(setIndex, compiled.rules.map((entry) => entry.rule), enforcerPostures(compiled), compiled.parts);
       }
       if (existing === undefined) kernel.resetDecisions(index);
       const inForce = kernel.hostScope();
@@ -694,7 +694,7 @@ export class Enforcement {
     const writes = [...targets].filter(([, target]) => target.write);
     const written = new Map<Group, { entries: number } | { error: unknown }>();
     if (writes.length > 1 && kernel.setManyRules !== undefined) {
-      const results = kernel.setManyRules(writes.map(([group, target]) => ({ set: target.set.index, rules: group.compiled.rules.map((entry) => entry.rule), postures: enforcerPostures(group.compiled) })));
+      const results = kernel.setManyRules(writes.map(([group, target]) => ({ set: target.set.index, rules: group.compiled.rules.map((entry) => entry.rule), postures: enforcerPostures(group.compiled), ...(group.compiled.parts === undefined ? {} : { parts: group.compiled.parts }) })));
       writes.forEach(([group], at) => written.set(group, results[at]!));
     }
     for (const [group, target] of targets) {
@@ -703,7 +703,7 @@ export class Enforcement {
         try {
           const result = written.get(group);
           if (result !== undefined && 'error' in result) throw result.error;
-          const entries = result?.entries ?? kernel.setRules(set.index, group.compiled.rules.map((entry) => entry.rule), enforcerPostures(group.compiled));
+          const entries = result?.entries ?? kernel.setRules(set.index, group.compiled.rules.map((entry) => entry.rule), enforcerPostures(group.compiled), group.compiled.parts);
           if (this.#setsByKey.get(set.key) === set) this.#setsByKey.delete(set.key);
           set.key = group.key;
           set.compiled = group.compiled;

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { describeError, toSystemError } from '@bulwark/errors';
 import { loadEnforcer, openPinnedEnforcer, probeBpfLsm, type Enforcer, type EnforcerEvent, type RingBuffer } from '@bulwark/ebpf-lsm';
-import type { DecisionCounts, Postures, Rule } from '@bulwark/ebpf-lsm/rules';
+import type { DecisionCounts, Postures, Rule, RulePart } from '@bulwark/ebpf-lsm/rules';
 import type { ScopeKernel } from './enforcement.js';
 import type { Logger } from './log.js';
 
@@ -41,7 +41,7 @@ export function scopeKernelOf(enforcer: Enforcer): ScopeKernel {
     removeScope: (cgroupId) => enforcer.removeScope(cgroupId),
     // A new container's counts start at its own first decision: Enforcement resets them before its cgroup is put in scope.
     resetDecisions: (scope) => enforcer.resetDecisions(scope),
-    setRules: (set: number, rules: readonly Rule[], postures: Postures) => enforcer.setRules(set, rules, { postures }),
+    setRules: (set: number, rules: readonly Rule[], postures: Postures, parts?: readonly RulePart[]) => enforcer.setRules(set, rules, { postures, ...(parts === undefined ? {} : { parts }) }),
     setManyRules: (sets) => enforcer.setManyRules(sets),
     clearRules: (set) => enforcer.clearRules(set),
     scopes: () => [...enforcer.scopes()],

@@ -37,7 +37,7 @@ import {
   type ScopeEntry,
 } from './layout.js';
 import { decodeDecisionCounts, decodeEnforcerEvent, type DecisionCounts, type EnforcerEvent } from './records.js';
-import { encodeRules, type Postures, type Rule, type RuleEntry } from './rules.js';
+import { encodeRules, type Postures, type Rule, type RuleEntry, type RulePart } from './rules.js';
 
 /** Where the package's own build of the enforcer is. */
 export function enforcerObjectPath(): string {
@@ -496,9 +496,11 @@ export class Enforcer implements Disposable {
    * (ValidationError names every bad rule, and nothing changes), written
    * into a new inner map, then swapped in; the programs of every scope
    * that uses the set see the old set or the new one, never a mix, and all
-   * of them change at once. Returns the number of map entries.
+   * of them change at once. Returns the number of map entries. `parts`:
+   * runs of the rules encoded once and kept (encodeRules), such as a
+   * compiled set's policies.
    */
-  setRules(set: number, rules: readonly Rule[], options: { postures?: Postures } = {}): number {
+  setRules(set: number, rules: readonly Rule[], options: { postures?: Postures; parts?: readonly RulePart[] } = {}): number {
     checkSet('set rules', set);
     return this.setEncodedRules(set, encodeRules(rules, options), { fromSource: rules.some((rule) => rule.fromSource !== undefined) });
   }
@@ -565,18 +567,18 @@ export class Enforcer implements Disposable {
    * number of entries or the error that left that set as it was (a set
    * that fails to encode, to fill or to swap changes nothing else).
    */
-  setManyRules(sets: readonly { readonly set: number; readonly rules: readonly Rule[]; readonly postures?: Postures }[]): ({ entries: number } | { error: unknown })[] {
+  setManyRules(sets: readonly { readonly set: number; readonly rules: readonly Rule[]; readonly postures?: Postures; readonly parts?: readonly RulePart[] }[]): ({ entries: number } | { error: unknown })[] {
     const results: ({ entries: number } | { error: unknown })[] = sets.map(() => ({ error: undefined }));
     const seen = new Set<number>();
     const outer = this.map('rules');
     const swaps: { at: number; set: number; map: BpfMap; entries: number; fromSource: boolean }[] = [];
     try {
-      sets.forEach(({ set, rules, postures }, at) => {
+      sets.forEach(({ set, rules, postures, parts }, at) => {
         try {
           checkSet('set rules', set);
           if (seen.has(set)) throw new ValidationError('set rules', [{ path: 'set', message: `set ${set} is given twice` }]);
           seen.add(set);
-          const entries = encodeRules(rules, postures === undefined ? {} : { postures });
+          const entries = encodeRules(rules, { ...(postures === undefined ? {} : { postures }), ...(parts === undefined ? {} : { parts }) });
           const fromSource = rules.some((rule) => rule.fromSource !== undefined);
           if (this.#pool.has(set) && entries.length <= POOL_MAP_ENTRIES) {
             results[at] = { entries: this.setEncodedRules(set, entries, { fromSource }) };

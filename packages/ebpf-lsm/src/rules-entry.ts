@@ -71,6 +71,7 @@ export {
   type PresetRule,
   type Rule,
   type RuleEntry,
+  type RulePart,
   type SocketRule,
 } from './rules.js';
 export { GLOB_PATTERN_MAX, findGlobProblem, globMatch, validateGlob, type GlobMatchOptions, type GlobMatchResult, type ValidGlob } from './glob.js';

@@ -24,6 +24,7 @@ import {
   settingsKey,
   socketKey,
   type Rule,
+  type RulePart,
 } from './rules.js';
 
 const PROTECT = OP.rename | OP.link;
@@ -283,5 +284,75 @@ describe('encodeRules (layout 9)', () => {
           "postures.file: expected 'block' or 'audit'",
       }),
     );
+  });
+});
+
+describe('encodeRules with parts', () => {
+  /** A small deterministic generator (the test's cases are the same every run). */
+  function seeded(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+      state = (state * 1664525 + 1013904223) >>> 0;
+      return state / 2 ** 32;
+    };
+  }
+  const FILES = ['/a', '/a/b', '/a/b/c', '/etc/shadow', '/srv/x/conf', '/srv/y', '/opt/tool'];
+  const DIRECTORIES = ['/a/', '/a/b/', '/srv/', '/srv/x/', '/etc/'];
+  const GLOBS = ['/a/*.key', '/srv/*/conf', '/home/*/secret'];
+  const OPERATIONS = ['read', 'write', 'exec'] as const;
+  function randomRule(random: () => number): Rule {
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+    const action = pick(['block', 'block', 'audit', 'allow'] as const);
+    const roll = random();
+    if (roll < 0.1) return { kind: 'socket', type: pick([1, 2, 3]), action };
+    if (roll < 0.2) return { kind: 'capability', capability: pick([12, 13, 21]), action };
+    const path = roll < 0.3 ? pick(GLOBS) : roll < 0.6 ? pick(DIRECTORIES) : pick(FILES);
+    const operations = OPERATIONS.filter(() => random() < 0.5);
+    return {
+      path,
+      action,
+      ...(random() < 0.2 ? { readOnly: true } : operations.length > 0 && random() < 0.7 ? { operations } : {}),
+      ...(random() < 0.15 ? { ownerOnly: true } : {}),
+      ...(path.endsWith('/') && random() < 0.3 ? { recursive: false } : {}),
+    };
+  }
+  const hex = (entries: readonly { key: Uint8Array; value: Uint8Array }[]) => entries.map(({ key, value }) => `${Buffer.from(key).toString('hex')}=${Buffer.from(value).toString('hex')}`);
+
+  it('encodes a set made of parts byte for byte as the whole list, each part drafted once and shifted to where it sits', () => {
+    const random = seeded(20261204);
+    let compared = 0;
+    for (let round = 0; round < 30; round++) {
+      const templates = Array.from({ length: 4 }, () => Array.from({ length: 1 + Math.floor(random() * 25) }, () => randomRule(random)));
+      const keys = templates.map(() => ({}));
+      for (let trial = 0; trial < 4; trial++) {
+        const rules: Rule[] = [];
+        const parts: RulePart[] = [];
+        const loose = () => {
+          for (let count = Math.floor(random() * 3); count > 0; count--) rules.push({ ...randomRule(random), id: rules.length + 1 });
+        };
+        const order = templates.map((_, index) => index).sort(() => random() - 0.5).filter(() => random() < 0.8);
+        for (const index of order) {
+          loose();
+          const start = rules.length;
+          for (const rule of templates[index]!) rules.push({ ...rule, id: rules.length + 1 });
+          parts.push({ start, count: templates[index]!.length, key: keys[index]! });
+        }
+        loose();
+        const postures = random() < 0.5 ? {} : { postures: { file: 'audit' as const } };
+        expect(hex(encodeRules(rules, { ...postures, parts }))).toEqual(hex(encodeRules(rules, postures)));
+        compared++;
+      }
+    }
+    expect(compared).toBe(120);
+  });
+
+  it('drafts with the rest a part with fromSource rules or ids not its positions, and names a bad rule by its index in the list', () => {
+    const key = {};
+    const withSource: Rule[] = [{ path: '/a', id: 1 }, { path: '/etc/shadow', fromSource: '/bin/cat', id: 2 }];
+    expect(hex(encodeRules(withSource, { parts: [{ start: 0, count: 2, key }] }))).toEqual(hex(encodeRules(withSource)));
+    const renumbered: Rule[] = [{ path: '/a', id: 7 }, { path: '/b', id: 8 }];
+    expect(hex(encodeRules(renumbered, { parts: [{ start: 0, count: 2, key: {} }] }))).toEqual(hex(encodeRules(renumbered)));
+    const bad: Rule[] = [{ path: '/a', id: 1 }, { path: 'relative', id: 2 }];
+    expect(() => encodeRules(bad, { parts: [{ start: 1, count: 1, key: {} }] })).toThrow(/^encode rules: rules\[1\]\.path: /u);
   });
 });

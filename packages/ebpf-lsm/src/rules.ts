@@ -158,13 +158,39 @@ export const isGlob = (path: string): boolean => path.includes('*') || path.incl
  * then the directory above.
  * Throws a ValidationError naming every bad rule.
  */
-export function encodeRules(rules: readonly Rule[], options: { postures?: Postures } = {}): RuleEntry[] {
-  const issues: ValidationIssue[] = [];
-  const values = new Map<string, { key: Buffer; value: Draft }>();
-  const sources = [...new Set(rules.flatMap((rule) => (typeof rule.fromSource === 'string' ? [rule.fromSource] : [])))].sort();
-  const sourceIndex = new Map(sources.map((path, index) => [path, index + 1]));
-  let allowOps = 0;
+/**
+ * A run of a rule list that is the same every time a part with this `key`
+ * is given (encodeRules' `parts`): rules[start] .. rules[start + count - 1],
+ * whose ids are their positions in the list plus one (as @bulwark/policy
+ * numbers a compiled set). Its entries are drafted once per key and merged
+ * into every set that has it, so a set made of policies already seen costs
+ * only the merge: the caller promises that the rules behind a key never
+ * change (a compiled policy, for one variant of postures and aliases). A
+ * part with fromSource rules, or whose ids are not its positions, is
+ * drafted with the rest.
+ */
+export interface RulePart {
+  readonly start: number;
+  readonly count: number;
+  readonly key: object;
+}
 
+type DraftEntries = Map<string, { key: Buffer; value: Draft }>;
+
+/** What the rules of a list (or of a part of it) add before the directories are merged. */
+interface RuleDrafts {
+  readonly values: DraftEntries;
+  allowOps: number;
+  readonly issues: ValidationIssue[];
+  /** The lowest rule id each name was protected with (protectAncestors): once a directory is, so is every one above it with an id no higher. */
+  readonly protectedWith: Map<string, number>;
+}
+
+const newDrafts = (): RuleDrafts => ({ values: new Map(), allowOps: 0, issues: [], protectedWith: new Map() });
+
+/** Drafts rules[from .. to - 1] into `drafts`, each rule's id less `idShift` (a part's drafts keep ids from 1, shifted back when merged). */
+function draftRules(drafts: RuleDrafts, rules: readonly Rule[], from: number, to: number, sourceIndex: ReadonlyMap<string, number>, idShift: number): void {
+  const { values, issues, protectedWith } = drafts;
   // Entries are found by a cheap text name; a key's bytes are built once, for a new name.
   type KeyRef = readonly [name: string, make: () => Buffer];
   const entry = ([name, make]: KeyRef) => {
@@ -185,8 +211,6 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
   };
   const forPath = (source: number, path: string): KeyRef => [`p${source}\u0000${path}`, () => pathKey(source, path)];
   /** Block rename and link on `path` and every directory above it (not '/'). */
-  // The lowest rule id each name was protected with: once a directory is, so is every one above it with an id no higher.
-  const protectedWith = new Map<string, number>();
   const protectAncestors = (source: number, path: string, id: number) => {
     for (let cut = path.length; cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
       const name = `${source}\u0000${path.slice(0, cut)}`;
@@ -197,11 +221,12 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     }
   };
 
-  rules.forEach((rule, index) => {
+  for (let index = from; index < to; index++) {
+    const rule = rules[index]!;
     const where = `rules[${index}]`;
     const before = issues.length;
     const action = checkAction(rule.action, `${where}.action`, issues);
-    const id = rule.id ?? index + 1;
+    const id = (rule.id ?? index + 1) - idShift;
     if (!Number.isInteger(id) || id < 1 || id > 0xffffffff) issues.push({ path: `${where}.id`, message: 'expected an integer from 1 to 4294967295' });
     let source = SOURCE_ANY;
     if (rule.fromSource !== undefined) {
@@ -219,30 +244,30 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
         return value;
       });
       if (socket.type === undefined) issues.push({ path: `${where}.type`, message: 'expected a socket type (the program always looks the type up)' });
-      if (issues.length > before) return;
-      if (action === ACTION_INDEX.allow) allowOps |= OPERATION_BITS.socket;
+      if (issues.length > before) continue;
+      if (action === ACTION_INDEX.allow) drafts.allowOps |= OPERATION_BITS.socket;
       add([`s${source}\u0000${fields.join(',')}`, () => socketKey(source, fields[0]!, fields[1]!, fields[2]!)], action, OPERATION_BITS.socket, id);
-      return;
+      continue;
     }
     if (kind === 'capability') {
       const capability = (rule as CapabilityRule).capability;
       if (!Number.isInteger(capability) || capability < 0 || capability > 63) issues.push({ path: `${where}.capability`, message: 'expected a capability number from 0 to 63' });
-      if (issues.length > before) return;
-      if (action === ACTION_INDEX.allow) allowOps |= OPERATION_BITS.capability;
+      if (issues.length > before) continue;
+      if (action === ACTION_INDEX.allow) drafts.allowOps |= OPERATION_BITS.capability;
       add([`c${source}\u0000${capability}`, () => capabilityKey(source, capability)], action, OPERATION_BITS.capability, id);
-      return;
+      continue;
     }
     if (kind === 'preset') {
       const preset = (rule as PresetRule).preset;
       if (!Object.hasOwn(PRESETS, preset)) issues.push({ path: `${where}.preset`, message: `expected ${Object.keys(PRESETS).map((name) => `'${name}'`).join(' or ')}` });
       if (action === ACTION_INDEX.allow) issues.push({ path: `${where}.action`, message: "a preset blocks or audits: expected 'block' or 'audit'" });
-      if (issues.length > before) return;
+      if (issues.length > before) continue;
       add([`p${source}\u0000${preset}`, () => presetKey(source, preset)], action, OPERATION_BITS.exec, id);
-      return;
+      continue;
     }
     if (kind !== 'path') {
       issues.push({ path: `${where}.kind`, message: "expected 'path', 'socket', 'capability' or 'preset'" });
-      return;
+      continue;
     }
     const pathRule = rule as PathRule;
     const glob = typeof pathRule.path === 'string' && isGlob(pathRule.path);
@@ -253,13 +278,13 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     if (pathRule.recursive === false && typeof pathRule.path === 'string' && (glob || !pathRule.path.endsWith('/'))) {
       issues.push({ path: `${where}.recursive`, message: "applies to a directory rule (a path ending in '/')" });
     }
-    if (issues.length > before) return;
+    if (issues.length > before) continue;
     if (pathRule.readOnly === true) ops &= action === ACTION_INDEX.allow ? OPERATION_BITS.read | OPERATION_BITS.exec : WRITE_OPERATIONS;
     if (ops === 0) {
       issues.push({ path: `${where}.operations`, message: 'readOnly leaves none of these operations' });
-      return;
+      continue;
     }
-    if (action === ACTION_INDEX.allow) allowOps |= ops;
+    if (action === ACTION_INDEX.allow) drafts.allowOps |= ops;
     const owner = pathRule.ownerOnly === true;
     const path = pathRule.path;
     if (glob) {
@@ -268,7 +293,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
       // A matching file cannot be moved or linked away from its name, nor a directory above the pattern's fixed part.
       add([`g${source}\u0000${path}`, () => Buffer.alloc(0)], action, ops | protect, id, { owner });
       if (protect !== 0) protectAncestors(source, prefix.slice(0, -1), id);
-      return;
+      continue;
     }
     if (path.endsWith('/')) {
       add(forPath(source, path), action, ops, id, { children: pathRule.recursive === false, owner });
@@ -278,7 +303,88 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
     }
     // The name is protected with the rule: no moving or linking it, or a directory above it, away.
     if (action === ACTION_INDEX.block) protectAncestors(source, path.endsWith('/') ? path.slice(0, -1) : path, id);
-  });
+  }
+}
+
+/** The drafts of a part (RulePart), made once per key. */
+const partDrafts = new WeakMap<object, { count: number; drafts: RuleDrafts }>();
+
+/** Merges a part's drafts into a set's, its rule ids shifted by `shift`. */
+function mergeDrafts(into: RuleDrafts, from: RuleDrafts, shift: number): void {
+  into.allowOps |= from.allowOps;
+  for (const [name, found] of from.values) {
+    const value = found.value;
+    const target = into.values.get(name);
+    if (target === undefined) {
+      into.values.set(name, {
+        key: found.key,
+        value: {
+          ops: [...value.ops],
+          childOps: [...value.childOps],
+          ownerOps: [...value.ownerOps],
+          plainOps: [...value.plainOps],
+          ruleId: [value.ruleId[0] === 0 ? 0 : value.ruleId[0] + shift, value.ruleId[1] === 0 ? 0 : value.ruleId[1] + shift, value.ruleId[2] === 0 ? 0 : value.ruleId[2] + shift],
+        },
+      });
+      continue;
+    }
+    const mine = target.value;
+    for (let action = 0; action < 3; action++) {
+      mine.ops[action]! |= value.ops[action]!;
+      mine.childOps[action]! |= value.childOps[action]!;
+      mine.ownerOps[action]! |= value.ownerOps[action]!;
+      mine.plainOps[action]! |= value.plainOps[action]!;
+      const id = value.ruleId[action]!;
+      if (id !== 0 && (mine.ruleId[action] === 0 || id + shift < mine.ruleId[action]!)) mine.ruleId[action] = id + shift;
+    }
+  }
+}
+
+/** Whether rules[start .. start + count - 1] can be drafted as a part: in range, no fromSource, ids their positions plus one. */
+function partFits(rules: readonly Rule[], part: RulePart): boolean {
+  const { start, count } = part;
+  if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start + count > rules.length) return false;
+  for (let index = start; index < start + count; index++) {
+    const rule = rules[index]!;
+    if (rule.fromSource !== undefined || rule.id !== index + 1) return false;
+  }
+  return true;
+}
+
+export function encodeRules(rules: readonly Rule[], options: { postures?: Postures; parts?: readonly RulePart[] } = {}): RuleEntry[] {
+  const sources = [...new Set(rules.flatMap((rule) => (typeof rule.fromSource === 'string' ? [rule.fromSource] : [])))].sort();
+  const sourceIndex = new Map(sources.map((path, index) => [path, index + 1]));
+  const drafts = newDrafts();
+  // The parts drafted once (or found), in order; the rules between them drafted here.
+  const parts = [...(options.parts ?? [])].sort((a, b) => a.start - b.start);
+  let next = 0;
+  for (const part of parts) {
+    if (part.start < next || !partFits(rules, part)) continue;
+    let cached = partDrafts.get(part.key);
+    if (cached === undefined || cached.count !== part.count) {
+      const own = newDrafts();
+      draftRules(own, rules, part.start, part.start + part.count, sourceIndex, part.start);
+      // A bad rule is reported by the whole list's encoding, at its own index.
+      if (own.issues.length > 0) return encodeRules(rules, options.postures === undefined ? {} : { postures: options.postures });
+      cached = { count: part.count, drafts: own };
+      partDrafts.set(part.key, cached);
+    }
+    draftRules(drafts, rules, next, part.start, sourceIndex, 0);
+    mergeDrafts(drafts, cached.drafts, part.start);
+    next = part.start + part.count;
+  }
+  draftRules(drafts, rules, next, rules.length, sourceIndex, 0);
+  const { values, issues } = drafts;
+  const allowOps = drafts.allowOps;
+  const entry = ([name, make]: readonly [name: string, make: () => Buffer]) => {
+    let found = values.get(name);
+    if (found === undefined) {
+      found = { key: make(), value: emptyValue() };
+      values.set(name, found);
+    }
+    return found.value;
+  };
+  const forPath = (source: number, path: string) => [`p${source}\u0000${path}`, () => pathKey(source, path)] as const;
 
   const postures = options.postures ?? {};
   for (const [category, posture] of Object.entries(postures)) {

@@ -8,7 +8,7 @@
  * "Semantics" table is its specification.
  */
 import { ValidationError } from '@bulwark/errors';
-import { encodeRules, isGlob, MAX_GLOBS, type PathOperation, type Postures, type Rule, type RuleAction, type RuleEntry } from '@bulwark/ebpf-lsm/rules';
+import { encodeRules, isGlob, MAX_GLOBS, type PathOperation, type Postures, type Rule, type RuleAction, type RuleEntry, type RulePart } from '@bulwark/ebpf-lsm/rules';
 import type { Policy, Position } from './parse.js';
 import { CAPABILITY_NUMBERS, describeSocket, PROTOCOL_SOCKETS, RAW_SOCKETS, splitList, capabilityName } from './resources.js';
 import type { PolicyAction, PolicyKind } from './schema.js';
@@ -137,6 +137,12 @@ export interface CompiledPolicySet {
   /** The postures in force, per enforcer category (process follows file). */
   readonly postures: Readonly<Record<'file' | 'process' | 'network' | 'capabilities', PostureSetting>>;
   readonly notEnforced: readonly NotEnforced[];
+  /**
+   * Where each selected policy's rules sit in `rules` (encodeRules' parts):
+   * a policy compiled once is encoded once, and merged into every set that
+   * has it.
+   */
+  readonly parts?: readonly RulePart[];
 }
 
 const SECTION_CATEGORY = { process: 'process', file: 'file', network: 'network', capabilities: 'capabilities' } as const;
@@ -163,11 +169,13 @@ export function compileSelected(selected: readonly Policy[], workload: Workload,
   const notEnforced: NotEnforced[] = [];
   const aliases = options.rootAliases ?? [];
   const variant = `${postures.file}\u0000${postures.network}\u0000${postures.capabilities}\u0000${aliases.map((alias) => `${alias.from}\u0000${alias.to}`).join('\u0000')}`;
+  const parts: RulePart[] = [];
   for (const policy of selected) {
     const own = compiledPolicy(policy, postures, aliases, variant);
     // A policy's rules are numbered from 1 on their own: here they follow the rules before them.
     const offset = rules.length;
     for (const entry of own.rules) rules.push(offset === 0 ? entry : { ...entry, rule: { ...entry.rule, id: entry.rule.id + offset } });
+    if (own.rules.length > 0) parts.push({ start: offset, count: own.rules.length, key: own });
     notEnforced.push(...own.notEnforced);
   }
   if (workload.kind === 'container' && (options.evasion ?? 'block') === 'block') addEvasionGuard(rules, postures);
@@ -178,6 +186,7 @@ export function compileSelected(selected: readonly Policy[], workload: Workload,
     rules,
     postures,
     notEnforced,
+    parts,
   };
 }
 
@@ -242,7 +251,7 @@ function aliasesOf(path: string, aliases: readonly RootAlias[]): string[] {
 export function encodeCompiled(compiled: CompiledPolicySet): RuleEntry[] {
   return encodeRules(
     compiled.rules.map((entry) => entry.rule),
-    { postures: enforcerPostures(compiled) },
+    { postures: enforcerPostures(compiled), ...(compiled.parts === undefined ? {} : { parts: compiled.parts }) },
   );
 }
 

@@ -8,7 +8,8 @@ import { join, relative } from 'node:path';
 import { describeIssue } from '@bulwark/errors';
 import { describe, expect, it } from 'vitest';
 import { corpusPath } from './__fixtures__/corpus.js';
-import { compileSelected } from './compile.js';
+import { encodeRules } from '@bulwark/ebpf-lsm/rules';
+import { compileSelected, encodeCompiled, enforcerPostures } from './compile.js';
 import { parsePolicies, type Policy } from './parse.js';
 import { hostWorkload } from './select.js';
 
@@ -86,5 +87,36 @@ describe('the KubeArmor policy corpus', () => {
         "syscalls": 18,
       }
     `);
+  });
+});
+
+describe('the corpus encoded by parts', () => {
+  it('encodes every window of 6 corpus policies by their cached parts byte for byte as the whole set, twice', () => {
+    const hex = (entries: readonly { key: Uint8Array; value: Uint8Array }[]) => entries.map(({ key, value }) => `${Buffer.from(key).toString('hex')}=${Buffer.from(value).toString('hex')}`);
+    const containers = policies.filter((policy) => policy.kind !== 'KubeArmorHostPolicy');
+    let compared = 0;
+    for (let first = 0; first + 6 <= containers.length; first += 3) {
+      const selected = containers.slice(first, first + 6);
+      for (let pass = 0; pass < 2; pass++) {
+        const compiled = compileSelected(selected, { kind: 'container', labels: {} }, pass === 0 ? {} : { postures: { file: 'audit' } });
+        const rules = compiled.rules.map((entry) => entry.rule);
+        let whole: string[] | string;
+        try {
+          whole = hex(encodeRules(rules, { postures: enforcerPostures(compiled) }));
+        } catch (error) {
+          whole = (error as Error).message;
+        }
+        let byParts: string[] | string;
+        try {
+          byParts = hex(encodeCompiled(compiled));
+        } catch (error) {
+          byParts = (error as Error).message;
+        }
+        expect(byParts).toEqual(whole);
+        if ((compiled.parts?.length ?? 0) > 1) compared++;
+      }
+    }
+    // Sets of more than one part each: the merge, not a single part, was compared.
+    expect(compared).toBeGreaterThan(100);
   });
 });

@@ -12,7 +12,7 @@ import { linkSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Enforcement, rootAliasesOfReport, ruleSetKey, type ScopeKernel } from './enforcement.js';
-import { containerIdentities, identitiesUnder, type FileIdentity } from './identities.js';
+import { containerIdentities, identitiesUnder, type ContainerIdentities, type FileIdentity } from './identities.js';
 import { createLogger } from './log.js';
 
 const log = createLogger('json', () => undefined);
@@ -479,6 +479,12 @@ describe('identities of blocked files', () => {
   const one: FileIdentity = { dev: 45, ino: 7n, ops: 1, ruleId: 1 };
   const over = (kernel: ScopeKernel, found: (report: ContainerReport) => FileIdentity[]) =>
     new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, collect: 'manual', identities: (item) => ({ identities: found(item), root: '/x', missing: 0 }) });
+  /** Enforcement whose identities are always `found`, its log lines kept. */
+  const logged = (kernel: ScopeKernel, found: ContainerIdentities) => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger('json', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    return { lines, enforcement: new Enforcement({ evasion: 'allow', mode: 'required', kernel, log, collect: 'manual', identities: () => found }) };
+  };
 
   it('are written before the scope, replaced on a policy change, and cleared when the container stops', () => {
     const kernel = new IdentityKernel();
@@ -500,15 +506,7 @@ describe('identities of blocked files', () => {
   it('a kernel that refuses them leaves the container enforced by path, with one error logged', () => {
     const kernel = new IdentityKernel();
     kernel.failSetIdentities = true;
-    const lines: Record<string, unknown>[] = [];
-    const enforcement = new Enforcement({
-      evasion: 'allow',
-      mode: 'required',
-      kernel,
-      log: createLogger('json', (line) => lines.push(JSON.parse(line) as Record<string, unknown>)),
-      collect: 'manual',
-      identities: () => ({ identities: [one], root: '/x', missing: 0 }),
-    });
+    const { enforcement, lines } = logged(kernel, { identities: [one], root: '/x', missing: 0 });
     enforcement.setPolicies([policy('db', 'mysql', '/etc/shadow')]);
     expect(enforcement.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: true, scope: 0 });
     expect(lines.filter((line) => line.level === 'error').map((line) => [line.message, line.error])).toEqual([
@@ -598,6 +596,16 @@ describe('identities of blocked files', () => {
       // A directory the image does not have: missing, nothing walked.
       expect(containerIdentities(item, [{ path: '/srv/absent/', operations: ['read'] }])).toMatchObject({ identities: [], missing: 1, truncated: 0 });
 
+      // A directory named twice (a symbolic link to it, as merged /usr's /bin): walked once, each rule's identities given.
+      symlinkSync('lib/mysql', join(root, 'var/mysql-link'));
+      const twice = containerIdentities(item, [
+        { path: '/var/lib/mysql/', operations: ['read'], id: 6 },
+        { path: '/var/mysql-link/', operations: ['write'], id: 7 },
+      ]);
+      expect(twice.identities).toEqual(expect.arrayContaining([identity(top, 6), identity(deep, 6), identity(top, 7, 2), identity(deep, 7, 2)]));
+      expect(twice.identities).toHaveLength(4);
+      expect(twice.walked).toBe(recursive.walked);
+
       // A budget of 2 entries: the walk stops, and says so.
       const cut = identitiesUnder(root, [{ path: '/var/lib/mysql/', ops: 1, ruleId: 5, directory: 'recursive' }], { budget: 2 });
       expect(cut).toMatchObject({ truncated: 1, walked: 2 });
@@ -609,15 +617,7 @@ describe('identities of blocked files', () => {
 
   it('a walk cut short by its budget is logged as a warning, and the container is enforced', () => {
     const kernel = new IdentityKernel();
-    const lines: Record<string, unknown>[] = [];
-    const enforcement = new Enforcement({
-      evasion: 'allow',
-      mode: 'required',
-      kernel,
-      log: createLogger('json', (line) => lines.push(JSON.parse(line) as Record<string, unknown>)),
-      collect: 'manual',
-      identities: () => ({ identities: [one], root: '/x', missing: 0, truncated: 1, walked: 10_000 }),
-    });
+    const { enforcement, lines } = logged(kernel, { identities: [one], root: '/x', missing: 0, truncated: 1, walked: 10_000 });
     enforcement.setPolicies([policy('db', 'mysql', '/etc/shadow')]);
     expect(enforcement.containerCreated(report('a', 'mysql', 100))).toMatchObject({ enforced: true, scope: 0 });
     expect(lines.filter((line) => line.level === 'warn')).toEqual([

@@ -98,10 +98,25 @@ export function identitiesUnder(root: string, targets: readonly IdentityTarget[]
   let truncated = 0;
   const start = options.budget ?? DIRECTORY_WALK_BUDGET;
   let budget = start;
+  // One walk per directory and mode: a rule on /bin/ and its merged-/usr alias on /usr/bin/ name one directory.
+  const walks = new Map<string, ReturnType<typeof linkedFilesBelow>>();
   for (const target of targets) {
     if (target.directory !== undefined) {
-      const walked = linkedFilesBelow(join(root, target.path), target.directory === 'recursive', budget);
-      budget = walked.budget;
+      const directory = join(root, target.path);
+      const recursive = target.directory === 'recursive';
+      let same: string | undefined;
+      try {
+        const stats = statSync(directory, { bigint: true });
+        same = `${stats.dev}:${stats.ino}:${recursive}`;
+      } catch {
+        // Not there: the walk below says it is missing.
+      }
+      let walked = same === undefined ? undefined : walks.get(same);
+      if (walked === undefined) {
+        walked = linkedFilesBelow(directory, recursive, budget);
+        budget = walked.budget;
+        if (same !== undefined) walks.set(same, walked);
+      }
       if (walked.missing) missing++;
       if (walked.truncated) truncated++;
       for (const { dev, ino } of walked.files) identities.push({ dev, ino, ops: target.ops, ruleId: target.ruleId });

@@ -177,6 +177,21 @@ export interface RulePart {
 
 type DraftEntries = Map<string, { key: Buffer; value: Draft }>;
 
+/** An entry's cheap text name, and how to build its key's bytes (once, for a new name). */
+type KeyRef = readonly [name: string, make: () => Buffer];
+
+/** The draft value of the entry `key` names, made empty the first time. */
+function draftEntry(values: DraftEntries, [name, make]: KeyRef): Draft {
+  let found = values.get(name);
+  if (found === undefined) {
+    found = { key: make(), value: emptyValue() };
+    values.set(name, found);
+  }
+  return found.value;
+}
+
+const forPath = (source: number, path: string): KeyRef => [`p${source}\u0000${path}`, () => pathKey(source, path)];
+
 /** What the rules of a list (or of a part of it) add before the directories are merged. */
 interface RuleDrafts {
   readonly values: DraftEntries;
@@ -191,16 +206,7 @@ const newDrafts = (): RuleDrafts => ({ values: new Map(), allowOps: 0, issues: [
 /** Drafts rules[from .. to - 1] into `drafts`, each rule's id less `idShift` (a part's drafts keep ids from 1, shifted back when merged). */
 function draftRules(drafts: RuleDrafts, rules: readonly Rule[], from: number, to: number, sourceIndex: ReadonlyMap<string, number>, idShift: number): void {
   const { values, issues, protectedWith } = drafts;
-  // Entries are found by a cheap text name; a key's bytes are built once, for a new name.
-  type KeyRef = readonly [name: string, make: () => Buffer];
-  const entry = ([name, make]: KeyRef) => {
-    let found = values.get(name);
-    if (found === undefined) {
-      found = { key: make(), value: emptyValue() };
-      values.set(name, found);
-    }
-    return found.value;
-  };
+  const entry = (key: KeyRef) => draftEntry(values, key);
   const add = (key: KeyRef, action: number, ops: number, id: number, options: { children?: boolean; owner?: boolean } = {}) => {
     const value = entry(key);
     (options.children === true ? value.childOps : value.ops)[action]! |= ops;
@@ -209,7 +215,6 @@ function draftRules(drafts: RuleDrafts, rules: readonly Rule[], from: number, to
     const current = value.ruleId[action]!;
     if (current === 0 || id < current) value.ruleId[action] = id;
   };
-  const forPath = (source: number, path: string): KeyRef => [`p${source}\u0000${path}`, () => pathKey(source, path)];
   /** Block rename and link on `path` and every directory above it (not '/'). */
   const protectAncestors = (source: number, path: string, id: number) => {
     for (let cut = path.length; cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
@@ -376,15 +381,7 @@ export function encodeRules(rules: readonly Rule[], options: { postures?: Postur
   draftRules(drafts, rules, next, rules.length, sourceIndex, 0);
   const { values, issues } = drafts;
   const allowOps = drafts.allowOps;
-  const entry = ([name, make]: readonly [name: string, make: () => Buffer]) => {
-    let found = values.get(name);
-    if (found === undefined) {
-      found = { key: make(), value: emptyValue() };
-      values.set(name, found);
-    }
-    return found.value;
-  };
-  const forPath = (source: number, path: string) => [`p${source}\u0000${path}`, () => pathKey(source, path)] as const;
+  const entry = (key: KeyRef) => draftEntry(values, key);
 
   const postures = options.postures ?? {};
   for (const [category, posture] of Object.entries(postures)) {
